@@ -1,0 +1,148 @@
+//! Errors of the core library, one enum per concern, and the exit-code contract shared by every
+//! binary. The meaning of each exit code is documented once, here.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Exit codes of every gitops-toolkit binary.
+pub mod exit {
+    /// Success (for plan: no changes).
+    pub const OK: u8 = 0;
+    /// The operation failed: terraform, git, Vault, I/O.
+    pub const FAILED: u8 = 1;
+    /// Invalid input or usage; the message names file, key and line; nothing was written.
+    pub const INVALID: u8 = 2;
+    /// Refused by a guard (uncertified package, policy deny, missing approval, lock held).
+    pub const REFUSED: u8 = 3;
+    /// plan/drift only: changes present.
+    pub const CHANGES: u8 = 4;
+}
+
+/// A problem with an input file: which file, which key, which line, what was found and what is
+/// allowed. Always exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, relative to the repository root where possible.
+    pub file: PathBuf,
+    /// Dotted key path (`overrides.compute.desired_capacity`), when the problem has one.
+    pub key: Option<String>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What was found.
+    pub found: String,
+    /// What is allowed instead.
+    pub allowed: String,
+}
+
+impl ConfigError {
+    pub fn new(file: impl Into<PathBuf>, key: Option<&str>, found: impl Into<String>, allowed: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.into(),
+            key: key.map(str::to_owned),
+            line: None,
+            found: found.into(),
+            allowed: allowed.into(),
+        }
+    }
+
+    /// Sets the line (1-based) when it is known.
+    pub fn at_line(mut self, line: Option<usize>) -> Self {
+        self.line = line.or(self.line);
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": found {}", self.found)?;
+        if !self.allowed.is_empty() {
+            write!(f, "; allowed: {}", self.allowed)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Git operations (module repositories and the source-of-truth repository).
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git: {op} {target}: {source}")]
+    Op {
+        op: &'static str,
+        target: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("git: {target}: {message}")]
+    Other { target: String, message: String },
+}
+
+impl GitError {
+    pub fn op(op: &'static str, target: impl fmt::Display) -> impl FnOnce(git2::Error) -> GitError {
+        let target = target.to_string();
+        move |source| GitError::Op { op, target, source }
+    }
+}
+
+/// Any error of the core library; [`Error::exit_code`] maps it to the documented exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid input file.
+    #[error("{0}")]
+    Config(Box<ConfigError>),
+    /// Several invalid input files at once (fleet operations collect them all).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Configs(Vec<ConfigError>),
+    /// Invalid command-line usage.
+    #[error("{0}")]
+    Usage(String),
+    /// Refused by a guard.
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A child process could not run or failed.
+    #[error("{0}")]
+    Process(String),
+    /// `--check` found a difference.
+    #[error("{0}")]
+    CheckFailed(String),
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
+}
+
+impl Error {
+    /// The documented exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Configs(_) | Error::Usage(_) => exit::INVALID,
+            Error::Refused(_) => exit::REFUSED,
+            Error::Git(_) | Error::Io { .. } | Error::Process(_) | Error::CheckFailed(_) => exit::FAILED,
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,258 @@
+//! A Terraform module's interface (variables and outputs), read from its `.tf` files with the
+//! `hcl-rs` parser, and the type checks render does before any Terraform runs.
+
+use crate::error::{Error, Result};
+use hcl::expr::Expression;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A Terraform type constraint, as far as render needs to know it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TfType {
+    Any,
+    String,
+    Number,
+    Bool,
+    List(Box<TfType>),
+    Set(Box<TfType>),
+    Map(Box<TfType>),
+    Tuple(Vec<TfType>),
+    /// Attribute -> (type, optional).
+    Object(BTreeMap<String, (TfType, bool)>),
+}
+
+impl std::fmt::Display for TfType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TfType::Any => f.write_str("any"),
+            TfType::String => f.write_str("string"),
+            TfType::Number => f.write_str("number"),
+            TfType::Bool => f.write_str("bool"),
+            TfType::List(t) => write!(f, "list({t})"),
+            TfType::Set(t) => write!(f, "set({t})"),
+            TfType::Map(t) => write!(f, "map({t})"),
+            TfType::Tuple(ts) => write!(f, "tuple([{}])", ts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            TfType::Object(attrs) => {
+                let parts: Vec<String> = attrs.iter().map(|(k, (t, _))| format!("{k} = {t}")).collect();
+                write!(f, "object({{{}}})", parts.join(", "))
+            }
+        }
+    }
+}
+
+impl TfType {
+    fn from_expr(e: &Expression) -> TfType {
+        match e {
+            Expression::Variable(v) => match v.as_str() {
+                "string" => TfType::String,
+                "number" => TfType::Number,
+                "bool" => TfType::Bool,
+                _ => TfType::Any,
+            },
+            Expression::FuncCall(call) => {
+                let arg = call.args.first();
+                let inner = || Box::new(arg.map(TfType::from_expr).unwrap_or(TfType::Any));
+                match call.name.name.as_str() {
+                    "list" => TfType::List(inner()),
+                    "set" => TfType::Set(inner()),
+                    "map" => TfType::Map(inner()),
+                    "tuple" => match arg {
+                        Some(Expression::Array(items)) => TfType::Tuple(items.iter().map(TfType::from_expr).collect()),
+                        _ => TfType::Any,
+                    },
+                    "object" => match arg {
+                        Some(Expression::Object(obj)) => TfType::Object(
+                            obj.iter()
+                                .map(|(k, v)| {
+                                    let optional = matches!(v, Expression::FuncCall(c) if c.name.name.as_str() == "optional");
+                                    let t = match v {
+                                        Expression::FuncCall(c) if optional => c.args.first().map(TfType::from_expr).unwrap_or(TfType::Any),
+                                        other => TfType::from_expr(other),
+                                    };
+                                    (k.to_string().trim_matches('"').to_owned(), (t, optional))
+                                })
+                                .collect(),
+                        ),
+                        _ => TfType::Any,
+                    },
+                    _ => TfType::Any,
+                }
+            }
+            _ => TfType::Any,
+        }
+    }
+
+    /// Whether `v` is obviously not convertible to this type (Terraform converts numbers and bools
+    /// to strings and numeric strings to numbers, so only clear mismatches are reported). Returns a
+    /// description of the offending part.
+    pub fn mismatch(&self, v: &serde_json::Value) -> Option<String> {
+        use serde_json::Value as V;
+        let kind = |v: &V| match v {
+            V::Null => "null",
+            V::Bool(_) => "a bool",
+            V::Number(_) => "a number",
+            V::String(_) => "a string",
+            V::Array(_) => "an array",
+            V::Object(_) => "a table",
+        };
+        match (self, v) {
+            (_, V::Null) | (TfType::Any, _) => None,
+            (TfType::String, V::String(_) | V::Number(_) | V::Bool(_)) => None,
+            (TfType::Number, V::Number(_)) => None,
+            (TfType::Number, V::String(s)) if s.parse::<f64>().is_ok() => None,
+            (TfType::Bool, V::Bool(_)) => None,
+            (TfType::Bool, V::String(s)) if s == "true" || s == "false" => None,
+            (TfType::List(t) | TfType::Set(t), V::Array(items)) => items.iter().enumerate().find_map(|(i, x)| t.mismatch(x).map(|m| format!("element {i}: {m}"))),
+            (TfType::Tuple(ts), V::Array(items)) if ts.len() == items.len() => ts.iter().zip(items).find_map(|(t, x)| t.mismatch(x)),
+            (TfType::Map(t), V::Object(map)) => map.iter().find_map(|(k, x)| t.mismatch(x).map(|m| format!("key `{k}`: {m}"))),
+            (TfType::Object(attrs), V::Object(map)) => attrs.iter().find_map(|(k, (t, optional))| match map.get(k) {
+                Some(x) => t.mismatch(x).map(|m| format!("attribute `{k}`: {m}")),
+                None if *optional => None,
+                None => Some(format!("a table without attribute `{k}`")),
+            }),
+            (_, other) => Some(kind(other).to_owned()),
+        }
+    }
+}
+
+/// One `variable` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variable {
+    pub ty: TfType,
+    /// The default, when the variable has one (`null` defaults count as defaults).
+    pub default: Option<serde_json::Value>,
+    pub description: String,
+}
+
+impl Variable {
+    pub fn required(&self) -> bool {
+        self.default.is_none()
+    }
+}
+
+/// The interface of a module at one commit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleInterface {
+    pub variables: BTreeMap<String, Variable>,
+    pub outputs: BTreeMap<String, String>,
+}
+
+fn literal(e: &Expression) -> Option<serde_json::Value> {
+    use serde_json::Value as V;
+    Some(match e {
+        Expression::Null => V::Null,
+        Expression::Bool(b) => V::Bool(*b),
+        Expression::Number(n) => serde_json::to_value(n).ok()?,
+        Expression::String(s) => V::String(s.clone()),
+        Expression::Array(items) => V::Array(items.iter().map(literal).collect::<Option<_>>()?),
+        Expression::Object(obj) => V::Object(obj.iter().map(|(k, v)| Some((k.to_string().trim_matches('"').to_owned(), literal(v)?))).collect::<Option<_>>()?),
+        _ => return None,
+    })
+}
+
+fn string_attr(body: &hcl::Body, name: &str) -> String {
+    body.attributes().find(|a| a.key() == name).and_then(|a| match a.expr() {
+        Expression::String(s) => Some(s.clone()),
+        _ => None,
+    }).unwrap_or_default()
+}
+
+impl ModuleInterface {
+    /// Parses every `*.tf` file directly inside `dir` (Terraform reads no sub-directories).
+    pub fn read(dir: &Path) -> Result<ModuleInterface> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(Error::io(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tf") && p.is_file())
+            .collect();
+        files.sort();
+        let mut out = ModuleInterface::default();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
+            out.add(&text).map_err(|e| Error::Process(format!("{}: cannot parse HCL: {e}", file.display())))?;
+        }
+        Ok(out)
+    }
+
+    /// Adds the variables and outputs of one file's text.
+    pub fn add(&mut self, text: &str) -> Result<(), hcl::Error> {
+        let body: hcl::Body = hcl::parse(text)?;
+        for block in body.blocks() {
+            let Some(label) = block.labels().first() else { continue };
+            let name = label.as_str().to_owned();
+            match block.identifier() {
+                "variable" => {
+                    let attrs: Vec<_> = block.body().attributes().collect();
+                    let ty = attrs.iter().find(|a| a.key() == "type").map(|a| TfType::from_expr(a.expr())).unwrap_or(TfType::Any);
+                    let default = attrs.iter().find(|a| a.key() == "default").map(|a| literal(a.expr()).unwrap_or(serde_json::Value::String("<expression>".into())));
+                    let description = string_attr(block.body(), "description");
+                    self.variables.insert(name, Variable { ty, default, description });
+                }
+                "output" => {
+                    self.outputs.insert(name, string_attr(block.body(), "description"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TF: &str = r#"
+variable "name" {
+  type = string
+  validation {
+    condition     = can(regex("^[a-z]", var.name))
+    error_message = "bad"
+  }
+}
+variable "count_min" {
+  type    = number
+  default = 1
+}
+variable "tiers" {
+  type    = list(string)
+  default = ["public", "private"]
+}
+variable "tags" { type = map(string) }
+variable "opt" {
+  type    = object({ a = string, b = optional(number) })
+  default = null
+}
+output "id" {
+  value       = "x-${var.name}"
+  description = "The id"
+}
+"#;
+
+    #[test]
+    fn reads_variables_and_outputs() {
+        let mut i = ModuleInterface::default();
+        i.add(TF).unwrap();
+        assert_eq!(i.variables.len(), 5);
+        assert!(i.variables["name"].required());
+        assert!(!i.variables["opt"].required());
+        assert_eq!(i.variables["count_min"].default, Some(json!(1)));
+        assert_eq!(i.variables["tiers"].ty.to_string(), "list(string)");
+        assert_eq!(i.outputs["id"], "The id");
+    }
+
+    #[test]
+    fn type_mismatches() {
+        let mut i = ModuleInterface::default();
+        i.add(TF).unwrap();
+        let v = &i.variables;
+        assert_eq!(v["count_min"].ty.mismatch(&json!("three")), Some("a string".into()));
+        assert_eq!(v["count_min"].ty.mismatch(&json!("3")), None);
+        assert_eq!(v["name"].ty.mismatch(&json!(["a"])), Some("an array".into()));
+        assert_eq!(v["name"].ty.mismatch(&json!(5)), None);
+        assert_eq!(v["tiers"].ty.mismatch(&json!(["a", {"x": 1}])), Some("element 1: a table".into()));
+        assert_eq!(v["opt"].ty.mismatch(&json!({"a": "x"})), None);
+        assert!(v["opt"].ty.mismatch(&json!({"b": 1})).is_some());
+    }
+}

@@ -1,0 +1,21 @@
+//! gitops-toolkit core: the data model of a source-of-truth repository, render, the module cache,
+//! git access and the command-line conventions shared by every binary.
+//!
+//! Data flows one way: files ([`load`], [`sot`], [`profile`]) -> resolved modules ([`modcache`],
+//! [`interface`]) -> a rendered root module ([`render`]); [`changes`] maps a commit range to the
+//! deployments it affects.
+
+pub mod changes;
+pub mod cli;
+pub mod error;
+pub mod interface;
+pub mod load;
+pub mod modcache;
+pub mod model;
+pub mod names;
+pub mod profile;
+pub mod render;
+pub mod render_cmd;
+pub mod sot;
+
+pub use error::{exit, ConfigError, Error, Result};

@@ -1,0 +1,358 @@
+//! Reading and checking one TOML file: size, encoding, syntax, unknown keys (serde), then the rules
+//! serde cannot express. Every problem becomes a [`ConfigError`] naming file, key and line.
+
+use crate::error::{ConfigError, Error, Result};
+use crate::model::{Deployment, Environment, GitopsConfig, Inputs, Package, Profile};
+use crate::names::{self, shown};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are refused: a source-of-truth file is small, and reading an attacker's
+/// multi-gigabyte file into memory is not an option.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// One input file as read from disk.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path shown in messages (relative to the repository root, or `builtin:profiles/x.toml`).
+    pub shown: PathBuf,
+    pub text: String,
+    /// `sha256:<hex>` of the bytes.
+    pub digest: String,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl SourceFile {
+    pub fn from_text(shown: impl Into<PathBuf>, text: String) -> Self {
+        let digest = format!("sha256:{}", sha256_hex(text.as_bytes()));
+        SourceFile { shown: shown.into(), text, digest }
+    }
+
+    /// Reads `root/rel`. `Ok(None)` when the file does not exist.
+    pub fn read(root: &Path, rel: &Path) -> Result<Option<SourceFile>> {
+        let path = root.join(rel);
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path)(e)),
+        };
+        if !meta.is_file() {
+            return Err(ConfigError::new(rel, None, "something that is not a regular file", "a TOML file").into());
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(ConfigError::new(rel, None, format!("a file of {} bytes", meta.len()), "at most 1 MiB").into());
+        }
+        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            ConfigError::new(
+                rel,
+                None,
+                format!("bytes that are not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+                "a UTF-8 TOML document",
+            )
+        })?;
+        Ok(Some(SourceFile::from_text(rel, text)))
+    }
+
+    /// 1-based line of a byte offset.
+    pub fn line_at(&self, offset: usize) -> usize {
+        self.text.as_bytes()[..offset.min(self.text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    }
+
+    /// Line of the key at a dotted path, walking tables, inline tables and arrays of tables. Falls
+    /// back to the deepest key that exists.
+    pub fn line_of(&self, path: &[&str]) -> Option<usize> {
+        let doc = toml_edit::Document::parse(self.text.as_str()).ok()?;
+        let mut table: &dyn toml_edit::TableLike = doc.as_table();
+        let mut line = None;
+        for part in path {
+            let (key, item) = table.get_key_value(part)?;
+            if let Some(span) = key.span() {
+                line = Some(self.line_at(span.start));
+            }
+            match item.as_table_like() {
+                Some(t) => table = t,
+                None => break,
+            }
+        }
+        line
+    }
+
+    /// A [`ConfigError`] for the key at `path`, with its line.
+    pub fn error(&self, path: &[&str], found: impl Into<String>, allowed: impl Into<String>) -> ConfigError {
+        let key = path.join(".");
+        ConfigError::new(&self.shown, (!key.is_empty()).then_some(key.as_str()), found, allowed).at_line(self.line_of(path))
+    }
+
+    /// Deserializes the document; syntax errors, unknown keys and wrong types name key and line.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        toml::from_str::<T>(&self.text).map_err(|e| self.toml_error(&e))
+    }
+
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let message = e.message().trim().to_owned();
+        let line = e.span().map(|s| self.line_at(s.start));
+        let quoted = message.split('`').nth(1).map(str::to_owned);
+        let span_text = e.span().map(|s| self.text.get(s).unwrap_or("").trim().to_owned());
+        let key = if message.starts_with("unknown field") || message.starts_with("missing field") {
+            quoted
+        } else {
+            span_text.filter(|t| !t.is_empty() && t.len() <= 64 && !t.contains('\n')).map(|t| t.trim_matches('"').to_owned())
+        };
+        let (found, allowed) = match message.split_once(", expected ") {
+            Some((f, a)) => (f.to_owned(), a.to_owned()),
+            None if message.starts_with("missing field") => (message.clone(), "the key is required".to_owned()),
+            None => (message.clone(), "valid TOML of this file kind (see `gitops-render schema`)".to_owned()),
+        };
+        ConfigError { file: self.shown.clone(), key, line, found, allowed }
+    }
+}
+
+fn check_name(src: &SourceFile, path: &[&str], value: &str) -> Result<(), ConfigError> {
+    if names::is_dns_label(value) {
+        Ok(())
+    } else {
+        Err(src.error(path, shown(value), names::DNS_LABEL_RULE))
+    }
+}
+
+/// TOML datetimes have no Terraform equivalent; reject them instead of passing serde's private form.
+fn check_value(src: &SourceFile, path: &[&str], v: &serde_json::Value) -> Result<(), ConfigError> {
+    match v {
+        serde_json::Value::Object(map) => {
+            if map.contains_key("$__toml_private_datetime") {
+                return Err(src.error(path, "a TOML date/time", "strings, numbers, booleans, arrays and tables"));
+            }
+            map.values().try_for_each(|x| check_value(src, path, x))
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(|x| check_value(src, path, x)),
+        _ => Ok(()),
+    }
+}
+
+fn check_input_map(src: &SourceFile, base: &[&str], map: &BTreeMap<String, serde_json::Value>) -> Result<(), ConfigError> {
+    for (input, value) in map {
+        let path: Vec<&str> = base.iter().copied().chain([input.as_str()]).collect();
+        if !names::is_identifier(input) {
+            return Err(src.error(&path, shown(input), "a Terraform input name: letters, digits, '_' and '-', starting with a letter"));
+        }
+        if input == "tags" {
+            return Err(src.error(&path, "`tags`", "inputs other than `tags`: the toolkit sets `tags` on every module"));
+        }
+        check_value(src, &path, value)?;
+    }
+    Ok(())
+}
+
+fn check_inputs(src: &SourceFile, base: &[&str], inputs: &Inputs) -> Result<(), ConfigError> {
+    for (module, map) in inputs {
+        let path: Vec<&str> = base.iter().copied().chain([module.as_str()]).collect();
+        check_name(src, &path, module)?;
+        check_input_map(src, &path, map)?;
+    }
+    Ok(())
+}
+
+/// `gitops.toml`.
+pub fn gitops(src: &SourceFile) -> Result<GitopsConfig, ConfigError> {
+    let cfg: GitopsConfig = src.parse()?;
+    for (i, env) in cfg.promotion.iter().enumerate() {
+        check_name(src, &["promotion"], env)?;
+        if cfg.promotion[..i].contains(env) {
+            return Err(src.error(&["promotion"], format!("{} twice", shown(env)), "each environment once"));
+        }
+    }
+    if cfg.module_roots.is_empty() {
+        return Err(src.error(&["module_roots"], "an empty table", "at least one of sandbox, aws, azure"));
+    }
+    for (cloud, root) in &cfg.module_roots {
+        if root.trim().is_empty() || root.starts_with('-') || root.contains(['\n', '\0']) {
+            return Err(src.error(&["module_roots", cloud.as_str()], shown(root), "a path or a git URL"));
+        }
+    }
+    for (key, value) in &cfg.backend.config {
+        if !names::is_identifier(key) || value.contains(['\n', '\0']) {
+            return Err(src.error(&["backend", "config", key], shown(value), "backend settings with identifier keys and one-line values"));
+        }
+        let mut rest = value.as_str();
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..].find('}').map(|e| start + e);
+            let placeholder = end.map(|e| &rest[start + 1..e]);
+            if !matches!(placeholder, Some("env" | "name" | "component" | "state_dir")) {
+                return Err(src.error(&["backend", "config", key], shown(value), "placeholders {env}, {name}, {component}, {state_dir}"));
+            }
+            rest = &rest[end.unwrap_or(rest.len()) + 1..];
+        }
+    }
+    Ok(cfg)
+}
+
+/// `environments/<env>.toml`.
+pub fn environment(src: &SourceFile) -> Result<Environment, ConfigError> {
+    let env: Environment = src.parse()?;
+    for (key, value) in [("region", &env.region), ("account", &env.account)] {
+        if value.is_empty() || value.len() > 64 || !value.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+            return Err(src.error(&[key], shown(value), "1-64 ASCII letters, digits, '-' or '_'"));
+        }
+    }
+    if let Some(role) = &env.vault_role {
+        if !names::is_identifier(role) {
+            return Err(src.error(&["vault_role"], shown(role), "a Vault role name: letters, digits, '_' and '-'"));
+        }
+    }
+    check_inputs(src, &["inputs"], &env.inputs)?;
+    Ok(env)
+}
+
+/// `profiles/<profile>.toml`.
+pub fn profile(src: &SourceFile) -> Result<Profile, ConfigError> {
+    let p: Profile = src.parse()?;
+    for c in &p.components {
+        check_name(src, &["components"], c)?;
+    }
+    if let Some(parent) = &p.extends {
+        check_name(src, &["extends"], parent)?;
+    }
+    for cloud in p.clouds() {
+        if let Some(inputs) = p.cloud(cloud) {
+            check_inputs(src, &[cloud.as_str()], inputs)?;
+        }
+    }
+    Ok(p)
+}
+
+/// `packages/<component>/<version>.toml`.
+pub fn package(src: &SourceFile) -> Result<Package, ConfigError> {
+    let p: Package = src.parse()?;
+    if p.modules.is_empty() {
+        return Err(src.error(&["modules"], "no modules", "at least one [modules.<name>] table"));
+    }
+    for (name, m) in &p.modules {
+        check_name(src, &["modules", name], name)?;
+        if !names::is_dns_label(&m.repo) {
+            return Err(src.error(&["modules", name, "repo"], shown(&m.repo), names::DNS_LABEL_RULE));
+        }
+        if !names::is_module_ref(&m.git_ref) {
+            return Err(src.error(&["modules", name, "ref"], shown(&m.git_ref), names::MODULE_REF_RULE));
+        }
+        if !names::is_repo_subpath(&m.path) {
+            return Err(src.error(&["modules", name, "path"], shown(&m.path), "a relative sub-directory without '..'"));
+        }
+        check_input_map(src, &["modules", name, "inputs"], &m.inputs)?;
+        for (input, target) in &m.wiring {
+            let path = ["modules", name.as_str(), "wiring", input.as_str()];
+            if !names::is_identifier(input) || input == "tags" {
+                return Err(src.error(&path, shown(input), "an input name other than `tags`"));
+            }
+            let Some((module, output)) = target.split_once('.') else {
+                return Err(src.error(&path, shown(target), "\"<module>.<output>\""));
+            };
+            if !p.modules.contains_key(module) || !names::is_identifier(output) {
+                let known: Vec<&str> = p.modules.keys().map(String::as_str).collect();
+                return Err(src.error(&path, shown(target), format!("\"<module>.<output>\" with a module of this package: {}", known.join(", "))));
+            }
+            if m.inputs.contains_key(input) {
+                return Err(src.error(&path, format!("input `{input}` both wired and set in inputs"), "one or the other"));
+            }
+        }
+    }
+    for (out, target) in &p.outputs {
+        let ok = names::is_identifier(out)
+            && target.split_once('.').is_some_and(|(m, o)| p.modules.contains_key(m) && names::is_identifier(o));
+        if !ok {
+            return Err(src.error(&["outputs", out], shown(target), "\"<module>.<output>\" with a module of this package"));
+        }
+    }
+    Ok(p)
+}
+
+/// `deployments/<env>/<name>.toml`.
+pub fn deployment(src: &SourceFile) -> Result<Deployment, ConfigError> {
+    let d: Deployment = src.parse()?;
+    check_name(src, &["component"], &d.component)?;
+    check_name(src, &["profile"], &d.profile)?;
+    if !names::is_semver(&d.package) {
+        return Err(src.error(&["package"], shown(&d.package), names::SEMVER_RULE));
+    }
+    check_inputs(src, &["overrides"], &d.overrides)?;
+    for (key, value) in &d.app_config {
+        if !names::is_setting_key(key) {
+            return Err(src.error(&["app_config", key], shown(key), "UPPER_SNAKE_CASE setting names"));
+        }
+        if value.len() > 4096 {
+            return Err(src.error(&["app_config", key], format!("a value of {} bytes", value.len()), "at most 4096 bytes"));
+        }
+    }
+    check_input_map(src, &["monitoring"], &d.monitoring)?;
+    Ok(d)
+}
+
+/// Path of a deployment file relative to the repository root.
+pub fn deployment_path(env: &str, name: &str) -> PathBuf {
+    PathBuf::from("deployments").join(env).join(format!("{name}.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> SourceFile {
+        SourceFile::from_text("deployments/dev/web.toml", text.to_owned())
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = deployment(&src("component = \"web\"\npackage = \"1.0.0\"\nprofile = \"p\"\ncolour = 1\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("colour"));
+        assert_eq!(e.line, Some(4));
+        assert!(e.allowed.contains("component"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let e = deployment(&src("component = \"web\"\npackage = 1\nprofile = \"p\"\n")).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("deployments/dev/web.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn semantic_error_finds_nested_line() {
+        let e = deployment(&src("component = \"web\"\npackage = \"1.0.0\"\nprofile = \"p\"\n[overrides.Compute]\nx = 1\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("overrides.Compute"));
+        assert_eq!(e.line, Some(4));
+    }
+
+    #[test]
+    fn missing_field_and_empty_file() {
+        let e = deployment(&src("")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("component"));
+        assert!(e.found.contains("missing field"));
+    }
+
+    #[test]
+    fn datetime_values_rejected() {
+        let e = deployment(&src("component = \"web\"\npackage = \"1.0.0\"\nprofile = \"p\"\n[monitoring]\nsince = 2024-01-01\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("monitoring.since"));
+        assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn package_wiring_must_name_a_module() {
+        let text = "[modules.a]\nrepo = \"a\"\nref = \"v1.0.0\"\n[modules.a.wiring]\nx = \"b.out\"\n";
+        let e = package(&SourceFile::from_text("packages/c/1.0.0.toml", text.into())).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("modules.a.wiring.x"));
+        assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn backend_placeholders_checked() {
+        let text = "[module_roots]\nsandbox = \"../m\"\n[backend]\ntype = \"local\"\n[backend.config]\npath = \"{home}/x\"\n";
+        let e = gitops(&SourceFile::from_text("gitops.toml", text.into())).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("backend.config.path"));
+    }
+}

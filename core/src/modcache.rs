@@ -1,0 +1,230 @@
+//! The shared module cache: module repositories are mirrored with git2 and every pinned commit is
+//! exported once per machine into `trees/<commit>`, from which render vendors module code into its
+//! output. Tags are treated as immutable: a tag found in the mirror is not fetched again unless
+//! `refresh` is asked for.
+
+use crate::error::{ConfigError, Error, GitError, Result};
+use crate::interface::ModuleInterface;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// A module pinned to a commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResolvedModule {
+    pub url: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+    /// Git tree id of the module directory at that commit: a content digest of the module code.
+    pub tree: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+}
+
+/// Location of the cache: `--cache-dir`, `GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/gitops-toolkit`, or
+/// `~/.cache/gitops-toolkit`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("GITOPS_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("gitops-toolkit");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("gitops-toolkit")
+}
+
+/// The module cache, shared by the threads of one process.
+pub struct ModuleCache {
+    dir: PathBuf,
+    refresh: bool,
+    resolved: Mutex<HashMap<(String, String, String), ResolvedModule>>,
+    fetched: Mutex<HashMap<String, ()>>,
+    interfaces: Mutex<HashMap<String, Arc<ModuleInterface>>>,
+}
+
+fn url_key(url: &str) -> String {
+    crate::load::sha256_hex(url.as_bytes())[..24].to_owned()
+}
+
+impl ModuleCache {
+    pub fn new(dir: PathBuf, refresh: bool) -> ModuleCache {
+        ModuleCache { dir, refresh, resolved: Mutex::default(), fetched: Mutex::default(), interfaces: Mutex::default() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Opens (creating it on first use) the mirror of `url`. Creation and fetches hold a lock file
+    /// next to the mirror, so concurrent processes do not trip over each other's ref updates; the
+    /// in-process mutex does the same for threads.
+    fn mirror(&self, url: &str) -> Result<git2::Repository> {
+        let repos = self.dir.join("repos");
+        let path = repos.join(format!("{}.git", url_key(url)));
+        if let Ok(r) = git2::Repository::open_bare(&path) {
+            return Ok(r);
+        }
+        let _guard = self.lock(url)?;
+        match git2::Repository::open_bare(&path) {
+            Ok(r) => Ok(r),
+            Err(_) => Ok(git2::Repository::init_bare(&path).map_err(GitError::op("init cache mirror", path.display()))?),
+        }
+    }
+
+    fn lock(&self, url: &str) -> Result<(std::sync::MutexGuard<'_, HashMap<String, ()>>, File)> {
+        let guard = self.fetched.lock().map_err(|_| poisoned())?;
+        let repos = self.dir.join("repos");
+        std::fs::create_dir_all(&repos).map_err(Error::io(&repos))?;
+        let lock_path = repos.join(format!("{}.lock", url_key(url)));
+        let lock = File::create(&lock_path).map_err(Error::io(&lock_path))?;
+        lock.lock().map_err(Error::io(&lock_path))?;
+        Ok((guard, lock))
+    }
+
+    /// Fetches all tags of `url` into its mirror.
+    fn fetch(&self, repo: &git2::Repository, url: &str) -> Result<()> {
+        let (mut fetched, _lock) = self.lock(url)?;
+        let mut remote = repo.remote_anonymous(url).map_err(GitError::op("open remote", url))?;
+        let mut opts = git2::FetchOptions::new();
+        opts.download_tags(git2::AutotagOption::All);
+        remote
+            .fetch(&["+refs/tags/*:refs/tags/*"], Some(&mut opts), None)
+            .map_err(GitError::op("fetch tags from", url))?;
+        fetched.insert(url.to_owned(), ());
+        Ok(())
+    }
+
+    fn tags(repo: &git2::Repository) -> Vec<String> {
+        let mut tags: Vec<String> = repo.tag_names(None).map(|t| t.iter().flatten().map(str::to_owned).collect()).unwrap_or_default();
+        tags.sort();
+        tags
+    }
+
+    /// Resolves `git_ref` (a tag) of `url` to a commit and exports its tree into the cache.
+    /// `origin` is the package file and key to blame when the tag or path does not exist.
+    pub fn resolve(&self, url: &str, git_ref: &str, path: &str, origin: impl Fn(String, String) -> ConfigError) -> Result<ResolvedModule> {
+        let key = (url.to_owned(), git_ref.to_owned(), path.to_owned());
+        if let Some(r) = self.resolved.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(r.clone());
+        }
+        let repo = self.mirror(url)?;
+        fn lookup<'r>(repo: &'r git2::Repository, git_ref: &str) -> Option<git2::Commit<'r>> {
+            repo.revparse_single(&format!("refs/tags/{git_ref}")).ok().and_then(|o| o.peel_to_commit().ok())
+        }
+        let already_fetched = self.fetched.lock().map_err(|_| poisoned())?.contains_key(url);
+        let mut commit = if self.refresh && !already_fetched { None } else { lookup(&repo, git_ref) };
+        if commit.is_none() && !already_fetched {
+            self.fetch(&repo, url)?;
+            commit = lookup(&repo, git_ref);
+        }
+        let Some(commit) = commit else {
+            let tags = Self::tags(&repo);
+            let allowed = if tags.is_empty() { format!("a tag of {url} (it has none)") } else { format!("a tag of {url}: {}", tags.join(", ")) };
+            return Err(origin(format!("tag {}, which {url} does not have", crate::names::shown(git_ref)), allowed).into());
+        };
+        let root_tree = commit.tree().map_err(GitError::op("read tree of", commit.id()))?;
+        let tree_id = if path.is_empty() {
+            root_tree.id()
+        } else {
+            match root_tree.get_path(Path::new(path)) {
+                Ok(entry) if entry.kind() == Some(git2::ObjectType::Tree) => entry.id(),
+                _ => return Err(origin(format!("path {} not found in {url} at {git_ref}", crate::names::shown(path)), "a directory of the module repository".into()).into()),
+            }
+        };
+        self.export(&repo, &commit.id().to_string(), &root_tree)?;
+        let resolved = ResolvedModule { url: url.to_owned(), git_ref: git_ref.to_owned(), commit: commit.id().to_string(), tree: tree_id.to_string(), path: path.to_owned() };
+        self.resolved.lock().map_err(|_| poisoned())?.insert(key, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Directory holding the module code of a resolved module.
+    pub fn module_dir(&self, m: &ResolvedModule) -> PathBuf {
+        let base = self.dir.join("trees").join(&m.commit);
+        if m.path.is_empty() { base } else { base.join(&m.path) }
+    }
+
+    /// The module's variables and outputs, parsed once per process.
+    pub fn interface(&self, m: &ResolvedModule) -> Result<Arc<ModuleInterface>> {
+        let key = format!("{}:{}", m.commit, m.path);
+        if let Some(i) = self.interfaces.lock().map_err(|_| poisoned())?.get(&key) {
+            return Ok(i.clone());
+        }
+        let parsed = Arc::new(ModuleInterface::read(&self.module_dir(m))?);
+        self.interfaces.lock().map_err(|_| poisoned())?.insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// Writes the tree of `commit` to `trees/<commit>` once: into a temporary directory first, then
+    /// renamed, so a reader never sees half a tree.
+    fn export(&self, repo: &git2::Repository, commit: &str, tree: &git2::Tree<'_>) -> Result<()> {
+        let trees = self.dir.join("trees");
+        let dest = trees.join(commit);
+        if dest.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&trees).map_err(Error::io(&trees))?;
+        let tmp = tempfile::Builder::new().prefix(".export-").tempdir_in(&trees).map_err(Error::io(&trees))?;
+        let mut failure: Option<Error> = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            let Some(name) = entry.name() else { return git2::TreeWalkResult::Skip };
+            let target = tmp.path().join(dir).join(name);
+            let result = match entry.kind() {
+                Some(git2::ObjectType::Tree) => std::fs::create_dir_all(&target).map_err(Error::io(&target)),
+                // Symlinks and submodules are not vendored: module code must be self-contained.
+                Some(git2::ObjectType::Blob) if entry.filemode() != 0o120000 => write_blob(repo, entry, &target),
+                _ => Ok(()),
+            };
+            match result {
+                Ok(()) => git2::TreeWalkResult::Ok,
+                Err(e) => {
+                    failure = Some(e);
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })
+        .map_err(|e| failure.take().unwrap_or_else(|| GitError::op("export tree of", commit)(e).into()))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let staged = tmp.keep();
+        if std::fs::rename(&staged, &dest).is_err() {
+            // Another process exported the same commit first; theirs is identical.
+            let _ = std::fs::remove_dir_all(&staged);
+        }
+        Ok(())
+    }
+}
+
+fn write_blob(repo: &git2::Repository, entry: &git2::TreeEntry<'_>, target: &Path) -> Result<()> {
+    let blob = repo.find_blob(entry.id()).map_err(GitError::op("read blob", entry.id()))?;
+    std::fs::write(target, blob.content()).map_err(Error::io(target))?;
+    if entry.filemode() == 0o100755 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755)).map_err(Error::io(target))?;
+    }
+    Ok(())
+}
+
+fn poisoned() -> Error {
+    Error::Process("internal error: a worker thread panicked".into())
+}
+
+/// Copies a directory tree (regular files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(Error::io(to))?;
+    let mut entries: Vec<_> = std::fs::read_dir(from).map_err(Error::io(from))?.collect::<std::io::Result<_>>().map_err(Error::io(from))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let kind = entry.file_type().map_err(Error::io(entry.path()))?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).map_err(Error::io(&target))?;
+        }
+    }
+    Ok(())
+}

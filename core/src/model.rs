@@ -1,0 +1,220 @@
+//! The typed TOML files of a source-of-truth repository (see `docs/file-formats.md`). Serde rejects
+//! unknown keys; [`crate::load`] adds the checks serde cannot express (names, versions, refs) with the
+//! file, key and line of each problem.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Module input values: module name -> input name -> value.
+pub type Inputs = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+
+/// The cloud an environment runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Cloud {
+    /// Sandbox modules built from `terraform_data`: no provider, no cloud account.
+    Sandbox,
+    Aws,
+    Azure,
+}
+
+impl Cloud {
+    pub const ALL: [Cloud; 3] = [Cloud::Sandbox, Cloud::Aws, Cloud::Azure];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Sandbox => "sandbox",
+            Cloud::Aws => "aws",
+            Cloud::Azure => "azure",
+        }
+    }
+}
+
+impl fmt::Display for Cloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `gitops.toml`: repository settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitopsConfig {
+    /// Promotion order of environments, e.g. `["dev", "staging", "prod"]`.
+    #[serde(default)]
+    pub promotion: Vec<String>,
+    /// Where module repositories live, per cloud: a path relative to the repository root, or a git URL.
+    pub module_roots: BTreeMap<Cloud, String>,
+    /// Terraform backend template.
+    pub backend: Backend,
+}
+
+/// The Terraform backend template of `gitops.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// Backend type.
+    #[serde(rename = "type")]
+    pub kind: BackendKind,
+    /// Backend settings; string values may use `{env}`, `{name}`, `{component}` and `{state_dir}`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Local,
+    S3,
+    Azurerm,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::S3 => "s3",
+            BackendKind::Azurerm => "azurerm",
+        }
+    }
+}
+
+/// `environments/<env>.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub cloud: Cloud,
+    /// AWS region, Azure location, or a sandbox label.
+    pub region: String,
+    /// AWS account id, Azure subscription id, or a sandbox label.
+    pub account: String,
+    /// Protected environments need certified packages and an approval.
+    #[serde(default)]
+    pub protected: bool,
+    /// Vault role used for this environment's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_role: Option<String>,
+    /// Module inputs set for every deployment of this environment.
+    #[serde(default)]
+    pub inputs: Inputs,
+}
+
+/// `profiles/<profile>.toml`: an archetype that injects module inputs per cloud.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(default)]
+    pub description: String,
+    /// Components this profile supports; empty means all.
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// A repo profile may extend a built-in or another repo profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<Inputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<Inputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<Inputs>,
+}
+
+impl Profile {
+    pub fn cloud(&self, cloud: Cloud) -> Option<&Inputs> {
+        match cloud {
+            Cloud::Sandbox => self.sandbox.as_ref(),
+            Cloud::Aws => self.aws.as_ref(),
+            Cloud::Azure => self.azure.as_ref(),
+        }
+    }
+
+    pub fn cloud_mut(&mut self, cloud: Cloud) -> &mut Option<Inputs> {
+        match cloud {
+            Cloud::Sandbox => &mut self.sandbox,
+            Cloud::Aws => &mut self.aws,
+            Cloud::Azure => &mut self.azure,
+        }
+    }
+
+    pub fn clouds(&self) -> Vec<Cloud> {
+        Cloud::ALL.into_iter().filter(|c| self.cloud(*c).is_some()).collect()
+    }
+}
+
+/// `packages/<component>/<version>.toml`: a component package version (bill of materials).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    #[serde(default)]
+    pub description: String,
+    /// Module name -> pinned module.
+    pub modules: BTreeMap<String, PackageModule>,
+    /// Root outputs: name -> `<module>.<output>`.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// One pinned module of a package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageModule {
+    /// Repository name under the cloud's module root.
+    pub repo: String,
+    /// Git tag.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// Sub-directory inside the repository (module monorepo).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// Package defaults for this module's inputs.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    /// Input -> `<module>.<output>` of another module of this package.
+    #[serde(default)]
+    pub wiring: BTreeMap<String, String>,
+}
+
+/// `deployments/<env>/<name>.toml`: a deployment request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub component: String,
+    /// Package version (semver).
+    pub package: String,
+    pub profile: String,
+    /// Module name -> input -> value; highest precedence.
+    #[serde(default)]
+    pub overrides: Inputs,
+    /// Application settings -> input `settings` of the package's `app-config` module.
+    #[serde(default)]
+    pub app_config: BTreeMap<String, String>,
+    /// Inputs of the package's `monitoring` module.
+    #[serde(default)]
+    pub monitoring: BTreeMap<String, serde_json::Value>,
+}
+
+/// The file kinds `gitops-render schema` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileKind {
+    Gitops,
+    Environment,
+    Profile,
+    Package,
+    Deployment,
+}
+
+impl FileKind {
+    /// JSON Schema (draft 2020-12) of this file kind.
+    pub fn schema(self) -> serde_json::Value {
+        let schema = match self {
+            FileKind::Gitops => schemars::schema_for!(GitopsConfig),
+            FileKind::Environment => schemars::schema_for!(Environment),
+            FileKind::Profile => schemars::schema_for!(Profile),
+            FileKind::Package => schemars::schema_for!(Package),
+            FileKind::Deployment => schemars::schema_for!(Deployment),
+        };
+        schema.to_value()
+    }
+}
