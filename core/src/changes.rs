@@ -28,8 +28,15 @@ fn profile_chain(root: &Path, name: &str) -> Vec<String> {
     let mut chain = vec![name.to_owned()];
     let mut current = name.to_owned();
     while chain.len() < 9 {
-        let Ok(Some(src)) = crate::load::SourceFile::read(root, &Path::new("profiles").join(format!("{current}.toml"))) else { break };
-        let Ok(p) = crate::load::profile(&src) else { break };
+        let Ok(Some(src)) = crate::load::SourceFile::read(
+            root,
+            &Path::new("profiles").join(format!("{current}.toml")),
+        ) else {
+            break;
+        };
+        let Ok(p) = crate::load::profile(&src) else {
+            break;
+        };
         match p.extends {
             Some(parent) if !chain.contains(&parent) => {
                 chain.push(parent.clone());
@@ -46,13 +53,24 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
     let old = git
         .revparse_single(rev)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|_| Error::Usage(format!("--changed-since {}: not a commit of {}", crate::names::shown(rev), repo.root.display())))?;
-    let new = git.head().and_then(|h| h.peel_to_tree()).map_err(GitError::op("read HEAD of", repo.root.display()))?;
+        .map_err(|_| {
+            Error::Usage(format!(
+                "--changed-since {}: not a commit of {}",
+                crate::names::shown(rev),
+                repo.root.display()
+            ))
+        })?;
+    let new = git
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .map_err(GitError::op("read HEAD of", repo.root.display()))?;
     let mut opts = git2::DiffOptions::new();
     if !prefix.as_os_str().is_empty() {
         opts.pathspec(prefix.to_string_lossy().as_ref());
     }
-    let diff = git.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts)).map_err(GitError::op("diff", rev))?;
+    let diff = git
+        .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))
+        .map_err(GitError::op("diff", rev))?;
 
     let mut all_reason: Option<String> = None;
     let mut envs: BTreeMap<String, String> = BTreeMap::new();
@@ -63,7 +81,9 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
     for delta in diff.deltas() {
         for (file, is_new) in [(delta.old_file(), false), (delta.new_file(), true)] {
             let Some(path) = file.path() else { continue };
-            let Ok(rel) = path.strip_prefix(&prefix) else { continue };
+            let Ok(rel) = path.strip_prefix(&prefix) else {
+                continue;
+            };
             let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
             let stem = |s: &str| s.strip_suffix(".toml").map(str::to_owned);
             match parts.as_slice() {
@@ -81,16 +101,26 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
                 }
                 ["packages", component, f] => {
                     if let Some(v) = stem(f) {
-                        packages.insert(((*component).to_owned(), v.clone()), format!("package {component}@{v} changed"));
+                        packages.insert(
+                            ((*component).to_owned(), v.clone()),
+                            format!("package {component}@{v} changed"),
+                        );
                     }
                 }
                 ["deployments", env, f] => {
                     if let Some(name) = stem(f) {
-                        let id = DeploymentId { env: (*env).to_owned(), name };
+                        let id = DeploymentId {
+                            env: (*env).to_owned(),
+                            name,
+                        };
                         if delta.status() == git2::Delta::Deleted && !is_new {
                             deleted.insert(id);
                         } else if is_new {
-                            let what = if delta.status() == git2::Delta::Added { "request added" } else { "request changed" };
+                            let what = if delta.status() == git2::Delta::Added {
+                                "request added"
+                            } else {
+                                "request changed"
+                            };
                             requests.insert(id, what.into());
                         }
                     }
@@ -116,9 +146,17 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
         }
         if needs_uses && (!packages.is_empty() || !profiles.is_empty()) {
             // A request that does not parse is rendered, so that render reports the error.
-            match crate::load::SourceFile::read(&repo.root, &id.path()).ok().flatten().and_then(|src| crate::load::deployment(&src).ok()) {
+            match crate::load::SourceFile::read(&repo.root, &id.path())
+                .ok()
+                .flatten()
+                .and_then(|src| crate::load::deployment(&src).ok())
+            {
                 Some(d) => {
-                    let uses = Uses { profiles: profile_chain(&repo.root, &d.profile), component: d.component, package: d.package };
+                    let uses = Uses {
+                        profiles: profile_chain(&repo.root, &d.profile),
+                        component: d.component,
+                        package: d.package,
+                    };
                     if let Some(r) = packages.get(&(uses.component.clone(), uses.package.clone())) {
                         reasons.push(r.clone());
                     }
@@ -136,6 +174,10 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
         }
     }
     let at_head: BTreeSet<&DeploymentId> = head_deployments.iter().collect();
-    affected.destroy = deleted.into_iter().filter(|id| !at_head.contains(id)).map(|id| id.to_string()).collect();
+    affected.destroy = deleted
+        .into_iter()
+        .filter(|id| !at_head.contains(id))
+        .map(|id| id.to_string())
+        .collect();
     Ok(affected)
 }

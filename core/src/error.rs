@@ -35,7 +35,12 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(file: impl Into<PathBuf>, key: Option<&str>, found: impl Into<String>, allowed: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        key: Option<&str>,
+        found: impl Into<String>,
+        allowed: impl Into<String>,
+    ) -> Self {
         ConfigError {
             file: file.into(),
             key: key.map(str::to_owned),
@@ -135,7 +140,9 @@ impl Error {
         match self {
             Error::Config(_) | Error::Configs(_) | Error::Usage(_) => exit::INVALID,
             Error::Refused(_) => exit::REFUSED,
-            Error::Git(_) | Error::Io { .. } | Error::Process(_) | Error::CheckFailed(_) => exit::FAILED,
+            Error::Git(_) | Error::Io { .. } | Error::Process(_) | Error::CheckFailed(_) => {
+                exit::FAILED
+            }
         }
     }
 

@@ -31,9 +31,19 @@ impl std::fmt::Display for TfType {
             TfType::List(t) => write!(f, "list({t})"),
             TfType::Set(t) => write!(f, "set({t})"),
             TfType::Map(t) => write!(f, "map({t})"),
-            TfType::Tuple(ts) => write!(f, "tuple([{}])", ts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            TfType::Tuple(ts) => write!(
+                f,
+                "tuple([{}])",
+                ts.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             TfType::Object(attrs) => {
-                let parts: Vec<String> = attrs.iter().map(|(k, (t, _))| format!("{k} = {t}")).collect();
+                let parts: Vec<String> = attrs
+                    .iter()
+                    .map(|(k, (t, _))| format!("{k} = {t}"))
+                    .collect();
                 write!(f, "object({{{}}})", parts.join(", "))
             }
         }
@@ -102,14 +112,25 @@ impl TfType {
             (TfType::Number, V::String(s)) if s.parse::<f64>().is_ok() => None,
             (TfType::Bool, V::Bool(_)) => None,
             (TfType::Bool, V::String(s)) if s == "true" || s == "false" => None,
-            (TfType::List(t) | TfType::Set(t), V::Array(items)) => items.iter().enumerate().find_map(|(i, x)| t.mismatch(x).map(|m| format!("element {i}: {m}"))),
-            (TfType::Tuple(ts), V::Array(items)) if ts.len() == items.len() => ts.iter().zip(items).find_map(|(t, x)| t.mismatch(x)),
-            (TfType::Map(t), V::Object(map)) => map.iter().find_map(|(k, x)| t.mismatch(x).map(|m| format!("key `{k}`: {m}"))),
-            (TfType::Object(attrs), V::Object(map)) => attrs.iter().find_map(|(k, (t, optional))| match map.get(k) {
-                Some(x) => t.mismatch(x).map(|m| format!("attribute `{k}`: {m}")),
-                None if *optional => None,
-                None => Some(format!("a table without attribute `{k}`")),
-            }),
+            (TfType::List(t) | TfType::Set(t), V::Array(items)) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| t.mismatch(x).map(|m| format!("element {i}: {m}"))),
+            (TfType::Tuple(ts), V::Array(items)) if ts.len() == items.len() => {
+                ts.iter().zip(items).find_map(|(t, x)| t.mismatch(x))
+            }
+            (TfType::Map(t), V::Object(map)) => map
+                .iter()
+                .find_map(|(k, x)| t.mismatch(x).map(|m| format!("key `{k}`: {m}"))),
+            (TfType::Object(attrs), V::Object(map)) => {
+                attrs
+                    .iter()
+                    .find_map(|(k, (t, optional))| match map.get(k) {
+                        Some(x) => t.mismatch(x).map(|m| format!("attribute `{k}`: {m}")),
+                        None if *optional => None,
+                        None => Some(format!("a table without attribute `{k}`")),
+                    })
+            }
             (_, other) => Some(kind(other).to_owned()),
         }
     }
@@ -145,16 +166,23 @@ fn literal(e: &Expression) -> Option<serde_json::Value> {
         Expression::Number(n) => serde_json::to_value(n).ok()?,
         Expression::String(s) => V::String(s.clone()),
         Expression::Array(items) => V::Array(items.iter().map(literal).collect::<Option<_>>()?),
-        Expression::Object(obj) => V::Object(obj.iter().map(|(k, v)| Some((k.to_string().trim_matches('"').to_owned(), literal(v)?))).collect::<Option<_>>()?),
+        Expression::Object(obj) => V::Object(
+            obj.iter()
+                .map(|(k, v)| Some((k.to_string().trim_matches('"').to_owned(), literal(v)?)))
+                .collect::<Option<_>>()?,
+        ),
         _ => return None,
     })
 }
 
 fn string_attr(body: &hcl::Body, name: &str) -> String {
-    body.attributes().find(|a| a.key() == name).and_then(|a| match a.expr() {
-        Expression::String(s) => Some(s.clone()),
-        _ => None,
-    }).unwrap_or_default()
+    body.attributes()
+        .find(|a| a.key() == name)
+        .and_then(|a| match a.expr() {
+            Expression::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 impl ModuleInterface {
@@ -169,7 +197,9 @@ impl ModuleInterface {
         let mut out = ModuleInterface::default();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
-            out.add(&text).map_err(|e| Error::Process(format!("{}: cannot parse HCL: {e}", file.display())))?;
+            out.add(&text).map_err(|e| {
+                Error::Process(format!("{}: cannot parse HCL: {e}", file.display()))
+            })?;
         }
         Ok(out)
     }
@@ -178,18 +208,35 @@ impl ModuleInterface {
     pub fn add(&mut self, text: &str) -> Result<(), hcl::Error> {
         let body: hcl::Body = hcl::parse(text)?;
         for block in body.blocks() {
-            let Some(label) = block.labels().first() else { continue };
+            let Some(label) = block.labels().first() else {
+                continue;
+            };
             let name = label.as_str().to_owned();
             match block.identifier() {
                 "variable" => {
                     let attrs: Vec<_> = block.body().attributes().collect();
-                    let ty = attrs.iter().find(|a| a.key() == "type").map(|a| TfType::from_expr(a.expr())).unwrap_or(TfType::Any);
-                    let default = attrs.iter().find(|a| a.key() == "default").map(|a| literal(a.expr()).unwrap_or(serde_json::Value::String("<expression>".into())));
+                    let ty = attrs
+                        .iter()
+                        .find(|a| a.key() == "type")
+                        .map(|a| TfType::from_expr(a.expr()))
+                        .unwrap_or(TfType::Any);
+                    let default = attrs.iter().find(|a| a.key() == "default").map(|a| {
+                        literal(a.expr())
+                            .unwrap_or(serde_json::Value::String("<expression>".into()))
+                    });
                     let description = string_attr(block.body(), "description");
-                    self.variables.insert(name, Variable { ty, default, description });
+                    self.variables.insert(
+                        name,
+                        Variable {
+                            ty,
+                            default,
+                            description,
+                        },
+                    );
                 }
                 "output" => {
-                    self.outputs.insert(name, string_attr(block.body(), "description"));
+                    self.outputs
+                        .insert(name, string_attr(block.body(), "description"));
                 }
                 _ => {}
             }
@@ -247,11 +294,20 @@ output "id" {
         let mut i = ModuleInterface::default();
         i.add(TF).unwrap();
         let v = &i.variables;
-        assert_eq!(v["count_min"].ty.mismatch(&json!("three")), Some("a string".into()));
+        assert_eq!(
+            v["count_min"].ty.mismatch(&json!("three")),
+            Some("a string".into())
+        );
         assert_eq!(v["count_min"].ty.mismatch(&json!("3")), None);
-        assert_eq!(v["name"].ty.mismatch(&json!(["a"])), Some("an array".into()));
+        assert_eq!(
+            v["name"].ty.mismatch(&json!(["a"])),
+            Some("an array".into())
+        );
         assert_eq!(v["name"].ty.mismatch(&json!(5)), None);
-        assert_eq!(v["tiers"].ty.mismatch(&json!(["a", {"x": 1}])), Some("element 1: a table".into()));
+        assert_eq!(
+            v["tiers"].ty.mismatch(&json!(["a", {"x": 1}])),
+            Some("element 1: a table".into())
+        );
         assert_eq!(v["opt"].ty.mismatch(&json!({"a": "x"})), None);
         assert!(v["opt"].ty.mismatch(&json!({"b": 1})).is_some());
     }

@@ -30,7 +30,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl SourceFile {
     pub fn from_text(shown: impl Into<PathBuf>, text: String) -> Self {
         let digest = format!("sha256:{}", sha256_hex(text.as_bytes()));
-        SourceFile { shown: shown.into(), text, digest }
+        SourceFile {
+            shown: shown.into(),
+            text,
+            digest,
+        }
     }
 
     /// Reads `root/rel`. `Ok(None)` when the file does not exist.
@@ -42,17 +46,32 @@ impl SourceFile {
             Err(e) => return Err(Error::io(&path)(e)),
         };
         if !meta.is_file() {
-            return Err(ConfigError::new(rel, None, "something that is not a regular file", "a TOML file").into());
+            return Err(ConfigError::new(
+                rel,
+                None,
+                "something that is not a regular file",
+                "a TOML file",
+            )
+            .into());
         }
         if meta.len() > MAX_FILE_BYTES {
-            return Err(ConfigError::new(rel, None, format!("a file of {} bytes", meta.len()), "at most 1 MiB").into());
+            return Err(ConfigError::new(
+                rel,
+                None,
+                format!("a file of {} bytes", meta.len()),
+                "at most 1 MiB",
+            )
+            .into());
         }
         let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             ConfigError::new(
                 rel,
                 None,
-                format!("bytes that are not UTF-8 text (at byte {})", e.utf8_error().valid_up_to()),
+                format!(
+                    "bytes that are not UTF-8 text (at byte {})",
+                    e.utf8_error().valid_up_to()
+                ),
                 "a UTF-8 TOML document",
             )
         })?;
@@ -61,7 +80,11 @@ impl SourceFile {
 
     /// 1-based line of a byte offset.
     pub fn line_at(&self, offset: usize) -> usize {
-        self.text.as_bytes()[..offset.min(self.text.len())].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..offset.min(self.text.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     /// Line of the key at a dotted path, walking tables, inline tables and arrays of tables. Falls
@@ -84,9 +107,20 @@ impl SourceFile {
     }
 
     /// A [`ConfigError`] for the key at `path`, with its line.
-    pub fn error(&self, path: &[&str], found: impl Into<String>, allowed: impl Into<String>) -> ConfigError {
+    pub fn error(
+        &self,
+        path: &[&str],
+        found: impl Into<String>,
+        allowed: impl Into<String>,
+    ) -> ConfigError {
         let key = path.join(".");
-        ConfigError::new(&self.shown, (!key.is_empty()).then_some(key.as_str()), found, allowed).at_line(self.line_of(path))
+        ConfigError::new(
+            &self.shown,
+            (!key.is_empty()).then_some(key.as_str()),
+            found,
+            allowed,
+        )
+        .at_line(self.line_of(path))
     }
 
     /// Deserializes the document; syntax errors, unknown keys and wrong types name key and line.
@@ -98,18 +132,33 @@ impl SourceFile {
         let message = e.message().trim().to_owned();
         let line = e.span().map(|s| self.line_at(s.start));
         let quoted = message.split('`').nth(1).map(str::to_owned);
-        let span_text = e.span().map(|s| self.text.get(s).unwrap_or("").trim().to_owned());
+        let span_text = e
+            .span()
+            .map(|s| self.text.get(s).unwrap_or("").trim().to_owned());
         let key = if message.starts_with("unknown field") || message.starts_with("missing field") {
             quoted
         } else {
-            span_text.filter(|t| !t.is_empty() && t.len() <= 64 && !t.contains('\n')).map(|t| t.trim_matches('"').to_owned())
+            span_text
+                .filter(|t| !t.is_empty() && t.len() <= 64 && !t.contains('\n'))
+                .map(|t| t.trim_matches('"').to_owned())
         };
         let (found, allowed) = match message.split_once(", expected ") {
             Some((f, a)) => (f.to_owned(), a.to_owned()),
-            None if message.starts_with("missing field") => (message.clone(), "the key is required".to_owned()),
-            None => (message.clone(), "valid TOML of this file kind (see `gitops-render schema`)".to_owned()),
+            None if message.starts_with("missing field") => {
+                (message.clone(), "the key is required".to_owned())
+            }
+            None => (
+                message.clone(),
+                "valid TOML of this file kind (see `gitops-render schema`)".to_owned(),
+            ),
         };
-        ConfigError { file: self.shown.clone(), key, line, found, allowed }
+        ConfigError {
+            file: self.shown.clone(),
+            key,
+            line,
+            found,
+            allowed,
+        }
     }
 }
 
@@ -126,7 +175,11 @@ fn check_value(src: &SourceFile, path: &[&str], v: &serde_json::Value) -> Result
     match v {
         serde_json::Value::Object(map) => {
             if map.contains_key("$__toml_private_datetime") {
-                return Err(src.error(path, "a TOML date/time", "strings, numbers, booleans, arrays and tables"));
+                return Err(src.error(
+                    path,
+                    "a TOML date/time",
+                    "strings, numbers, booleans, arrays and tables",
+                ));
             }
             map.values().try_for_each(|x| check_value(src, path, x))
         }
@@ -135,14 +188,26 @@ fn check_value(src: &SourceFile, path: &[&str], v: &serde_json::Value) -> Result
     }
 }
 
-fn check_input_map(src: &SourceFile, base: &[&str], map: &BTreeMap<String, serde_json::Value>) -> Result<(), ConfigError> {
+fn check_input_map(
+    src: &SourceFile,
+    base: &[&str],
+    map: &BTreeMap<String, serde_json::Value>,
+) -> Result<(), ConfigError> {
     for (input, value) in map {
         let path: Vec<&str> = base.iter().copied().chain([input.as_str()]).collect();
         if !names::is_identifier(input) {
-            return Err(src.error(&path, shown(input), "a Terraform input name: letters, digits, '_' and '-', starting with a letter"));
+            return Err(src.error(
+                &path,
+                shown(input),
+                "a Terraform input name: letters, digits, '_' and '-', starting with a letter",
+            ));
         }
         if input == "tags" {
-            return Err(src.error(&path, "`tags`", "inputs other than `tags`: the toolkit sets `tags` on every module"));
+            return Err(src.error(
+                &path,
+                "`tags`",
+                "inputs other than `tags`: the toolkit sets `tags` on every module",
+            ));
         }
         check_value(src, &path, value)?;
     }
@@ -164,27 +229,50 @@ pub fn gitops(src: &SourceFile) -> Result<GitopsConfig, ConfigError> {
     for (i, env) in cfg.promotion.iter().enumerate() {
         check_name(src, &["promotion"], env)?;
         if cfg.promotion[..i].contains(env) {
-            return Err(src.error(&["promotion"], format!("{} twice", shown(env)), "each environment once"));
+            return Err(src.error(
+                &["promotion"],
+                format!("{} twice", shown(env)),
+                "each environment once",
+            ));
         }
     }
     if cfg.module_roots.is_empty() {
-        return Err(src.error(&["module_roots"], "an empty table", "at least one of sandbox, aws, azure"));
+        return Err(src.error(
+            &["module_roots"],
+            "an empty table",
+            "at least one of sandbox, aws, azure",
+        ));
     }
     for (cloud, root) in &cfg.module_roots {
         if root.trim().is_empty() || root.starts_with('-') || root.contains(['\n', '\0']) {
-            return Err(src.error(&["module_roots", cloud.as_str()], shown(root), "a path or a git URL"));
+            return Err(src.error(
+                &["module_roots", cloud.as_str()],
+                shown(root),
+                "a path or a git URL",
+            ));
         }
     }
     for (key, value) in &cfg.backend.config {
         if !names::is_identifier(key) || value.contains(['\n', '\0']) {
-            return Err(src.error(&["backend", "config", key], shown(value), "backend settings with identifier keys and one-line values"));
+            return Err(src.error(
+                &["backend", "config", key],
+                shown(value),
+                "backend settings with identifier keys and one-line values",
+            ));
         }
         let mut rest = value.as_str();
         while let Some(start) = rest.find('{') {
             let end = rest[start..].find('}').map(|e| start + e);
             let placeholder = end.map(|e| &rest[start + 1..e]);
-            if !matches!(placeholder, Some("env" | "name" | "component" | "state_dir")) {
-                return Err(src.error(&["backend", "config", key], shown(value), "placeholders {env}, {name}, {component}, {state_dir}"));
+            if !matches!(
+                placeholder,
+                Some("env" | "name" | "component" | "state_dir")
+            ) {
+                return Err(src.error(
+                    &["backend", "config", key],
+                    shown(value),
+                    "placeholders {env}, {name}, {component}, {state_dir}",
+                ));
             }
             rest = &rest[end.unwrap_or(rest.len()) + 1..];
         }
@@ -196,13 +284,26 @@ pub fn gitops(src: &SourceFile) -> Result<GitopsConfig, ConfigError> {
 pub fn environment(src: &SourceFile) -> Result<Environment, ConfigError> {
     let env: Environment = src.parse()?;
     for (key, value) in [("region", &env.region), ("account", &env.account)] {
-        if value.is_empty() || value.len() > 64 || !value.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
-            return Err(src.error(&[key], shown(value), "1-64 ASCII letters, digits, '-' or '_'"));
+        if value.is_empty()
+            || value.len() > 64
+            || !value
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        {
+            return Err(src.error(
+                &[key],
+                shown(value),
+                "1-64 ASCII letters, digits, '-' or '_'",
+            ));
         }
     }
     if let Some(role) = &env.vault_role {
         if !names::is_identifier(role) {
-            return Err(src.error(&["vault_role"], shown(role), "a Vault role name: letters, digits, '_' and '-'"));
+            return Err(src.error(
+                &["vault_role"],
+                shown(role),
+                "a Vault role name: letters, digits, '_' and '-'",
+            ));
         }
     }
     check_inputs(src, &["inputs"], &env.inputs)?;
@@ -230,18 +331,34 @@ pub fn profile(src: &SourceFile) -> Result<Profile, ConfigError> {
 pub fn package(src: &SourceFile) -> Result<Package, ConfigError> {
     let p: Package = src.parse()?;
     if p.modules.is_empty() {
-        return Err(src.error(&["modules"], "no modules", "at least one [modules.<name>] table"));
+        return Err(src.error(
+            &["modules"],
+            "no modules",
+            "at least one [modules.<name>] table",
+        ));
     }
     for (name, m) in &p.modules {
         check_name(src, &["modules", name], name)?;
         if !names::is_dns_label(&m.repo) {
-            return Err(src.error(&["modules", name, "repo"], shown(&m.repo), names::DNS_LABEL_RULE));
+            return Err(src.error(
+                &["modules", name, "repo"],
+                shown(&m.repo),
+                names::DNS_LABEL_RULE,
+            ));
         }
         if !names::is_module_ref(&m.git_ref) {
-            return Err(src.error(&["modules", name, "ref"], shown(&m.git_ref), names::MODULE_REF_RULE));
+            return Err(src.error(
+                &["modules", name, "ref"],
+                shown(&m.git_ref),
+                names::MODULE_REF_RULE,
+            ));
         }
         if !names::is_repo_subpath(&m.path) {
-            return Err(src.error(&["modules", name, "path"], shown(&m.path), "a relative sub-directory without '..'"));
+            return Err(src.error(
+                &["modules", name, "path"],
+                shown(&m.path),
+                "a relative sub-directory without '..'",
+            ));
         }
         check_input_map(src, &["modules", name, "inputs"], &m.inputs)?;
         for (input, target) in &m.wiring {
@@ -254,18 +371,35 @@ pub fn package(src: &SourceFile) -> Result<Package, ConfigError> {
             };
             if !p.modules.contains_key(module) || !names::is_identifier(output) {
                 let known: Vec<&str> = p.modules.keys().map(String::as_str).collect();
-                return Err(src.error(&path, shown(target), format!("\"<module>.<output>\" with a module of this package: {}", known.join(", "))));
+                return Err(src.error(
+                    &path,
+                    shown(target),
+                    format!(
+                        "\"<module>.<output>\" with a module of this package: {}",
+                        known.join(", ")
+                    ),
+                ));
             }
             if m.inputs.contains_key(input) {
-                return Err(src.error(&path, format!("input `{input}` both wired and set in inputs"), "one or the other"));
+                return Err(src.error(
+                    &path,
+                    format!("input `{input}` both wired and set in inputs"),
+                    "one or the other",
+                ));
             }
         }
     }
     for (out, target) in &p.outputs {
         let ok = names::is_identifier(out)
-            && target.split_once('.').is_some_and(|(m, o)| p.modules.contains_key(m) && names::is_identifier(o));
+            && target
+                .split_once('.')
+                .is_some_and(|(m, o)| p.modules.contains_key(m) && names::is_identifier(o));
         if !ok {
-            return Err(src.error(&["outputs", out], shown(target), "\"<module>.<output>\" with a module of this package"));
+            return Err(src.error(
+                &["outputs", out],
+                shown(target),
+                "\"<module>.<output>\" with a module of this package",
+            ));
         }
     }
     Ok(p)
@@ -282,10 +416,18 @@ pub fn deployment(src: &SourceFile) -> Result<Deployment, ConfigError> {
     check_inputs(src, &["overrides"], &d.overrides)?;
     for (key, value) in &d.app_config {
         if !names::is_setting_key(key) {
-            return Err(src.error(&["app_config", key], shown(key), "UPPER_SNAKE_CASE setting names"));
+            return Err(src.error(
+                &["app_config", key],
+                shown(key),
+                "UPPER_SNAKE_CASE setting names",
+            ));
         }
         if value.len() > 4096 {
-            return Err(src.error(&["app_config", key], format!("a value of {} bytes", value.len()), "at most 4096 bytes"));
+            return Err(src.error(
+                &["app_config", key],
+                format!("a value of {} bytes", value.len()),
+                "at most 4096 bytes",
+            ));
         }
     }
     check_input_map(src, &["monitoring"], &d.monitoring)?;
@@ -294,7 +436,9 @@ pub fn deployment(src: &SourceFile) -> Result<Deployment, ConfigError> {
 
 /// Path of a deployment file relative to the repository root.
 pub fn deployment_path(env: &str, name: &str) -> PathBuf {
-    PathBuf::from("deployments").join(env).join(format!("{name}.toml"))
+    PathBuf::from("deployments")
+        .join(env)
+        .join(format!("{name}.toml"))
 }
 
 #[cfg(test)]
@@ -307,7 +451,10 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let e = deployment(&src("component = \"web\"\npackage = \"1.0.0\"\nprofile = \"p\"\ncolour = 1\n")).unwrap_err();
+        let e = deployment(&src(
+            "component = \"web\"\npackage = \"1.0.0\"\nprofile = \"p\"\ncolour = 1\n",
+        ))
+        .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("colour"));
         assert_eq!(e.line, Some(4));
         assert!(e.allowed.contains("component"), "{e}");
@@ -315,7 +462,8 @@ mod tests {
 
     #[test]
     fn wrong_type_names_line() {
-        let e = deployment(&src("component = \"web\"\npackage = 1\nprofile = \"p\"\n")).unwrap_err();
+        let e =
+            deployment(&src("component = \"web\"\npackage = 1\nprofile = \"p\"\n")).unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.to_string().contains("deployments/dev/web.toml:2"), "{e}");
     }
@@ -343,7 +491,8 @@ mod tests {
 
     #[test]
     fn package_wiring_must_name_a_module() {
-        let text = "[modules.a]\nrepo = \"a\"\nref = \"v1.0.0\"\n[modules.a.wiring]\nx = \"b.out\"\n";
+        let text =
+            "[modules.a]\nrepo = \"a\"\nref = \"v1.0.0\"\n[modules.a.wiring]\nx = \"b.out\"\n";
         let e = package(&SourceFile::from_text("packages/c/1.0.0.toml", text.into())).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("modules.a.wiring.x"));
         assert_eq!(e.line, Some(5));

@@ -32,7 +32,9 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("gitops-toolkit");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     home.join(".cache").join("gitops-toolkit")
 }
 
@@ -51,7 +53,13 @@ fn url_key(url: &str) -> String {
 
 impl ModuleCache {
     pub fn new(dir: PathBuf, refresh: bool) -> ModuleCache {
-        ModuleCache { dir, refresh, resolved: Mutex::default(), fetched: Mutex::default(), interfaces: Mutex::default() }
+        ModuleCache {
+            dir,
+            refresh,
+            resolved: Mutex::default(),
+            fetched: Mutex::default(),
+            interfaces: Mutex::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -70,7 +78,8 @@ impl ModuleCache {
         let _guard = self.lock(url)?;
         match git2::Repository::open_bare(&path) {
             Ok(r) => Ok(r),
-            Err(_) => Ok(git2::Repository::init_bare(&path).map_err(GitError::op("init cache mirror", path.display()))?),
+            Err(_) => Ok(git2::Repository::init_bare(&path)
+                .map_err(GitError::op("init cache mirror", path.display()))?),
         }
     }
 
@@ -87,7 +96,9 @@ impl ModuleCache {
     /// Fetches all tags of `url` into its mirror.
     fn fetch(&self, repo: &git2::Repository, url: &str) -> Result<()> {
         let (mut fetched, _lock) = self.lock(url)?;
-        let mut remote = repo.remote_anonymous(url).map_err(GitError::op("open remote", url))?;
+        let mut remote = repo
+            .remote_anonymous(url)
+            .map_err(GitError::op("open remote", url))?;
         let mut opts = git2::FetchOptions::new();
         opts.download_tags(git2::AutotagOption::All);
         remote
@@ -98,52 +109,106 @@ impl ModuleCache {
     }
 
     fn tags(repo: &git2::Repository) -> Vec<String> {
-        let mut tags: Vec<String> = repo.tag_names(None).map(|t| t.iter().flatten().map(str::to_owned).collect()).unwrap_or_default();
+        let mut tags: Vec<String> = repo
+            .tag_names(None)
+            .map(|t| t.iter().flatten().map(str::to_owned).collect())
+            .unwrap_or_default();
         tags.sort();
         tags
     }
 
     /// Resolves `git_ref` (a tag) of `url` to a commit and exports its tree into the cache.
     /// `origin` is the package file and key to blame when the tag or path does not exist.
-    pub fn resolve(&self, url: &str, git_ref: &str, path: &str, origin: impl Fn(String, String) -> ConfigError) -> Result<ResolvedModule> {
+    pub fn resolve(
+        &self,
+        url: &str,
+        git_ref: &str,
+        path: &str,
+        origin: impl Fn(String, String) -> ConfigError,
+    ) -> Result<ResolvedModule> {
         let key = (url.to_owned(), git_ref.to_owned(), path.to_owned());
         if let Some(r) = self.resolved.lock().map_err(|_| poisoned())?.get(&key) {
             return Ok(r.clone());
         }
         let repo = self.mirror(url)?;
         fn lookup<'r>(repo: &'r git2::Repository, git_ref: &str) -> Option<git2::Commit<'r>> {
-            repo.revparse_single(&format!("refs/tags/{git_ref}")).ok().and_then(|o| o.peel_to_commit().ok())
+            repo.revparse_single(&format!("refs/tags/{git_ref}"))
+                .ok()
+                .and_then(|o| o.peel_to_commit().ok())
         }
-        let already_fetched = self.fetched.lock().map_err(|_| poisoned())?.contains_key(url);
-        let mut commit = if self.refresh && !already_fetched { None } else { lookup(&repo, git_ref) };
+        let already_fetched = self
+            .fetched
+            .lock()
+            .map_err(|_| poisoned())?
+            .contains_key(url);
+        let mut commit = if self.refresh && !already_fetched {
+            None
+        } else {
+            lookup(&repo, git_ref)
+        };
         if commit.is_none() && !already_fetched {
             self.fetch(&repo, url)?;
             commit = lookup(&repo, git_ref);
         }
         let Some(commit) = commit else {
             let tags = Self::tags(&repo);
-            let allowed = if tags.is_empty() { format!("a tag of {url} (it has none)") } else { format!("a tag of {url}: {}", tags.join(", ")) };
-            return Err(origin(format!("tag {}, which {url} does not have", crate::names::shown(git_ref)), allowed).into());
+            let allowed = if tags.is_empty() {
+                format!("a tag of {url} (it has none)")
+            } else {
+                format!("a tag of {url}: {}", tags.join(", "))
+            };
+            return Err(origin(
+                format!(
+                    "tag {}, which {url} does not have",
+                    crate::names::shown(git_ref)
+                ),
+                allowed,
+            )
+            .into());
         };
-        let root_tree = commit.tree().map_err(GitError::op("read tree of", commit.id()))?;
+        let root_tree = commit
+            .tree()
+            .map_err(GitError::op("read tree of", commit.id()))?;
         let tree_id = if path.is_empty() {
             root_tree.id()
         } else {
             match root_tree.get_path(Path::new(path)) {
                 Ok(entry) if entry.kind() == Some(git2::ObjectType::Tree) => entry.id(),
-                _ => return Err(origin(format!("path {} not found in {url} at {git_ref}", crate::names::shown(path)), "a directory of the module repository".into()).into()),
+                _ => {
+                    return Err(origin(
+                        format!(
+                            "path {} not found in {url} at {git_ref}",
+                            crate::names::shown(path)
+                        ),
+                        "a directory of the module repository".into(),
+                    )
+                    .into())
+                }
             }
         };
         self.export(&repo, &commit.id().to_string(), &root_tree)?;
-        let resolved = ResolvedModule { url: url.to_owned(), git_ref: git_ref.to_owned(), commit: commit.id().to_string(), tree: tree_id.to_string(), path: path.to_owned() };
-        self.resolved.lock().map_err(|_| poisoned())?.insert(key, resolved.clone());
+        let resolved = ResolvedModule {
+            url: url.to_owned(),
+            git_ref: git_ref.to_owned(),
+            commit: commit.id().to_string(),
+            tree: tree_id.to_string(),
+            path: path.to_owned(),
+        };
+        self.resolved
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key, resolved.clone());
         Ok(resolved)
     }
 
     /// Directory holding the module code of a resolved module.
     pub fn module_dir(&self, m: &ResolvedModule) -> PathBuf {
         let base = self.dir.join("trees").join(&m.commit);
-        if m.path.is_empty() { base } else { base.join(&m.path) }
+        if m.path.is_empty() {
+            base
+        } else {
+            base.join(&m.path)
+        }
     }
 
     /// The module's variables and outputs, parsed once per process.
@@ -153,7 +218,10 @@ impl ModuleCache {
             return Ok(i.clone());
         }
         let parsed = Arc::new(ModuleInterface::read(&self.module_dir(m))?);
-        self.interfaces.lock().map_err(|_| poisoned())?.insert(key, parsed.clone());
+        self.interfaces
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(key, parsed.clone());
         Ok(parsed)
     }
 
@@ -166,15 +234,24 @@ impl ModuleCache {
             return Ok(());
         }
         std::fs::create_dir_all(&trees).map_err(Error::io(&trees))?;
-        let tmp = tempfile::Builder::new().prefix(".export-").tempdir_in(&trees).map_err(Error::io(&trees))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".export-")
+            .tempdir_in(&trees)
+            .map_err(Error::io(&trees))?;
         let mut failure: Option<Error> = None;
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            let Some(name) = entry.name() else { return git2::TreeWalkResult::Skip };
+            let Some(name) = entry.name() else {
+                return git2::TreeWalkResult::Skip;
+            };
             let target = tmp.path().join(dir).join(name);
             let result = match entry.kind() {
-                Some(git2::ObjectType::Tree) => std::fs::create_dir_all(&target).map_err(Error::io(&target)),
+                Some(git2::ObjectType::Tree) => {
+                    std::fs::create_dir_all(&target).map_err(Error::io(&target))
+                }
                 // Symlinks and submodules are not vendored: module code must be self-contained.
-                Some(git2::ObjectType::Blob) if entry.filemode() != 0o120000 => write_blob(repo, entry, &target),
+                Some(git2::ObjectType::Blob) if entry.filemode() != 0o120000 => {
+                    write_blob(repo, entry, &target)
+                }
                 _ => Ok(()),
             };
             match result {
@@ -185,7 +262,11 @@ impl ModuleCache {
                 }
             }
         })
-        .map_err(|e| failure.take().unwrap_or_else(|| GitError::op("export tree of", commit)(e).into()))?;
+        .map_err(|e| {
+            failure
+                .take()
+                .unwrap_or_else(|| GitError::op("export tree of", commit)(e).into())
+        })?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -199,11 +280,14 @@ impl ModuleCache {
 }
 
 fn write_blob(repo: &git2::Repository, entry: &git2::TreeEntry<'_>, target: &Path) -> Result<()> {
-    let blob = repo.find_blob(entry.id()).map_err(GitError::op("read blob", entry.id()))?;
+    let blob = repo
+        .find_blob(entry.id())
+        .map_err(GitError::op("read blob", entry.id()))?;
     std::fs::write(target, blob.content()).map_err(Error::io(target))?;
     if entry.filemode() == 0o100755 {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755)).map_err(Error::io(target))?;
+        std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))
+            .map_err(Error::io(target))?;
     }
     Ok(())
 }
@@ -215,7 +299,10 @@ fn poisoned() -> Error {
 /// Copies a directory tree (regular files and directories only).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).map_err(Error::io(to))?;
-    let mut entries: Vec<_> = std::fs::read_dir(from).map_err(Error::io(from))?.collect::<std::io::Result<_>>().map_err(Error::io(from))?;
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .map_err(Error::io(from))?
+        .collect::<std::io::Result<_>>()
+        .map_err(Error::io(from))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let kind = entry.file_type().map_err(Error::io(entry.path()))?;

@@ -11,7 +11,9 @@ use std::fmt;
 pub type Inputs = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 
 /// The cloud an environment runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Cloud {
     /// Sandbox modules built from `terraform_data`: no provider, no cloud account.
@@ -139,7 +141,10 @@ impl Profile {
     }
 
     pub fn clouds(&self) -> Vec<Cloud> {
-        Cloud::ALL.into_iter().filter(|c| self.cloud(*c).is_some()).collect()
+        Cloud::ALL
+            .into_iter()
+            .filter(|c| self.cloud(*c).is_some())
+            .collect()
     }
 }
 

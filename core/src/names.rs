@@ -7,7 +7,8 @@ pub fn is_dns_label(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[b.len() - 1] != b'-'
 }
 
@@ -32,41 +33,65 @@ pub fn is_module_ref(s: &str) -> bool {
                 && !part.starts_with('-')
                 && !part.ends_with(".lock")
                 && !part.contains("..")
-                && part.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'+'))
+                && part
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'+'))
         })
 }
 
-pub const MODULE_REF_RULE: &str = "a git tag such as v1.4.0 or network/v1.4.0 (ASCII letters, digits, '.', '_', '-', '+', '/')";
+pub const MODULE_REF_RULE: &str =
+    "a git tag such as v1.4.0 or network/v1.4.0 (ASCII letters, digits, '.', '_', '-', '+', '/')";
 
 /// A sub-directory inside a module repository: relative, no `..`, no leading `/`.
 pub fn is_repo_subpath(s: &str) -> bool {
     s.is_empty()
         || (!s.starts_with('/')
             && s.split('/').all(|p| {
-                !p.is_empty() && p != "." && p != ".." && p.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+                !p.is_empty()
+                    && p != "."
+                    && p != ".."
+                    && p.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
             }))
 }
 
 /// A build tag (Jenkins `BUILD_TAG`, e.g. `jenkins-platform-live-42`).
 pub fn is_build_tag(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b':' | b'+' | b'@'))
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b':' | b'+' | b'@')
+        })
 }
 
 /// App config keys: `LOG_LEVEL`.
 pub fn is_setting_key(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 128 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+    !b.is_empty()
+        && b.len() <= 128
+        && b[0].is_ascii_uppercase()
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// Terraform input/output identifiers: `desired_capacity`.
 pub fn is_identifier(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 64 && (b[0].is_ascii_alphabetic() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
 /// Shows a found value safely inside an error message: quoted, escaped, truncated.
 pub fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect::<String>().escape_debug().to_string();
+    let mut out: String = s
+        .chars()
+        .take(80)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
     if s.chars().count() > 80 {
         out.push_str("...");
     }
@@ -82,7 +107,20 @@ mod tests {
         for ok in ["dev", "web-frontend", "a", "a1", "orders-db-2"] {
             assert!(is_dns_label(ok), "{ok}");
         }
-        for bad in ["", "Dev", "-a", "a-", "1a", "a_b", "a.b", "../etc", "a b", "a;rm", "dеv", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "Dev",
+            "-a",
+            "a-",
+            "1a",
+            "a_b",
+            "a.b",
+            "../etc",
+            "a b",
+            "a;rm",
+            "dеv",
+            &"a".repeat(64),
+        ] {
             assert!(!is_dns_label(bad), "{bad}");
         }
     }
@@ -92,7 +130,9 @@ mod tests {
         for ok in ["v1.0.0", "network/v1.4.0", "v2.0.0-rc.1", "v1+build"] {
             assert!(is_module_ref(ok), "{ok}");
         }
-        for bad in ["", "-v1", "v1..2", "a//b", "/v1", "v1/", ".hidden", "v1;ls", "v 1", "x.lock", "$(id)"] {
+        for bad in [
+            "", "-v1", "v1..2", "a//b", "/v1", "v1/", ".hidden", "v1;ls", "v 1", "x.lock", "$(id)",
+        ] {
             assert!(!is_module_ref(bad), "{bad}");
         }
     }
@@ -109,8 +149,14 @@ mod tests {
     #[test]
     fn other_rules() {
         assert!(is_semver("1.2.0") && !is_semver("1.2") && !is_semver("v1.2.0"));
-        assert!(is_build_tag("jenkins-platform-live-42") && !is_build_tag("a b") && !is_build_tag("$(x)"));
-        assert!(is_setting_key("LOG_LEVEL") && !is_setting_key("log_level") && !is_setting_key("A-B"));
+        assert!(
+            is_build_tag("jenkins-platform-live-42")
+                && !is_build_tag("a b")
+                && !is_build_tag("$(x)")
+        );
+        assert!(
+            is_setting_key("LOG_LEVEL") && !is_setting_key("log_level") && !is_setting_key("A-B")
+        );
         assert_eq!(shown("a\nb"), "\"a\\nb\"");
     }
 }

@@ -10,16 +10,24 @@ use std::path::Path;
 
 /// The built-in profiles, embedded so an installed binary needs no data files.
 pub const BUILTIN: [(&str, &str); 3] = [
-    ("internal-tooling", include_str!("../../profiles/internal-tooling.toml")),
-    ("high-traffic-api", include_str!("../../profiles/high-traffic-api.toml")),
-    ("database-cluster", include_str!("../../profiles/database-cluster.toml")),
+    (
+        "internal-tooling",
+        include_str!("../../profiles/internal-tooling.toml"),
+    ),
+    (
+        "high-traffic-api",
+        include_str!("../../profiles/high-traffic-api.toml"),
+    ),
+    (
+        "database-cluster",
+        include_str!("../../profiles/database-cluster.toml"),
+    ),
 ];
 
 fn builtin(name: &str) -> Option<SourceFile> {
-    BUILTIN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(n, text)| SourceFile::from_text(format!("builtin:profiles/{n}.toml"), (*text).to_owned()))
+    BUILTIN.iter().find(|(n, _)| *n == name).map(|(n, text)| {
+        SourceFile::from_text(format!("builtin:profiles/{n}.toml"), (*text).to_owned())
+    })
 }
 
 /// A profile with its layers merged, and for every input the file that set it.
@@ -57,13 +65,19 @@ fn merge_into(base: &mut ResolvedProfile, layer: &Profile, file: &str) {
         base.profile.components = layer.components.clone();
     }
     for cloud in layer.clouds() {
-        let Some(inputs) = layer.cloud(cloud) else { continue };
-        let target = base.profile.cloud_mut(cloud).get_or_insert_with(BTreeMap::new);
+        let Some(inputs) = layer.cloud(cloud) else {
+            continue;
+        };
+        let target = base
+            .profile
+            .cloud_mut(cloud)
+            .get_or_insert_with(BTreeMap::new);
         for (module, values) in inputs {
             let slot = target.entry(module.clone()).or_default();
             for (input, value) in values {
                 slot.insert(input.clone(), value.clone());
-                base.origin.insert((cloud, module.clone(), input.clone()), file.to_owned());
+                base.origin
+                    .insert((cloud, module.clone(), input.clone()), file.to_owned());
             }
         }
     }
@@ -71,17 +85,34 @@ fn merge_into(base: &mut ResolvedProfile, layer: &Profile, file: &str) {
 
 /// Resolves profile `name`. `blame` builds the error for an unknown name (it knows which file and
 /// key referred to it).
-pub fn resolve(repo_root: &Path, name: &str, blame: &dyn Fn(String) -> ConfigError) -> Result<ResolvedProfile> {
+pub fn resolve(
+    repo_root: &Path,
+    name: &str,
+    blame: &dyn Fn(String) -> ConfigError,
+) -> Result<ResolvedProfile> {
     resolve_depth(repo_root, name, blame, 0)
 }
 
-fn resolve_depth(repo_root: &Path, name: &str, blame: &dyn Fn(String) -> ConfigError, depth: usize) -> Result<ResolvedProfile> {
+fn resolve_depth(
+    repo_root: &Path,
+    name: &str,
+    blame: &dyn Fn(String) -> ConfigError,
+    depth: usize,
+) -> Result<ResolvedProfile> {
     let rel = Path::new("profiles").join(format!("{name}.toml"));
     let repo_file = SourceFile::read(repo_root, &rel)?;
     let Some(src) = repo_file else {
         let src = builtin(name).ok_or_else(|| blame(available(repo_root).join(", ")))?;
         let profile = load::profile(&src)?;
-        let mut resolved = ResolvedProfile { name: name.to_owned(), profile: Profile { extends: None, ..Profile::default() }, sources: vec![], origin: BTreeMap::new() };
+        let mut resolved = ResolvedProfile {
+            name: name.to_owned(),
+            profile: Profile {
+                extends: None,
+                ..Profile::default()
+            },
+            sources: vec![],
+            origin: BTreeMap::new(),
+        };
         merge_into(&mut resolved, &profile, &src.shown.display().to_string());
         resolved.sources.push(src);
         return Ok(resolved);
@@ -89,18 +120,40 @@ fn resolve_depth(repo_root: &Path, name: &str, blame: &dyn Fn(String) -> ConfigE
     let layer = load::profile(&src)?;
     let mut resolved = if let Some(parent) = &layer.extends {
         if depth >= 8 || parent == name {
-            return Err(src.error(&["extends"], crate::names::shown(parent), "a chain of at most 8 profiles without cycles").into());
+            return Err(src
+                .error(
+                    &["extends"],
+                    crate::names::shown(parent),
+                    "a chain of at most 8 profiles without cycles",
+                )
+                .into());
         }
-        let parent_blame = |known: String| src.error(&["extends"], crate::names::shown(parent), format!("a profile: {known}"));
+        let parent_blame = |known: String| {
+            src.error(
+                &["extends"],
+                crate::names::shown(parent),
+                format!("a profile: {known}"),
+            )
+        };
         resolve_depth(repo_root, parent, &parent_blame, depth + 1)?
     } else if let Some(base) = builtin(name) {
         let profile = load::profile(&base)?;
-        let mut r = ResolvedProfile { name: name.to_owned(), profile: Profile::default(), sources: vec![], origin: BTreeMap::new() };
+        let mut r = ResolvedProfile {
+            name: name.to_owned(),
+            profile: Profile::default(),
+            sources: vec![],
+            origin: BTreeMap::new(),
+        };
         merge_into(&mut r, &profile, &base.shown.display().to_string());
         r.sources.push(base);
         r
     } else {
-        ResolvedProfile { name: name.to_owned(), profile: Profile::default(), sources: vec![], origin: BTreeMap::new() }
+        ResolvedProfile {
+            name: name.to_owned(),
+            profile: Profile::default(),
+            sources: vec![],
+            origin: BTreeMap::new(),
+        }
     };
     resolved.name = name.to_owned();
     merge_into(&mut resolved, &layer, &src.shown.display().to_string());
@@ -117,7 +170,11 @@ mod tests {
         for (name, _) in BUILTIN {
             let src = builtin(name).unwrap();
             let p = load::profile(&src).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(p.clouds(), Cloud::ALL.to_vec(), "{name} must have sandbox, aws and azure sections");
+            assert_eq!(
+                p.clouds(),
+                Cloud::ALL.to_vec(),
+                "{name} must have sandbox, aws and azure sections"
+            );
             assert!(!p.description.is_empty(), "{name}");
         }
     }
@@ -126,7 +183,11 @@ mod tests {
     fn repo_profile_merges_over_builtin_and_extends() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
-        std::fs::write(dir.path().join("profiles/internal-tooling.toml"), "[sandbox.monitoring]\nalert_route = \"slack:#team\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("profiles/internal-tooling.toml"),
+            "[sandbox.monitoring]\nalert_route = \"slack:#team\"\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("profiles/tiny.toml"), "extends = \"internal-tooling\"\ndescription = \"tiny\"\n[sandbox.compute]\nmax_size = 1\n").unwrap();
         let blame = |k: String| ConfigError::new("x", None, "?", k);
         let r = resolve(dir.path(), "tiny", &blame).unwrap();
@@ -135,8 +196,14 @@ mod tests {
         assert_eq!(sandbox["compute"]["max_size"], 1);
         assert_eq!(r.profile.description, "tiny");
         assert_eq!(r.sources.len(), 3);
-        assert_eq!(r.origin[&(Cloud::Sandbox, "compute".to_owned(), "max_size".to_owned())], "profiles/tiny.toml");
-        assert!(r.profile.aws.is_some(), "aws section inherited from the built-in");
+        assert_eq!(
+            r.origin[&(Cloud::Sandbox, "compute".to_owned(), "max_size".to_owned())],
+            "profiles/tiny.toml"
+        );
+        assert!(
+            r.profile.aws.is_some(),
+            "aws section inherited from the built-in"
+        );
         let err = resolve(dir.path(), "nope", &blame).unwrap_err();
         assert!(err.to_string().contains("tiny"), "{err}");
     }

@@ -5,8 +5,8 @@
 use crate::error::{ConfigError, Error, Result};
 use crate::interface::ModuleInterface;
 use crate::load::SourceFile;
-use crate::model::{BackendKind, Cloud, Deployment, Environment, Package};
 use crate::modcache::{ModuleCache, ResolvedModule};
+use crate::model::{BackendKind, Cloud, Deployment, Environment, Package};
 use crate::names::shown;
 use crate::profile::{self, ResolvedProfile};
 use crate::sot::{DeploymentId, SourceRepo};
@@ -100,54 +100,156 @@ pub struct Renderer<'a> {
 }
 
 impl<'a> Renderer<'a> {
-    pub fn new(repo: &'a SourceRepo, cache: &'a ModuleCache, options: RenderOptions) -> Result<Self> {
+    pub fn new(
+        repo: &'a SourceRepo,
+        cache: &'a ModuleCache,
+        options: RenderOptions,
+    ) -> Result<Self> {
         let (commit, dirty) = repo.head()?;
-        Ok(Renderer { repo, cache, options, commit, dirty })
+        Ok(Renderer {
+            repo,
+            cache,
+            options,
+            commit,
+            dirty,
+        })
     }
 
     /// Resolves and checks one deployment.
     pub fn render(&self, id: &DeploymentId) -> Result<Rendered> {
         let (dep, dep_src) = self.repo.deployment(id)?;
         let (env, env_src) = self.repo.environment(&id.env, |known| {
-            ConfigError::new(&dep_src.shown, None, format!("environment {} (from the file's directory) without environments/{}.toml", shown(&id.env), id.env), format!("an environment with a file: {known}"))
+            ConfigError::new(
+                &dep_src.shown,
+                None,
+                format!(
+                    "environment {} (from the file's directory) without environments/{}.toml",
+                    shown(&id.env),
+                    id.env
+                ),
+                format!("an environment with a file: {known}"),
+            )
         })?;
-        let blame_profile = |known: String| dep_src.error(&["profile"], shown(&dep.profile), format!("a profile: {known}"));
+        let blame_profile = |known: String| {
+            dep_src.error(
+                &["profile"],
+                shown(&dep.profile),
+                format!("a profile: {known}"),
+            )
+        };
         let profile = profile::resolve(&self.repo.root, &dep.profile, &blame_profile)?;
-        if !profile.profile.components.is_empty() && !profile.profile.components.contains(&dep.component) {
-            return Err(dep_src.error(&["profile"], format!("profile {} which does not support component {}", shown(&dep.profile), shown(&dep.component)), format!("a profile supporting it; {} supports: {}", dep.profile, profile.profile.components.join(", "))).into());
+        if !profile.profile.components.is_empty()
+            && !profile.profile.components.contains(&dep.component)
+        {
+            return Err(dep_src
+                .error(
+                    &["profile"],
+                    format!(
+                        "profile {} which does not support component {}",
+                        shown(&dep.profile),
+                        shown(&dep.component)
+                    ),
+                    format!(
+                        "a profile supporting it; {} supports: {}",
+                        dep.profile,
+                        profile.profile.components.join(", ")
+                    ),
+                )
+                .into());
         }
         let Some(profile_inputs) = profile.profile.cloud(env.cloud) else {
-            let clouds: Vec<&str> = profile.profile.clouds().iter().map(|c| c.as_str()).collect();
-            return Err(dep_src.error(&["profile"], format!("profile {} without a `{}` section, but environment {} runs on {}", shown(&dep.profile), env.cloud, id.env, env.cloud), format!("a profile with a `{}` section (this one has: {})", env.cloud, clouds.join(", "))).into());
+            let clouds: Vec<&str> = profile
+                .profile
+                .clouds()
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
+            return Err(dep_src
+                .error(
+                    &["profile"],
+                    format!(
+                        "profile {} without a `{}` section, but environment {} runs on {}",
+                        shown(&dep.profile),
+                        env.cloud,
+                        id.env,
+                        env.cloud
+                    ),
+                    format!(
+                        "a profile with a `{}` section (this one has: {})",
+                        env.cloud,
+                        clouds.join(", ")
+                    ),
+                )
+                .into());
         };
         let (package, pkg_src) = self.repo.package(&dep.component, &dep.package, |allowed| {
-            let key = if self.repo.components().contains(&dep.component) { "package" } else { "component" };
-            let found = if key == "package" { shown(&dep.package) } else { shown(&dep.component) };
+            let key = if self.repo.components().contains(&dep.component) {
+                "package"
+            } else {
+                "component"
+            };
+            let found = if key == "package" {
+                shown(&dep.package)
+            } else {
+                shown(&dep.component)
+            };
             dep_src.error(&[key], found, allowed)
         })?;
-        let root = self.repo.config.module_roots.get(&env.cloud).ok_or_else(|| {
-            self.repo.config_src.error(&["module_roots"], format!("no module root for cloud `{}` (used by environment {})", env.cloud, id.env), "a [module_roots] entry for every cloud an environment uses")
-        })?;
+        let root = self
+            .repo
+            .config
+            .module_roots
+            .get(&env.cloud)
+            .ok_or_else(|| {
+                self.repo.config_src.error(
+                    &["module_roots"],
+                    format!(
+                        "no module root for cloud `{}` (used by environment {})",
+                        env.cloud, id.env
+                    ),
+                    "a [module_roots] entry for every cloud an environment uses",
+                )
+            })?;
 
         // Resolve every module at its pinned tag and read its interface.
         let mut modules = BTreeMap::new();
         let mut interfaces: BTreeMap<String, Arc<ModuleInterface>> = BTreeMap::new();
         for (name, m) in &package.modules {
             let url = self.repo.module_url(root, &m.repo);
-            let resolved = self.cache.resolve(&url, &m.git_ref, &m.path, |found, allowed| pkg_src.error(&["modules", name, "ref"], found, allowed))?;
+            let resolved = self
+                .cache
+                .resolve(&url, &m.git_ref, &m.path, |found, allowed| {
+                    pkg_src.error(&["modules", name, "ref"], found, allowed)
+                })?;
             interfaces.insert(name.clone(), self.cache.interface(&resolved)?);
             modules.insert(name.clone(), resolved);
         }
         check_wiring(&package, &pkg_src, &modules, &interfaces)?;
 
         let tags = self.tags(id, &dep);
-        let ctx = InputContext { id, dep: &dep, dep_src: &dep_src, env: &env, env_src: &env_src, profile: &profile, profile_inputs, package: &package, pkg_src: &pkg_src, modules: &modules, interfaces: &interfaces, tags: &tags };
+        let ctx = InputContext {
+            id,
+            dep: &dep,
+            dep_src: &dep_src,
+            env: &env,
+            env_src: &env_src,
+            profile: &profile,
+            profile_inputs,
+            package: &package,
+            pkg_src: &pkg_src,
+            modules: &modules,
+            interfaces: &interfaces,
+            tags: &tags,
+        };
         let (module_blocks, explain) = ctx.module_inputs()?;
 
         let main = self.root_module(id, &dep, &env, &package, &modules, module_blocks, &tags)?;
         let main_tf_json = to_json_bytes(&main);
         let mut inputs = BTreeMap::new();
-        for src in [&self.repo.config_src, &env_src, &pkg_src, &dep_src].into_iter().chain(profile.sources.iter()) {
+        for src in [&self.repo.config_src, &env_src, &pkg_src, &dep_src]
+            .into_iter()
+            .chain(profile.sources.iter())
+        {
             inputs.insert(src.shown.display().to_string(), src.digest.clone());
         }
         let manifest = Manifest {
@@ -168,9 +270,25 @@ impl<'a> Renderer<'a> {
             tags: tags.clone(),
             root_module_digest: format!("sha256:{}", crate::load::sha256_hex(&main_tf_json)),
         };
-        let manifest_json = to_json_bytes(&serde_json::to_value(&manifest).map_err(|e| Error::Process(e.to_string()))?);
-        let vendor = if self.options.vendor { modules.iter().map(|(n, m)| (n.clone(), self.cache.module_dir(m))).collect() } else { BTreeMap::new() };
-        Ok(Rendered { id: id.clone(), main_tf_json, manifest, manifest_json, vendor, explain })
+        let manifest_json = to_json_bytes(
+            &serde_json::to_value(&manifest).map_err(|e| Error::Process(e.to_string()))?,
+        );
+        let vendor = if self.options.vendor {
+            modules
+                .iter()
+                .map(|(n, m)| (n.clone(), self.cache.module_dir(m)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Rendered {
+            id: id.clone(),
+            main_tf_json,
+            manifest,
+            manifest_json,
+            vendor,
+            explain,
+        })
     }
 
     fn tags(&self, id: &DeploymentId, dep: &Deployment) -> BTreeMap<String, String> {
@@ -179,20 +297,44 @@ impl<'a> Renderer<'a> {
             ("gitops:build".to_owned(), self.options.build_tag.clone()),
             ("gitops:deployment".to_owned(), id.to_string()),
             ("gitops:environment".to_owned(), id.env.clone()),
-            ("gitops:package".to_owned(), format!("{}@{}", dep.component, dep.package)),
+            (
+                "gitops:package".to_owned(),
+                format!("{}@{}", dep.component, dep.package),
+            ),
             ("gitops:profile".to_owned(), dep.profile.clone()),
             ("managed-by".to_owned(), "gitops-toolkit".to_owned()),
         ])
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn root_module(&self, id: &DeploymentId, dep: &Deployment, env: &Environment, package: &Package, modules: &BTreeMap<String, ResolvedModule>, mut blocks: BTreeMap<String, Map<String, Value>>, tags: &BTreeMap<String, String>) -> Result<Value> {
+    fn root_module(
+        &self,
+        id: &DeploymentId,
+        dep: &Deployment,
+        env: &Environment,
+        package: &Package,
+        modules: &BTreeMap<String, ResolvedModule>,
+        mut blocks: BTreeMap<String, Map<String, Value>>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Value> {
         for (name, m) in modules {
             let source = if self.options.vendor {
                 format!("./modules/{name}")
             } else {
-                let sub = if m.path.is_empty() { String::new() } else { format!("//{}", m.path) };
-                format!("git::{}{sub}?ref={}", if m.url.contains("://") || m.url.contains('@') { m.url.clone() } else { format!("file://{}", m.url) }, m.git_ref)
+                let sub = if m.path.is_empty() {
+                    String::new()
+                } else {
+                    format!("//{}", m.path)
+                };
+                format!(
+                    "git::{}{sub}?ref={}",
+                    if m.url.contains("://") || m.url.contains('@') {
+                        m.url.clone()
+                    } else {
+                        format!("file://{}", m.url)
+                    },
+                    m.git_ref
+                )
             };
             if let Some(block) = blocks.get_mut(name) {
                 block.insert("source".into(), Value::String(source));
@@ -208,19 +350,29 @@ impl<'a> Renderer<'a> {
         match env.cloud {
             Cloud::Sandbox => {}
             Cloud::Aws => {
-                root["terraform"]["required_providers"] = json!({ "aws": { "source": "hashicorp/aws", "version": ">= 5.0" } });
+                root["terraform"]["required_providers"] =
+                    json!({ "aws": { "source": "hashicorp/aws", "version": ">= 5.0" } });
                 root["provider"] = json!({ "aws": { "region": env.region, "allowed_account_ids": [env.account], "default_tags": { "tags": tags } } });
             }
             Cloud::Azure => {
-                root["terraform"]["required_providers"] = json!({ "azurerm": { "source": "hashicorp/azurerm", "version": ">= 4.0" } });
-                root["provider"] = json!({ "azurerm": { "features": {}, "subscription_id": env.account } });
+                root["terraform"]["required_providers"] =
+                    json!({ "azurerm": { "source": "hashicorp/azurerm", "version": ">= 4.0" } });
+                root["provider"] =
+                    json!({ "azurerm": { "features": {}, "subscription_id": env.account } });
             }
         }
         if !package.outputs.is_empty() {
-            let outputs: Map<String, Value> = package.outputs.iter().map(|(name, target)| {
-                let (m, o) = target.split_once('.').unwrap_or((target, ""));
-                (name.clone(), json!({ "value": format!("${{module.{m}.{o}}}") }))
-            }).collect();
+            let outputs: Map<String, Value> = package
+                .outputs
+                .iter()
+                .map(|(name, target)| {
+                    let (m, o) = target.split_once('.').unwrap_or((target, ""));
+                    (
+                        name.clone(),
+                        json!({ "value": format!("${{module.{m}.{o}}}") }),
+                    )
+                })
+                .collect();
             root["output"] = Value::Object(outputs);
         }
         Ok(root)
@@ -230,10 +382,20 @@ impl<'a> Renderer<'a> {
         let backend = &self.repo.config.backend;
         let mut config = Map::new();
         for (key, template) in &backend.config {
-            let mut value = template.replace("{env}", &id.env).replace("{name}", &id.name).replace("{component}", &dep.component);
+            let mut value = template
+                .replace("{env}", &id.env)
+                .replace("{name}", &id.name)
+                .replace("{component}", &dep.component);
             if value.contains("{state_dir}") {
                 let dir = self.options.state_dir.as_ref().ok_or_else(|| {
-                    self.repo.config_src.error(&["backend", "config", key], format!("{} which uses {{state_dir}}, but no state directory is set", shown(template)), "--state-dir DIR or GITOPS_STATE_DIR")
+                    self.repo.config_src.error(
+                        &["backend", "config", key],
+                        format!(
+                            "{} which uses {{state_dir}}, but no state directory is set",
+                            shown(template)
+                        ),
+                        "--state-dir DIR or GITOPS_STATE_DIR",
+                    )
                 })?;
                 value = value.replace("{state_dir}", &dir.display().to_string());
             }
@@ -250,26 +412,78 @@ impl BackendKind {
     }
 }
 
-fn check_wiring(package: &Package, pkg_src: &SourceFile, modules: &BTreeMap<String, ResolvedModule>, interfaces: &BTreeMap<String, Arc<ModuleInterface>>) -> Result<()> {
+fn check_wiring(
+    package: &Package,
+    pkg_src: &SourceFile,
+    modules: &BTreeMap<String, ResolvedModule>,
+    interfaces: &BTreeMap<String, Arc<ModuleInterface>>,
+) -> Result<()> {
     for (name, m) in &package.modules {
         let iface = &interfaces[name];
         if !iface.variables.contains_key("tags") {
-            return Err(pkg_src.error(&["modules", name], format!("module {name}@{} without a `tags` variable", m.git_ref), "modules with a `tags` variable: every resource must carry the deployment tags").into());
+            return Err(pkg_src
+                .error(
+                    &["modules", name],
+                    format!("module {name}@{} without a `tags` variable", m.git_ref),
+                    "modules with a `tags` variable: every resource must carry the deployment tags",
+                )
+                .into());
         }
         for (input, target) in &m.wiring {
             let path = ["modules", name.as_str(), "wiring", input.as_str()];
             if !iface.variables.contains_key(input) {
-                return Err(pkg_src.error(&path, format!("input `{input}`, which {name}@{} does not declare", m.git_ref), format!("an input of {name}@{}: {}", m.git_ref, iface.variables.keys().cloned().collect::<Vec<_>>().join(", "))).into());
+                return Err(pkg_src
+                    .error(
+                        &path,
+                        format!(
+                            "input `{input}`, which {name}@{} does not declare",
+                            m.git_ref
+                        ),
+                        format!(
+                            "an input of {name}@{}: {}",
+                            m.git_ref,
+                            iface
+                                .variables
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
             }
             let (src_module, output) = target.split_once('.').unwrap_or((target, ""));
             let src_iface = &interfaces[src_module];
             if !src_iface.outputs.contains_key(output) {
-                return Err(pkg_src.error(&path, format!("output `{output}`, which {src_module}@{} does not declare", modules[src_module].git_ref), format!("an output of {src_module}@{}: {}", modules[src_module].git_ref, src_iface.outputs.keys().cloned().collect::<Vec<_>>().join(", "))).into());
+                return Err(pkg_src
+                    .error(
+                        &path,
+                        format!(
+                            "output `{output}`, which {src_module}@{} does not declare",
+                            modules[src_module].git_ref
+                        ),
+                        format!(
+                            "an output of {src_module}@{}: {}",
+                            modules[src_module].git_ref,
+                            src_iface
+                                .outputs
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
             }
         }
     }
     // Wiring must be acyclic: Terraform would reject the cycle much later and less clearly.
-    fn visit<'p>(package: &'p Package, node: &'p str, stack: &mut Vec<&'p str>, done: &mut Vec<&'p str>) -> Option<Vec<String>> {
+    fn visit<'p>(
+        package: &'p Package,
+        node: &'p str,
+        stack: &mut Vec<&'p str>,
+        done: &mut Vec<&'p str>,
+    ) -> Option<Vec<String>> {
         if done.contains(&node) {
             return None;
         }
@@ -292,7 +506,13 @@ fn check_wiring(package: &Package, pkg_src: &SourceFile, modules: &BTreeMap<Stri
     let mut done = Vec::new();
     for name in package.modules.keys() {
         if let Some(cycle) = visit(package, name, &mut Vec::new(), &mut done) {
-            return Err(pkg_src.error(&["modules", &cycle[0], "wiring"], format!("a wiring cycle: {}", cycle.join(" -> ")), "wiring without cycles").into());
+            return Err(pkg_src
+                .error(
+                    &["modules", &cycle[0], "wiring"],
+                    format!("a wiring cycle: {}", cycle.join(" -> ")),
+                    "wiring without cycles",
+                )
+                .into());
         }
     }
     Ok(())
@@ -331,7 +551,10 @@ impl Offer<'_> {
         match self.src {
             Some(src) => format!("{} [{}]", src.shown.display(), self.key.join(".")),
             None => match self.layer {
-                Layer::Toolkit => "toolkit (deployment name / environment region)".into(),
+                Layer::Toolkit if self.key.first().map(String::as_str) == Some("name") => {
+                    "toolkit: the deployment name".into()
+                }
+                Layer::Toolkit => "toolkit: the environment's region".into(),
                 Layer::ModuleDefault => "module default".into(),
                 Layer::Tags => "toolkit tags".into(),
                 _ => "package wiring".into(),
@@ -351,60 +574,159 @@ impl Offer<'_> {
 impl InputContext<'_> {
     fn offers(&self, module: &str) -> Vec<Offer<'_>> {
         let k = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let mut offers = vec![Offer { layer: Layer::Toolkit, value: Value::String(self.id.name.clone()), src: None, key: k(&["name"]), strict: false }];
+        let mut offers = vec![Offer {
+            layer: Layer::Toolkit,
+            value: Value::String(self.id.name.clone()),
+            src: None,
+            key: k(&["name"]),
+            strict: false,
+        }];
         for input in ["region", "location"] {
-            offers.push(Offer { layer: Layer::Toolkit, value: Value::String(self.env.region.clone()), src: None, key: k(&[input]), strict: false });
+            offers.push(Offer {
+                layer: Layer::Toolkit,
+                value: Value::String(self.env.region.clone()),
+                src: None,
+                key: k(&[input]),
+                strict: false,
+            });
         }
         if let Some(m) = self.package.modules.get(module) {
             for (input, v) in &m.inputs {
-                offers.push(Offer { layer: Layer::Package, value: v.clone(), src: Some(self.pkg_src), key: k(&["modules", module, "inputs", input]), strict: true });
+                offers.push(Offer {
+                    layer: Layer::Package,
+                    value: v.clone(),
+                    src: Some(self.pkg_src),
+                    key: k(&["modules", module, "inputs", input]),
+                    strict: true,
+                });
             }
         }
         if let Some(values) = self.profile_inputs.get(module) {
             let cloud = self.env.cloud;
             for (input, v) in values {
-                let file = self.profile.origin.get(&(cloud, module.to_owned(), input.clone()));
-                let src = self.profile.sources.iter().rev().find(|s| Some(&s.shown.display().to_string()) == file);
-                offers.push(Offer { layer: Layer::Profile, value: v.clone(), src, key: k(&[cloud.as_str(), module, input]), strict: false });
+                let file = self
+                    .profile
+                    .origin
+                    .get(&(cloud, module.to_owned(), input.clone()));
+                let src = self
+                    .profile
+                    .sources
+                    .iter()
+                    .rev()
+                    .find(|s| Some(&s.shown.display().to_string()) == file);
+                offers.push(Offer {
+                    layer: Layer::Profile,
+                    value: v.clone(),
+                    src,
+                    key: k(&[cloud.as_str(), module, input]),
+                    strict: false,
+                });
             }
         }
         if let Some(values) = self.env.inputs.get(module) {
             for (input, v) in values {
-                offers.push(Offer { layer: Layer::Environment, value: v.clone(), src: Some(self.env_src), key: k(&["inputs", module, input]), strict: false });
+                offers.push(Offer {
+                    layer: Layer::Environment,
+                    value: v.clone(),
+                    src: Some(self.env_src),
+                    key: k(&["inputs", module, input]),
+                    strict: false,
+                });
             }
         }
         if let Some(values) = self.dep.overrides.get(module) {
             for (input, v) in values {
-                offers.push(Offer { layer: Layer::Deployment, value: v.clone(), src: Some(self.dep_src), key: k(&["overrides", module, input]), strict: true });
+                offers.push(Offer {
+                    layer: Layer::Deployment,
+                    value: v.clone(),
+                    src: Some(self.dep_src),
+                    key: k(&["overrides", module, input]),
+                    strict: true,
+                });
             }
         }
         if module == "app-config" && !self.dep.app_config.is_empty() {
-            let settings: Map<String, Value> = self.dep.app_config.iter().map(|(a, b)| (a.clone(), Value::String(b.clone()))).collect();
-            offers.push(Offer { layer: Layer::Deployment, value: Value::Object(settings), src: Some(self.dep_src), key: k(&["app_config"]), strict: true });
+            let settings: Map<String, Value> = self
+                .dep
+                .app_config
+                .iter()
+                .map(|(a, b)| (a.clone(), Value::String(b.clone())))
+                .collect();
+            offers.push(Offer {
+                layer: Layer::Deployment,
+                value: Value::Object(settings),
+                src: Some(self.dep_src),
+                key: k(&["app_config"]),
+                strict: true,
+            });
         }
         if module == "monitoring" {
             for (input, v) in &self.dep.monitoring {
-                offers.push(Offer { layer: Layer::Deployment, value: v.clone(), src: Some(self.dep_src), key: k(&["monitoring", input]), strict: true });
+                offers.push(Offer {
+                    layer: Layer::Deployment,
+                    value: v.clone(),
+                    src: Some(self.dep_src),
+                    key: k(&["monitoring", input]),
+                    strict: true,
+                });
             }
         }
         offers
     }
 
     fn input_name(offer: &Offer<'_>) -> String {
-        if offer.key.first().map(String::as_str) == Some("app_config") { "settings".to_owned() } else { offer.key.last().cloned().unwrap_or_default() }
+        if offer.key.first().map(String::as_str) == Some("app_config") {
+            "settings".to_owned()
+        } else {
+            offer.key.last().cloned().unwrap_or_default()
+        }
     }
 
     /// The inputs of every module block, and the explanation of each.
     fn module_inputs(&self) -> Result<(ModuleBlocks, Vec<Explained>)> {
         for module in self.dep.overrides.keys() {
             if !self.package.modules.contains_key(module) {
-                return Err(self.dep_src.error(&["overrides", module], format!("module {}, which package {}@{} does not contain", shown(module), self.dep.component, self.dep.package), format!("a module of the package: {}", self.package.modules.keys().cloned().collect::<Vec<_>>().join(", "))).into());
+                return Err(self
+                    .dep_src
+                    .error(
+                        &["overrides", module],
+                        format!(
+                            "module {}, which package {}@{} does not contain",
+                            shown(module),
+                            self.dep.component,
+                            self.dep.package
+                        ),
+                        format!(
+                            "a module of the package: {}",
+                            self.package
+                                .modules
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
             }
         }
         for (key, module) in [("app_config", "app-config"), ("monitoring", "monitoring")] {
-            let used = if key == "app_config" { !self.dep.app_config.is_empty() } else { !self.dep.monitoring.is_empty() };
+            let used = if key == "app_config" {
+                !self.dep.app_config.is_empty()
+            } else {
+                !self.dep.monitoring.is_empty()
+            };
             if used && !self.package.modules.contains_key(module) {
-                return Err(self.dep_src.error(&[key], format!("[{key}], but package {}@{} has no `{module}` module", self.dep.component, self.dep.package), format!("[{key}] only with packages that contain `{module}`")).into());
+                return Err(self
+                    .dep_src
+                    .error(
+                        &[key],
+                        format!(
+                            "[{key}], but package {}@{} has no `{module}` module",
+                            self.dep.component, self.dep.package
+                        ),
+                        format!("[{key}] only with packages that contain `{module}`"),
+                    )
+                    .into());
             }
         }
         let mut blocks = BTreeMap::new();
@@ -418,25 +740,57 @@ impl InputContext<'_> {
                 let input = Self::input_name(&offer);
                 let Some(var) = iface.variables.get(&input) else {
                     if offer.strict {
-                        return Err(offer.error(format!("input `{input}`, which {at} does not declare"), format!("an input of {at}: {}", iface.variables.keys().filter(|v| *v != "tags").cloned().collect::<Vec<_>>().join(", "))));
+                        return Err(offer.error(
+                            format!("input `{input}`, which {at} does not declare"),
+                            format!(
+                                "an input of {at}: {}",
+                                iface
+                                    .variables
+                                    .keys()
+                                    .filter(|v| *v != "tags")
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
                     }
                     if offer.layer != Layer::Toolkit {
-                        skipped.push(Explained { module: module.clone(), input, value: offer.value.clone(), layer: offer.layer.clone(), source: offer.source(), notes: vec![format!("skipped: {at} does not declare this input")] });
+                        skipped.push(Explained {
+                            module: module.clone(),
+                            input,
+                            value: offer.value.clone(),
+                            layer: offer.layer.clone(),
+                            source: offer.source(),
+                            notes: vec![format!("skipped: {at} does not declare this input")],
+                        });
                     }
                     continue;
                 };
                 if pinned.wiring.contains_key(&input) {
                     if offer.strict {
-                        return Err(offer.error(format!("a value for `{input}`, which the package wires to {}", pinned.wiring[&input]), "no value: wired inputs come from the package wiring".into()));
+                        return Err(offer.error(
+                            format!(
+                                "a value for `{input}`, which the package wires to {}",
+                                pinned.wiring[&input]
+                            ),
+                            "no value: wired inputs come from the package wiring".into(),
+                        ));
                     }
                     continue;
                 }
                 if let Some(problem) = var.ty.mismatch(&offer.value) {
-                    return Err(offer.error(format!("{problem} for input `{input}`"), format!("a value of type {} ({at})", var.ty)));
+                    return Err(offer.error(
+                        format!("{problem} for input `{input}`"),
+                        format!("a value of type {} ({at})", var.ty),
+                    ));
                 }
                 let notes = match chosen.remove(&input) {
                     Some((prev, mut notes)) => {
-                        notes.push(format!("over {} from {}", compact(&prev.value), prev.source()));
+                        notes.push(format!(
+                            "over {} from {}",
+                            compact(&prev.value),
+                            prev.source()
+                        ));
                         notes
                     }
                     None => Vec::new(),
@@ -447,17 +801,48 @@ impl InputContext<'_> {
             for (input, var) in &iface.variables {
                 if input == "tags" {
                     block.insert(input.clone(), escape_templates(json!(self.tags)));
-                    explain.push(Explained { module: module.clone(), input: input.clone(), value: json!(self.tags), layer: Layer::Tags, source: "toolkit tags".into(), notes: vec![] });
+                    explain.push(Explained {
+                        module: module.clone(),
+                        input: input.clone(),
+                        value: json!(self.tags),
+                        layer: Layer::Tags,
+                        source: "toolkit tags".into(),
+                        notes: vec![],
+                    });
                 } else if let Some(target) = pinned.wiring.get(input) {
                     let (m, o) = target.split_once('.').unwrap_or((target, ""));
                     let expr = format!("${{module.{m}.{o}}}");
                     block.insert(input.clone(), Value::String(expr.clone()));
-                    explain.push(Explained { module: module.clone(), input: input.clone(), value: Value::String(expr), layer: Layer::Wiring, source: format!("{} [modules.{module}.wiring.{input}]", self.pkg_src.shown.display()), notes: vec![] });
+                    explain.push(Explained {
+                        module: module.clone(),
+                        input: input.clone(),
+                        value: Value::String(expr),
+                        layer: Layer::Wiring,
+                        source: format!(
+                            "{} [modules.{module}.wiring.{input}]",
+                            self.pkg_src.shown.display()
+                        ),
+                        notes: vec![],
+                    });
                 } else if let Some((offer, notes)) = chosen.remove(input) {
                     block.insert(input.clone(), escape_templates(offer.value.clone()));
-                    explain.push(Explained { module: module.clone(), input: input.clone(), source: offer.source(), value: offer.value, layer: offer.layer, notes });
+                    explain.push(Explained {
+                        module: module.clone(),
+                        input: input.clone(),
+                        source: offer.source(),
+                        value: offer.value,
+                        layer: offer.layer,
+                        notes,
+                    });
                 } else if let Some(default) = &var.default {
-                    explain.push(Explained { module: module.clone(), input: input.clone(), value: default.clone(), layer: Layer::ModuleDefault, source: format!("module default ({at})"), notes: vec![] });
+                    explain.push(Explained {
+                        module: module.clone(),
+                        input: input.clone(),
+                        value: default.clone(),
+                        layer: Layer::ModuleDefault,
+                        source: format!("module default ({at})"),
+                        notes: vec![],
+                    });
                 } else {
                     return Err(self.dep_src.error(&["overrides", module], format!("no value for required input `{input}` of {at} (type {})", var.ty), format!("a value from the package, the profile, the environment or [overrides.{module}] {input} = ...")).into());
                 }
@@ -471,7 +856,14 @@ impl InputContext<'_> {
 
 fn compact(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 60 { format!("{}...", &s[..s.char_indices().nth(57).map(|(i, _)| i).unwrap_or(s.len())]) } else { s }
+    if s.len() > 60 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(57).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
 }
 
 /// In Terraform's JSON syntax every string is a template: `${` and `%{` in a user value would be
@@ -484,7 +876,11 @@ fn escape_templates(v: Value) -> Value {
     match v {
         Value::String(s) => Value::String(escape_template(&s)),
         Value::Array(items) => Value::Array(items.into_iter().map(escape_templates).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (escape_template(&k), escape_templates(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (escape_template(&k), escape_templates(v)))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -498,10 +894,12 @@ pub fn to_json_bytes(v: &Value) -> Vec<u8> {
 
 /// Writes the files of a render into an empty directory.
 fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
-    std::fs::write(dir.join("main.tf.json"), &r.main_tf_json).map_err(Error::io(dir.join("main.tf.json")))?;
+    std::fs::write(dir.join("main.tf.json"), &r.main_tf_json)
+        .map_err(Error::io(dir.join("main.tf.json")))?;
     let meta = dir.join(".gitops");
     std::fs::create_dir_all(&meta).map_err(Error::io(&meta))?;
-    std::fs::write(meta.join("manifest.json"), &r.manifest_json).map_err(Error::io(meta.join("manifest.json")))?;
+    std::fs::write(meta.join("manifest.json"), &r.manifest_json)
+        .map_err(Error::io(meta.join("manifest.json")))?;
     for (name, from) in &r.vendor {
         crate::modcache::copy_tree(from, &dir.join("modules").join(name))?;
     }
@@ -512,9 +910,15 @@ fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
 /// tree is written next to `out` and renamed into place, so a failure (a full disk, say) leaves the
 /// previous output intact. Terraform's own `.terraform` directory and lock file are carried over.
 pub fn write(r: &Rendered, out: &Path) -> Result<()> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-    let staging = tempfile::Builder::new().prefix(".gitops-render-").tempdir_in(parent).map_err(Error::io(parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".gitops-render-")
+        .tempdir_in(parent)
+        .map_err(Error::io(parent))?;
     write_into(r, staging.path())?;
     if out.exists() {
         for keep in [".terraform", ".terraform.lock.hcl"] {
@@ -523,7 +927,10 @@ pub fn write(r: &Rendered, out: &Path) -> Result<()> {
                 std::fs::rename(&old, staging.path().join(keep)).map_err(Error::io(&old))?;
             }
         }
-        let trash = tempfile::Builder::new().prefix(".gitops-old-").tempdir_in(parent).map_err(Error::io(parent))?;
+        let trash = tempfile::Builder::new()
+            .prefix(".gitops-old-")
+            .tempdir_in(parent)
+            .map_err(Error::io(parent))?;
         let old_place = trash.path().join("old");
         std::fs::rename(out, &old_place).map_err(Error::io(out))?;
         if let Err(e) = std::fs::rename(staging.path(), out) {
@@ -543,8 +950,16 @@ pub fn check(r: &Rendered, out: &Path) -> Result<Vec<String>> {
     let staging = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
     write_into(r, staging.path())?;
     let want = tree_files(staging.path())?;
-    let have = if out.is_dir() { tree_files(out)? } else { BTreeMap::new() };
-    let mut diff: Vec<String> = want.iter().filter(|(p, d)| have.get(*p) != Some(d)).map(|(p, _)| p.clone()).collect();
+    let have = if out.is_dir() {
+        tree_files(out)?
+    } else {
+        BTreeMap::new()
+    };
+    let mut diff: Vec<String> = want
+        .iter()
+        .filter(|(p, d)| have.get(*p) != Some(d))
+        .map(|(p, _)| p.clone())
+        .collect();
     diff.extend(have.keys().filter(|p| !want.contains_key(*p)).cloned());
     diff.sort();
     Ok(diff)
@@ -555,8 +970,16 @@ pub fn tree_files(dir: &Path) -> Result<BTreeMap<String, String>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<()> {
         for entry in std::fs::read_dir(dir).map_err(Error::io(dir))?.flatten() {
             let path = entry.path();
-            let rel = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().into_owned();
-            if rel == ".terraform" || rel == ".terraform.lock.hcl" || rel.starts_with("plan.") || rel == "terraform.tfstate" {
+            let rel = path
+                .strip_prefix(base)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".terraform"
+                || rel == ".terraform.lock.hcl"
+                || rel.starts_with("plan.")
+                || rel == "terraform.tfstate"
+            {
                 continue;
             }
             if path.is_dir() {

@@ -106,18 +106,44 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let args = cli.render;
     if !crate::names::is_build_tag(&args.build_tag) {
-        return Err(Error::Usage(format!("--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @", crate::names::shown(&args.build_tag))));
+        return Err(Error::Usage(format!(
+            "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
+            crate::names::shown(&args.build_tag)
+        )));
     }
     let repo = SourceRepo::open(&args.repo)?;
-    let state_dir = args.state_dir.as_deref().map(|d| std::path::absolute(d).map_err(Error::io(d))).transpose()?;
-    let cache = ModuleCache::new(args.cache_dir.clone().unwrap_or_else(default_cache_dir), args.refresh);
-    let renderer = Renderer::new(&repo, &cache, RenderOptions { build_tag: args.build_tag.clone(), state_dir, vendor: !args.no_vendor })?;
+    let state_dir = args
+        .state_dir
+        .as_deref()
+        .map(|d| std::path::absolute(d).map_err(Error::io(d)))
+        .transpose()?;
+    let cache = ModuleCache::new(
+        args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+        args.refresh,
+    );
+    let renderer = Renderer::new(
+        &repo,
+        &cache,
+        RenderOptions {
+            build_tag: args.build_tag.clone(),
+            state_dir,
+            vendor: !args.no_vendor,
+        },
+    )?;
     if renderer.dirty && !args.json {
-        progress(PROGRAM, &format!("warning: {} has uncommitted changes; the manifest records source_dirty = true", repo.root.display()));
+        progress(
+            PROGRAM,
+            &format!(
+                "warning: {} has uncommitted changes; the manifest records source_dirty = true",
+                repo.root.display()
+            ),
+        );
     }
     if let Some(jobs) = args.jobs {
         // Ignore the error when a pool already exists (tests call run more than once).
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global();
     }
 
     if let Some(dep) = &args.deployment {
@@ -143,12 +169,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             return Ok(exit::OK);
         }
-        let ids = affected.render.keys().map(|s| DeploymentId::parse(s)).collect::<Result<Vec<_>>>()?;
+        let ids = affected
+            .render
+            .keys()
+            .map(|s| DeploymentId::parse(s))
+            .collect::<Result<Vec<_>>>()?;
         (ids, affected.destroy, affected.render)
     } else if args.all {
         (repo.deployments()?, Vec::new(), Default::default())
     } else {
-        return Err(Error::Usage("nothing to render: give <env>/<name>, --all or --changed-since REV".into()));
+        return Err(Error::Usage(
+            "nothing to render: give <env>/<name>, --all or --changed-since REV".into(),
+        ));
     };
     fleet(&args, &renderer, &ids, &destroy, &reasons)
 }
@@ -156,7 +188,9 @@ pub fn run(cli: Cli) -> Result<u8> {
 fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
     if args.explain {
         if args.json {
-            print_json(&serde_json::json!({ "deployment": rendered.id.to_string(), "inputs": rendered.explain }))?;
+            print_json(
+                &serde_json::json!({ "deployment": rendered.id.to_string(), "inputs": rendered.explain }),
+            )?;
         } else {
             print_explain(rendered);
         }
@@ -165,32 +199,59 @@ fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
         }
     }
     let Some(out) = &args.out else {
-        return Err(Error::Usage("--out DIR is required (or --explain to only explain)".into()));
+        return Err(Error::Usage(
+            "--out DIR is required (or --explain to only explain)".into(),
+        ));
     };
     if args.check {
         let diff = render::check(rendered, out)?;
         report_check(args, &[(rendered.id.to_string(), diff.clone())])?;
-        return Ok(if diff.is_empty() { exit::OK } else { exit::FAILED });
+        return Ok(if diff.is_empty() {
+            exit::OK
+        } else {
+            exit::FAILED
+        });
     }
     render::write(rendered, out)?;
     if args.json && !args.explain {
-        print_json(&serde_json::json!({ "deployment": rendered.id.to_string(), "out": out, "manifest": rendered.manifest }))?;
+        print_json(
+            &serde_json::json!({ "deployment": rendered.id.to_string(), "out": out, "manifest": rendered.manifest }),
+        )?;
     } else if !args.json {
-        println!("rendered {} ({}@{}, profile {}) -> {}", rendered.id, rendered.manifest.component, rendered.manifest.package, rendered.manifest.profile, out.display());
+        println!(
+            "rendered {} ({}@{}, profile {}) -> {}",
+            rendered.id,
+            rendered.manifest.component,
+            rendered.manifest.package,
+            rendered.manifest.profile,
+            out.display()
+        );
     }
     Ok(exit::OK)
 }
 
 fn print_explain(r: &Rendered) {
-    println!("{} ({}@{}, profile {}, {})", r.id, r.manifest.component, r.manifest.package, r.manifest.profile, r.manifest.cloud);
+    println!(
+        "{} ({}@{}, profile {}, {})",
+        r.id, r.manifest.component, r.manifest.package, r.manifest.profile, r.manifest.cloud
+    );
     let mut module = "";
     for e in &r.explain {
         if e.module != module {
             module = &e.module;
             let m = &r.manifest.modules[module];
-            println!("\nmodule {module}  {}@{} ({})", m.url, m.git_ref, &m.commit[..12.min(m.commit.len())]);
+            println!(
+                "\nmodule {module}  {}@{} ({})",
+                m.url,
+                m.git_ref,
+                &m.commit[..12.min(m.commit.len())]
+            );
         }
-        let value = if e.input == "tags" { "{...deployment tags}".to_owned() } else { e.value.to_string() };
+        let value = if e.input == "tags" {
+            "{...deployment tags}".to_owned()
+        } else {
+            e.value.to_string()
+        };
         println!("  {:<28} = {:<40} <- {}", e.input, value, e.source);
         for note in &e.notes {
             println!("  {:<28}   {note}", "");
@@ -213,7 +274,13 @@ fn report_check(args: &RenderArgs, results: &[(String, Vec<String>)]) -> Result<
     Ok(())
 }
 
-fn fleet(args: &RenderArgs, renderer: &Renderer<'_>, ids: &[DeploymentId], destroy: &[String], reasons: &std::collections::BTreeMap<String, Vec<String>>) -> Result<u8> {
+fn fleet(
+    args: &RenderArgs,
+    renderer: &Renderer<'_>,
+    ids: &[DeploymentId],
+    destroy: &[String],
+    reasons: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<u8> {
     let Some(out) = &args.out else {
         return Err(Error::Usage("--out DIR is required with --all".into()));
     };
@@ -236,9 +303,16 @@ fn fleet(args: &RenderArgs, renderer: &Renderer<'_>, ids: &[DeploymentId], destr
     }
     let target = |r: &Rendered| out.join(&r.id.env).join(&r.id.name);
     if args.check {
-        let diffs = rendered.par_iter().map(|r| render::check(r, &target(r)).map(|d| (r.id.to_string(), d))).collect::<Result<Vec<_>>>()?;
+        let diffs = rendered
+            .par_iter()
+            .map(|r| render::check(r, &target(r)).map(|d| (r.id.to_string(), d)))
+            .collect::<Result<Vec<_>>>()?;
         report_check(args, &diffs)?;
-        return Ok(if diffs.iter().all(|(_, d)| d.is_empty()) { exit::OK } else { exit::FAILED });
+        return Ok(if diffs.iter().all(|(_, d)| d.is_empty()) {
+            exit::OK
+        } else {
+            exit::FAILED
+        });
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
     rendered.par_iter().try_for_each(|r| {
@@ -250,14 +324,19 @@ fn fleet(args: &RenderArgs, renderer: &Renderer<'_>, ids: &[DeploymentId], destr
         Ok::<_, Error>(())
     })?;
     if args.json {
-        let items: Vec<_> = rendered.iter().map(|r| serde_json::json!({
-            "deployment": r.id.to_string(),
-            "out": target(r),
-            "component": r.manifest.component,
-            "package": r.manifest.package,
-            "profile": r.manifest.profile,
-            "reasons": reasons.get(&r.id.to_string()).cloned().unwrap_or_default(),
-        })).collect();
+        let items: Vec<_> = rendered
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "deployment": r.id.to_string(),
+                    "out": target(r),
+                    "component": r.manifest.component,
+                    "package": r.manifest.package,
+                    "profile": r.manifest.profile,
+                    "reasons": reasons.get(&r.id.to_string()).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
         print_json(&serde_json::json!({ "rendered": items, "destroy": destroy }))?;
     } else {
         for r in &rendered {

@@ -17,13 +17,26 @@ pub struct DeploymentId {
 impl DeploymentId {
     /// Parses `<env>/<name>` as given on a command line.
     pub fn parse(s: &str) -> Result<DeploymentId> {
-        let (env, name) = s.split_once('/').ok_or_else(|| Error::Usage(format!("deployment {}: expected <env>/<name>, e.g. dev/web-frontend", shown(s))))?;
+        let (env, name) = s.split_once('/').ok_or_else(|| {
+            Error::Usage(format!(
+                "deployment {}: expected <env>/<name>, e.g. dev/web-frontend",
+                shown(s)
+            ))
+        })?;
         for (what, v) in [("environment", env), ("name", name)] {
             if !names::is_dns_label(v) {
-                return Err(Error::Usage(format!("deployment {}: {what} {} is not {}", shown(s), shown(v), names::DNS_LABEL_RULE)));
+                return Err(Error::Usage(format!(
+                    "deployment {}: {what} {} is not {}",
+                    shown(s),
+                    shown(v),
+                    names::DNS_LABEL_RULE
+                )));
             }
         }
-        Ok(DeploymentId { env: env.to_owned(), name: name.to_owned() })
+        Ok(DeploymentId {
+            env: env.to_owned(),
+            name: name.to_owned(),
+        })
     }
 
     pub fn path(&self) -> PathBuf {
@@ -47,7 +60,16 @@ pub struct SourceRepo {
 
 fn file_stems(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_owned)).collect())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".toml"))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
@@ -58,13 +80,23 @@ impl SourceRepo {
     pub fn open(root: &Path) -> Result<SourceRepo> {
         let root = std::path::absolute(root).map_err(Error::io(root))?;
         if !root.is_dir() {
-            return Err(Error::Usage(format!("--repo {}: not a directory", root.display())));
+            return Err(Error::Usage(format!(
+                "--repo {}: not a directory",
+                root.display()
+            )));
         }
         let config_src = SourceFile::read(&root, Path::new("gitops.toml"))?.ok_or_else(|| {
-            Error::Usage(format!("--repo {}: no gitops.toml (is this a source-of-truth repository?)", root.display()))
+            Error::Usage(format!(
+                "--repo {}: no gitops.toml (is this a source-of-truth repository?)",
+                root.display()
+            ))
         })?;
         let config = load::gitops(&config_src)?;
-        Ok(SourceRepo { root, config, config_src })
+        Ok(SourceRepo {
+            root,
+            config,
+            config_src,
+        })
     }
 
     /// Names of the environments that have a file.
@@ -73,19 +105,34 @@ impl SourceRepo {
     }
 
     /// Reads `environments/<env>.toml`; `blame` builds the error when it does not exist.
-    pub fn environment(&self, env: &str, blame: impl FnOnce(String) -> ConfigError) -> Result<(Environment, SourceFile)> {
+    pub fn environment(
+        &self,
+        env: &str,
+        blame: impl FnOnce(String) -> ConfigError,
+    ) -> Result<(Environment, SourceFile)> {
         let rel = Path::new("environments").join(format!("{env}.toml"));
-        let src = SourceFile::read(&self.root, &rel)?.ok_or_else(|| blame(self.environment_names().join(", ")))?;
+        let src = SourceFile::read(&self.root, &rel)?
+            .ok_or_else(|| blame(self.environment_names().join(", ")))?;
         Ok((load::environment(&src)?, src))
     }
 
     /// Reads `packages/<component>/<version>.toml`.
-    pub fn package(&self, component: &str, version: &str, blame: impl FnOnce(String) -> ConfigError) -> Result<(Package, SourceFile)> {
-        let rel = Path::new("packages").join(component).join(format!("{version}.toml"));
+    pub fn package(
+        &self,
+        component: &str,
+        version: &str,
+        blame: impl FnOnce(String) -> ConfigError,
+    ) -> Result<(Package, SourceFile)> {
+        let rel = Path::new("packages")
+            .join(component)
+            .join(format!("{version}.toml"));
         let src = SourceFile::read(&self.root, &rel)?.ok_or_else(|| {
             let versions = file_stems(&self.root.join("packages").join(component));
             blame(if versions.is_empty() {
-                format!("a component with packages: {}", self.components().join(", "))
+                format!(
+                    "a component with packages: {}",
+                    self.components().join(", ")
+                )
             } else {
                 format!("a version of {component}: {}", versions.join(", "))
             })
@@ -95,7 +142,12 @@ impl SourceRepo {
 
     pub fn components(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(self.root.join("packages"))
-            .map(|d| d.flatten().filter(|e| e.path().is_dir()).filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort();
         out
@@ -104,8 +156,21 @@ impl SourceRepo {
     /// Reads `deployments/<env>/<name>.toml`.
     pub fn deployment(&self, id: &DeploymentId) -> Result<(Deployment, SourceFile)> {
         let src = SourceFile::read(&self.root, &id.path())?.ok_or_else(|| {
-            let known: Vec<String> = self.deployments().unwrap_or_default().iter().map(ToString::to_string).collect();
-            Error::Usage(format!("unknown deployment {id}: no {}; known deployments: {}", id.path().display(), if known.is_empty() { "none".into() } else { known.join(", ") }))
+            let known: Vec<String> = self
+                .deployments()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Error::Usage(format!(
+                "unknown deployment {id}: no {}; known deployments: {}",
+                id.path().display(),
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ))
         })?;
         Ok((load::deployment(&src)?, src))
     }
@@ -115,17 +180,36 @@ impl SourceRepo {
     pub fn deployments(&self) -> Result<Vec<DeploymentId>> {
         let base = self.root.join("deployments");
         let mut out = Vec::new();
-        let Ok(envs) = std::fs::read_dir(&base) else { return Ok(out) };
+        let Ok(envs) = std::fs::read_dir(&base) else {
+            return Ok(out);
+        };
         for env in envs.flatten().filter(|e| e.path().is_dir()) {
             let env_name = env.file_name().to_string_lossy().into_owned();
-            for file in std::fs::read_dir(env.path()).map_err(Error::io(env.path()))?.flatten() {
+            for file in std::fs::read_dir(env.path())
+                .map_err(Error::io(env.path()))?
+                .flatten()
+            {
                 let file_name = file.file_name().to_string_lossy().into_owned();
-                let Some(name) = file_name.strip_suffix(".toml") else { continue };
+                let Some(name) = file_name.strip_suffix(".toml") else {
+                    continue;
+                };
                 if !names::is_dns_label(&env_name) || !names::is_dns_label(name) {
                     let rel = Path::new("deployments").join(&env_name).join(&file_name);
-                    return Err(ConfigError::new(rel, None, format!("file name {}", shown(&format!("{env_name}/{file_name}"))), format!("deployments/<env>/<name>.toml where env and name are {}", names::DNS_LABEL_RULE)).into());
+                    return Err(ConfigError::new(
+                        rel,
+                        None,
+                        format!("file name {}", shown(&format!("{env_name}/{file_name}"))),
+                        format!(
+                            "deployments/<env>/<name>.toml where env and name are {}",
+                            names::DNS_LABEL_RULE
+                        ),
+                    )
+                    .into());
                 }
-                out.push(DeploymentId { env: env_name.clone(), name: name.to_owned() });
+                out.push(DeploymentId {
+                    env: env_name.clone(),
+                    name: name.to_owned(),
+                });
             }
         }
         out.sort();
@@ -135,36 +219,72 @@ impl SourceRepo {
     /// The git repository containing the source-of-truth repo, and the repo root relative to its
     /// work tree (empty when they are the same).
     pub fn git(&self) -> Result<(git2::Repository, PathBuf)> {
-        let repo = git2::Repository::discover(&self.root).map_err(|_| Error::Usage(format!("--repo {}: not inside a git repository: git is the source of truth", self.root.display())))?;
-        let workdir = repo.workdir().map(Path::to_path_buf).ok_or_else(|| Error::Usage("the source-of-truth repository must not be bare".into()))?;
+        let repo = git2::Repository::discover(&self.root).map_err(|_| {
+            Error::Usage(format!(
+                "--repo {}: not inside a git repository: git is the source of truth",
+                self.root.display()
+            ))
+        })?;
+        let workdir = repo.workdir().map(Path::to_path_buf).ok_or_else(|| {
+            Error::Usage("the source-of-truth repository must not be bare".into())
+        })?;
         let workdir = workdir.canonicalize().map_err(Error::io(&workdir))?;
         let root = self.root.canonicalize().map_err(Error::io(&self.root))?;
-        let prefix = root.strip_prefix(&workdir).map(Path::to_path_buf).unwrap_or_default();
+        let prefix = root
+            .strip_prefix(&workdir)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         Ok((repo, prefix))
     }
 
     /// `HEAD` commit, and whether the files under the repo root differ from it.
     pub fn head(&self) -> Result<(String, bool)> {
         let (repo, prefix) = self.git()?;
-        let head = repo.head().and_then(|h| h.peel_to_commit()).map_err(GitError::op("read HEAD of", self.root.display()))?;
+        let head = repo
+            .head()
+            .and_then(|h| h.peel_to_commit())
+            .map_err(GitError::op("read HEAD of", self.root.display()))?;
         let mut opts = git2::StatusOptions::new();
         opts.include_untracked(true).exclude_submodules(true);
         if !prefix.as_os_str().is_empty() {
             opts.pathspec(prefix.to_string_lossy().as_ref());
         }
-        let dirty = repo.statuses(Some(&mut opts)).map(|s| !s.is_empty()).map_err(GitError::op("read status of", self.root.display()))?;
+        let dirty = repo
+            .statuses(Some(&mut opts))
+            .map(|s| !s.is_empty())
+            .map_err(GitError::op("read status of", self.root.display()))?;
         Ok((head.id().to_string(), dirty))
     }
 
     /// The git URL of a module repository for `cloud`.
     pub fn module_url(&self, root: &str, repo: &str) -> String {
-        let is_url = ["https://", "http://", "ssh://", "file://", "git://"].iter().any(|p| root.starts_with(p)) || root.contains('@');
+        let is_url = ["https://", "http://", "ssh://", "file://", "git://"]
+            .iter()
+            .any(|p| root.starts_with(p))
+            || root.contains('@');
         if is_url {
             format!("{}/{repo}", root.trim_end_matches('/'))
         } else {
-            let base = self.root.join(root);
-            let base = base.canonicalize().unwrap_or(base);
-            base.join(repo).display().to_string()
+            // Lexical, not canonicalize(): the URL names the cache mirror, and it must stay the same
+            // when the repository is (temporarily) unreachable and the cache is all we have.
+            normalize(&self.root.join(root).join(repo))
+                .display()
+                .to_string()
         }
     }
+}
+
+/// Resolves `.` and `..` components without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

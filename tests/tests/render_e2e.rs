@@ -1,0 +1,560 @@
+//! End-to-end tests of gitops-render on the example source-of-truth repo, with real git repos and
+//! real Terraform.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use gitops_tests::{snapshot, stderr, stdout, tf, tf_ok, Example};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+fn render_all(ex: &Example, out: &Path) -> Vec<String> {
+    let o = ex.render(&["--all", "--out", out.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o.stdout);
+    v["rendered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["deployment"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs `f` over `items` on two threads (the CI machine has two cores).
+fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                f(item);
+            });
+        }
+    });
+}
+
+#[test]
+fn every_example_deployment_renders_and_terraform_inits_validates_and_plans() {
+    let ex = Example::new();
+    let out = ex.out();
+    let ids = render_all(&ex, &out);
+    let expected: BTreeSet<String> = std::fs::read_dir(ex.repo().join("deployments"))
+        .unwrap()
+        .flat_map(|env| {
+            let env = env.unwrap();
+            let e = env.file_name().to_string_lossy().into_owned();
+            std::fs::read_dir(env.path()).unwrap().map(move |f| {
+                format!(
+                    "{e}/{}",
+                    f.unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .trim_end_matches(".toml")
+                )
+            })
+        })
+        .collect();
+    assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(ids.len() >= 7, "{ids:?}");
+    parallel(&ids, |id| {
+        let dir = out.join(id);
+        tf_ok(&dir, &["init", "-no-color"]);
+        assert!(tf_ok(&dir, &["validate", "-no-color"]).contains("The configuration is valid"));
+        let plan = tf(&dir, &["plan", "-no-color", "-detailed-exitcode"]);
+        // 2 = the plan has changes: everything is to be created.
+        assert_eq!(
+            plan.status.code(),
+            Some(2),
+            "{id}: {}{}",
+            stdout(&plan),
+            stderr(&plan)
+        );
+        assert!(
+            stdout(&plan).contains("to add, 0 to change, 0 to destroy"),
+            "{id}: {}",
+            stdout(&plan)
+        );
+    });
+}
+
+#[test]
+fn apply_tags_every_resource_and_destroy_empties_the_state() {
+    let ex = Example::new();
+    let dir = ex.out().join("dev/web-frontend");
+    let o = ex.render(&[
+        "dev/web-frontend",
+        "--out",
+        dir.to_str().unwrap(),
+        "--build-tag",
+        "jenkins-live-7",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let manifest = json(&std::fs::read(dir.join(".gitops/manifest.json")).unwrap());
+    let head = ex.git(&["rev-parse", "HEAD"]);
+    assert_eq!(manifest["source_commit"], head.as_str());
+    assert_eq!(manifest["source_dirty"], false);
+
+    tf_ok(&dir, &["init", "-no-color"]);
+    tf_ok(&dir, &["apply", "-auto-approve", "-no-color"]);
+    // The local backend of gitops.toml puts state under the state dir, not the rendered dir.
+    assert!(ex.state().join("dev/web-frontend.tfstate").is_file());
+    let state = json(tf_ok(&dir, &["show", "-json"]).as_bytes());
+    let mut resources = Vec::new();
+    collect_resources(&state["values"]["root_module"], &mut resources);
+    assert!(
+        resources.len() >= 15,
+        "expected the whole web-service, got {}",
+        resources.len()
+    );
+    let want: BTreeMap<&str, &str> = BTreeMap::from([
+        ("gitops:commit", head.as_str()),
+        ("gitops:build", "jenkins-live-7"),
+        ("gitops:deployment", "dev/web-frontend"),
+        ("gitops:environment", "dev"),
+        ("gitops:package", "web-service@1.1.0"),
+        ("gitops:profile", "internal-tooling"),
+        ("managed-by", "gitops-toolkit"),
+    ]);
+    for r in &resources {
+        let tags = &r["values"]["input"]["tags"];
+        for (k, v) in &want {
+            assert_eq!(tags[k], *v, "{} lacks tag {k}={v}: {tags}", r["address"]);
+        }
+    }
+    let modules: BTreeSet<&str> = resources
+        .iter()
+        .filter_map(|r| r["address"].as_str()?.split('.').nth(1))
+        .collect();
+    assert_eq!(
+        modules,
+        BTreeSet::from([
+            "app-config",
+            "compute",
+            "load-balancer",
+            "monitoring",
+            "network"
+        ])
+    );
+    // Outputs declared by the package are set.
+    let outputs = json(tf_ok(&dir, &["output", "-json"]).as_bytes());
+    assert!(
+        outputs["endpoint"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("web-frontend"),
+        "{outputs}"
+    );
+
+    tf_ok(&dir, &["destroy", "-auto-approve", "-no-color"]);
+    let after = json(tf_ok(&dir, &["show", "-json"]).as_bytes());
+    let mut left = Vec::new();
+    collect_resources(&after["values"]["root_module"], &mut left);
+    assert!(left.is_empty(), "resources left after destroy: {left:?}");
+}
+
+fn collect_resources(module: &Value, out: &mut Vec<Value>) {
+    if let Some(rs) = module["resources"].as_array() {
+        out.extend(rs.iter().cloned());
+    }
+    if let Some(children) = module["child_modules"].as_array() {
+        for c in children {
+            collect_resources(c, out);
+        }
+    }
+}
+
+#[test]
+fn rendering_twice_gives_byte_identical_trees_and_check_detects_drift() {
+    let ex = Example::new();
+    let a = ex.dir.path().join("a");
+    let b = ex.dir.path().join("b");
+    render_all(&ex, &a);
+    render_all(&ex, &b);
+    let (sa, sb) = (snapshot(&a), snapshot(&b));
+    assert!(sa.len() > 7 * 20, "suspiciously few files: {}", sa.len());
+    assert_eq!(sa, sb);
+    // Rendering over an existing output gives the same bytes again.
+    render_all(&ex, &a);
+    assert_eq!(snapshot(&a), sb);
+
+    let check = |args: &[&str]| ex.render(args).status.code();
+    let one = a.join("dev/orders-db");
+    assert_eq!(
+        check(&["dev/orders-db", "--out", one.to_str().unwrap(), "--check"]),
+        Some(0)
+    );
+    assert_eq!(
+        check(&["--all", "--out", a.to_str().unwrap(), "--check"]),
+        Some(0)
+    );
+    std::fs::write(one.join("modules/database/main.tf"), "# edited by hand\n").unwrap();
+    let before = snapshot(&a);
+    let o = ex.render(&["dev/orders-db", "--out", one.to_str().unwrap(), "--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("modules/database/main.tf"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        check(&["--all", "--out", a.to_str().unwrap(), "--check"]),
+        Some(1)
+    );
+    assert_eq!(snapshot(&a), before, "--check must not write");
+}
+
+/// main.tf.json of every deployment with the source commit replaced, so renders at two commits can
+/// be compared for what the change really did.
+fn normalized(ex: &Example, out: &Path) -> BTreeMap<String, String> {
+    let head = ex.git(&["rev-parse", "HEAD"]);
+    render_all(ex, out)
+        .into_iter()
+        .map(|id| {
+            let text = std::fs::read_to_string(out.join(&id).join("main.tf.json")).unwrap();
+            (id, text.replace(&head, "<commit>"))
+        })
+        .collect()
+}
+
+fn changed_since(ex: &Example, rev: &str) -> (BTreeSet<String>, Vec<String>) {
+    let o = ex.render(&["--changed-since", rev, "--list", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o.stdout);
+    let render = v["render"].as_object().unwrap().keys().cloned().collect();
+    let destroy = v["destroy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    (render, destroy)
+}
+
+#[test]
+fn a_changed_profile_value_changes_exactly_the_deployments_using_it() {
+    let ex = Example::new();
+    let before = normalized(&ex, &ex.dir.path().join("before"));
+    // The repo's own internal-tooling profile (merged over the built-in one).
+    let path = "profiles/internal-tooling.toml";
+    let text = std::fs::read_to_string(ex.repo().join(path)).unwrap();
+    let changed = text.replace("latency_p99_ms = 1500", "latency_p99_ms = 1200");
+    assert_ne!(
+        text, changed,
+        "the example profile must set latency_p99_ms = 1500"
+    );
+    ex.commit_file(
+        path,
+        &changed,
+        "Tighten the latency alarm of internal tools",
+    );
+    let after = normalized(&ex, &ex.dir.path().join("after"));
+
+    let differs: BTreeSet<String> = before
+        .iter()
+        .filter(|(id, text)| after.get(*id) != Some(*text))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let users: BTreeSet<String> = before
+        .keys()
+        .filter(|id| {
+            let d =
+                std::fs::read_to_string(ex.repo().join("deployments").join(format!("{id}.toml")))
+                    .unwrap();
+            d.contains("profile = \"internal-tooling\"")
+        })
+        .cloned()
+        .collect();
+    assert!(!users.is_empty());
+    assert_eq!(
+        differs, users,
+        "exactly the deployments using the profile change"
+    );
+    let (render, destroy) = changed_since(&ex, "HEAD~1");
+    assert_eq!(render, users);
+    assert!(destroy.is_empty());
+}
+
+#[test]
+fn changed_since_follows_packages_requests_and_deletions() {
+    let ex = Example::new();
+    let base = ex.git(&["rev-parse", "HEAD"]);
+    // A package change affects exactly the deployments pinning that version.
+    let pkg = "packages/data-store/1.0.0.toml";
+    let text = std::fs::read_to_string(ex.repo().join(pkg)).unwrap();
+    ex.commit_file(
+        pkg,
+        &format!("{text}\n# reviewed\n"),
+        "Touch data-store 1.0.0",
+    );
+    let (render, _) = changed_since(&ex, &base);
+    let users: BTreeSet<String> = ["dev/orders-db", "staging/orders-db"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(render, users);
+
+    // A deleted request is reported for destruction, not rendered.
+    ex.git(&["rm", "-q", "deployments/dev/orders-api.toml"]);
+    ex.git(&["commit", "-q", "-m", "Retire dev/orders-api"]);
+    let (render, destroy) = changed_since(&ex, "HEAD~1");
+    assert!(render.is_empty(), "{render:?}");
+    assert_eq!(destroy, vec!["dev/orders-api".to_owned()]);
+
+    // An environment change affects every deployment of that environment; the range accumulates.
+    let env = "environments/staging.toml";
+    let text = std::fs::read_to_string(ex.repo().join(env)).unwrap();
+    ex.commit_file(env, &format!("{text}\n# audited\n"), "Touch staging");
+    let (render, destroy) = changed_since(&ex, &base);
+    assert_eq!(
+        render,
+        ["dev/orders-db", "staging/orders-api", "staging/orders-db"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    );
+    assert_eq!(destroy, vec!["dev/orders-api".to_owned()]);
+
+    // --changed-since with --out renders the affected set only.
+    let out = ex.dir.path().join("changed");
+    let o = ex.render(&[
+        "--changed-since",
+        &base,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o.stdout);
+    assert_eq!(v["rendered"].as_array().unwrap().len(), 3);
+    assert_eq!(v["destroy"][0], "dev/orders-api");
+    assert!(out.join("staging/orders-api/main.tf.json").is_file());
+    assert!(!out.join("dev/web-frontend").exists());
+}
+
+#[test]
+fn explain_shows_precedence_and_sources() {
+    let ex = Example::new();
+    let o = ex.render(&["dev/web-frontend", "--explain", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o.stdout);
+    let find = |module: &str, input: &str| -> Value {
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["module"] == module && e["input"] == input)
+            .cloned()
+            .unwrap_or_else(|| panic!("{module}.{input} not explained"))
+    };
+    // deployment override beats the profile, and the overridden value is shown.
+    let dc = find("compute", "desired_capacity");
+    assert_eq!(dc["layer"], "deployment");
+    assert!(dc["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("deployments/dev/web-frontend.toml"));
+    assert!(
+        dc["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("profiles/internal-tooling.toml"),
+        "{dc}"
+    );
+    // environment beats the profile.
+    assert_eq!(find("monitoring", "alert_route")["layer"], "environment");
+    // the repo profile is merged over the built-in one.
+    assert_eq!(
+        find("compute", "instance_type")["source"],
+        "profiles/internal-tooling.toml [sandbox.compute.instance_type]"
+    );
+    assert!(find("network", "cidr_block")["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("builtin:profiles/internal-tooling.toml"));
+    assert_eq!(find("compute", "subnet_ids")["layer"], "wiring");
+    assert_eq!(find("compute", "image")["layer"], "package");
+    assert_eq!(find("app-config", "secret_refs")["layer"], "module-default");
+    assert_eq!(find("network", "tags")["layer"], "tags");
+    // Text form too.
+    let o = ex.render(&["dev/web-frontend", "--explain"]);
+    assert!(stdout(&o).contains("module compute"), "{}", stdout(&o));
+    assert!(!ex.out().exists(), "--explain alone writes nothing");
+}
+
+#[test]
+fn template_sequences_in_values_stay_data() {
+    let ex = Example::new();
+    let path = "deployments/dev/web-frontend.toml";
+    let text = std::fs::read_to_string(ex.repo().join(path)).unwrap();
+    let text = text.replace(
+        "[app_config]",
+        "[app_config]\nGREETING = \"${file(\\\"/etc/passwd\\\")} %{ if true }x%{ endif }\"",
+    );
+    ex.commit_file(path, &text, "A value that looks like a template");
+    let dir = ex.out().join("w");
+    let o = ex.render(&["dev/web-frontend", "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    tf_ok(&dir, &["init", "-no-color"]);
+    tf_ok(
+        &dir,
+        &[
+            "apply",
+            "-auto-approve",
+            "-no-color",
+            "-target=module.app-config",
+        ],
+    );
+    let state = json(tf_ok(&dir, &["show", "-json"]).as_bytes());
+    let mut rs = Vec::new();
+    collect_resources(&state["values"]["root_module"], &mut rs);
+    let all = serde_json::to_string(&rs).unwrap();
+    assert!(
+        all.contains("${file(\\\"/etc/passwd\\\")} %{ if true }x%{ endif }"),
+        "the literal value reaches the resource"
+    );
+    assert!(!all.contains("root:x:0:0"), "the template was evaluated");
+}
+
+#[test]
+fn aws_and_azure_environments_get_providers_and_default_tags() {
+    let ex = Example::new();
+    // Point the aws/azure module roots at the sandbox module repos: they share the interfaces.
+    let cfg = std::fs::read_to_string(ex.repo().join("gitops.toml")).unwrap();
+    let cfg = cfg.replace(
+        "[module_roots]",
+        "[module_roots]\naws = \"../modules\"\nazure = \"../modules\"",
+    );
+    ex.commit_file("gitops.toml", &cfg, "Add aws and azure module roots");
+    ex.commit_file(
+        "environments/aws-prod.toml",
+        "cloud = \"aws\"\nregion = \"eu-west-1\"\naccount = \"123456789012\"\nprotected = true\n",
+        "aws env",
+    );
+    ex.commit_file("environments/azure-prod.toml", "cloud = \"azure\"\nregion = \"westeurope\"\naccount = \"0b1f6471-1bf0-4dda-aec3-111122223333\"\n[inputs.app-config]\nenvironment = \"prod\"\n", "azure env");
+    let req = "component = \"web-service\"\npackage = \"1.1.0\"\nprofile = \"high-traffic-api\"\n[monitoring]\nalert_route = \"pagerduty:web\"\n";
+    ex.commit_file(
+        "deployments/aws-prod/web.toml",
+        &req.replace(
+            "[monitoring]",
+            "[overrides.app-config]\nenvironment = \"prod\"\n[monitoring]",
+        ),
+        "aws deployment",
+    );
+    ex.commit_file("deployments/azure-prod/web.toml", req, "azure deployment");
+    for (id, cloud) in [("aws-prod/web", "aws"), ("azure-prod/web", "azure")] {
+        let dir = ex.out().join(id);
+        let o = ex.render(&[id, "--out", dir.to_str().unwrap(), "--no-vendor"]);
+        assert_eq!(o.status.code(), Some(0), "{id}: {}", stderr(&o));
+        let main = json(&std::fs::read(dir.join("main.tf.json")).unwrap());
+        assert!(!dir.join("modules").exists(), "--no-vendor vendors nothing");
+        let source = main["module"]["network"]["source"].as_str().unwrap();
+        assert!(
+            source.starts_with("git::file://") && source.ends_with("?ref=v1.1.0"),
+            "{source}"
+        );
+        let lb = &main["module"]["load-balancer"];
+        if cloud == "aws" {
+            assert_eq!(main["provider"]["aws"]["region"], "eu-west-1");
+            assert_eq!(
+                main["provider"]["aws"]["allowed_account_ids"][0],
+                "123456789012"
+            );
+            assert_eq!(
+                main["provider"]["aws"]["default_tags"]["tags"]["gitops:deployment"],
+                "aws-prod/web"
+            );
+            assert_eq!(lb["kind"], "nlb");
+        } else {
+            assert_eq!(
+                main["provider"]["azurerm"]["subscription_id"],
+                "0b1f6471-1bf0-4dda-aec3-111122223333"
+            );
+            assert_eq!(lb["kind"], "app-gateway");
+            assert!(
+                lb["tls_policy"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("AppGwSslPolicy"),
+                "{lb}"
+            );
+        }
+        assert_eq!(
+            main["terraform"]["required_providers"][if cloud == "aws" { "aws" } else { "azurerm" }]
+                ["source"],
+            format!(
+                "hashicorp/{}",
+                if cloud == "aws" { "aws" } else { "azurerm" }
+            )
+        );
+    }
+}
+
+#[test]
+fn schema_prints_a_json_schema_for_every_kind() {
+    let ex = Example::new();
+    for kind in ["gitops", "environment", "profile", "package", "deployment"] {
+        let o = ex
+            .cmd("gitops-render")
+            .args(["schema", kind])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{kind}: {}", stderr(&o));
+        let v = json(&o.stdout);
+        assert!(
+            v["$schema"].as_str().unwrap().contains("json-schema.org"),
+            "{kind}"
+        );
+        assert_eq!(
+            v["additionalProperties"], false,
+            "{kind}: unknown keys are rejected"
+        );
+    }
+    let o = ex
+        .cmd("gitops-render")
+        .args(["schema", "deployment"])
+        .output()
+        .unwrap();
+    let v = json(&o.stdout);
+    let required: Vec<&str> = v["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(required, vec!["component", "package", "profile"]);
+}
+
+#[test]
+fn module_cache_is_shared_and_fetched_once() {
+    let ex = Example::new();
+    let out = ex.out();
+    render_all(&ex, &out);
+    let mirrors: Vec<PathBuf> = std::fs::read_dir(ex.cache().join("repos"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "git"))
+        .collect();
+    assert_eq!(mirrors.len(), 6, "one mirror per module repository");
+    let trees = std::fs::read_dir(ex.cache().join("trees"))
+        .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(trees, 12, "one exported tree per module version");
+    // Once cached, renders need no access to the module repositories at all.
+    std::fs::rename(ex.modules(), ex.dir.path().join("modules-gone")).unwrap();
+    let again = ex.dir.path().join("again");
+    render_all(&ex, &again);
+    assert_eq!(snapshot(&again), snapshot(&out));
+}

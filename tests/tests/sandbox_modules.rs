@@ -1,0 +1,69 @@
+//! Every sandbox module's own `terraform test` files pass at both published versions, taken from the
+//! tagged module repositories that make-example.sh creates (so the tags are what is tested).
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use gitops_tests::{git_in, stderr, stdout, tf, tf_ok, Example};
+
+const MODULES: [&str; 6] = [
+    "network",
+    "load-balancer",
+    "compute",
+    "database",
+    "monitoring",
+    "app-config",
+];
+
+#[test]
+fn module_tests_pass_at_v1_0_0_and_v1_1_0() {
+    let ex = Example::new();
+    let mut jobs = Vec::new();
+    for m in MODULES {
+        for v in ["v1.0.0", "v1.1.0"] {
+            let dir = ex.dir.path().join("checkouts").join(format!("{m}-{v}"));
+            git_in(
+                ex.dir.path(),
+                &[
+                    "clone",
+                    "-q",
+                    "--branch",
+                    v,
+                    ex.modules().join(m).to_str().unwrap(),
+                    dir.to_str().unwrap(),
+                ],
+            );
+            jobs.push((m, v, dir));
+        }
+    }
+    // Interfaces differ between the versions: 1.1.0 adds inputs.
+    let vars = |dir: &std::path::Path| std::fs::read_to_string(dir.join("variables.tf")).unwrap();
+    assert!(
+        !vars(&jobs[2].2).contains("tls_policy") && vars(&jobs[3].2).contains("tls_policy"),
+        "load-balancer 1.1.0 adds tls_policy"
+    );
+
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((m, v, dir)) = jobs.get(i) else {
+                    break;
+                };
+                tf_ok(dir, &["init", "-backend=false", "-no-color"]);
+                let out = tf(dir, &["test", "-no-color"]);
+                let text = stdout(&out);
+                let passed = out.status.success() && text.contains("passed, 0 failed");
+                if !passed {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{m}@{v}:\n{text}{}", stderr(&out)));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
