@@ -130,18 +130,19 @@ impl SourceFile {
 
     fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let message = e.message().trim().to_owned();
-        let line = e.span().map(|s| self.line_at(s.start));
-        let quoted = message.split('`').nth(1).map(str::to_owned);
-        let span_text = e
-            .span()
-            .map(|s| self.text.get(s).unwrap_or("").trim().to_owned());
-        let key = if message.starts_with("unknown field") || message.starts_with("missing field") {
-            quoted
-        } else {
-            span_text
-                .filter(|t| !t.is_empty() && t.len() <= 64 && !t.contains('\n'))
-                .map(|t| t.trim_matches('"').to_owned())
-        };
+        let offset = e.span().map(|s| s.start);
+        let line = offset.map(|o| self.line_at(o));
+        let mut key = offset.and_then(|o| self.key_path_at(o));
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+        {
+            // The span of a missing field is the table that lacks it.
+            key = Some(match key {
+                Some(table) => format!("{table}.{missing}"),
+                None => missing.to_owned(),
+            });
+        }
         let (found, allowed) = match message.split_once(", expected ") {
             Some((f, a)) => (f.to_owned(), a.to_owned()),
             None if message.starts_with("missing field") => {
@@ -159,6 +160,46 @@ impl SourceFile {
             found,
             allowed,
         }
+    }
+
+    /// Dotted path of the innermost key whose name or value contains byte `offset`
+    /// (`modules.network.colour`, `credentials[1].role`).
+    pub fn key_path_at(&self, offset: usize) -> Option<String> {
+        fn contains(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+            span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+        }
+        fn walk(table: &dyn toml_edit::TableLike, offset: usize, path: &mut Vec<String>) -> bool {
+            for (name, item) in table.iter() {
+                let key_span = table.key(name).and_then(toml_edit::Key::span);
+                path.push(name.to_owned());
+                if contains(key_span, offset) {
+                    return true;
+                }
+                if let Some(sub) = item.as_table_like() {
+                    if walk(sub, offset, path) {
+                        return true;
+                    }
+                } else if let Some(array) = item.as_array_of_tables() {
+                    for (i, t) in array.iter().enumerate() {
+                        let last = path.pop().unwrap_or_default();
+                        path.push(format!("{last}[{i}]"));
+                        if walk(t, offset, path) || contains(t.span(), offset) {
+                            return true;
+                        }
+                        let indexed = path.pop().unwrap_or_default();
+                        path.push(indexed.split('[').next().unwrap_or_default().to_owned());
+                    }
+                }
+                if contains(item.span(), offset) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        let doc = toml_edit::Document::parse(self.text.as_str()).ok()?;
+        let mut path = Vec::new();
+        walk(doc.as_table(), offset, &mut path).then(|| path.join("."))
     }
 }
 
@@ -307,7 +348,116 @@ pub fn environment(src: &SourceFile) -> Result<Environment, ConfigError> {
         }
     }
     check_inputs(src, &["inputs"], &env.inputs)?;
+    for (i, c) in env.credentials.iter().enumerate() {
+        check_credential(src, i, c)?;
+    }
     Ok(env)
+}
+
+/// Environment variables a credential may not set: they steer Terraform or the toolkit itself.
+const RESERVED_ENV: [&str; 6] = [
+    "PATH",
+    "HOME",
+    "TF_CLI_CONFIG_FILE",
+    "TF_PLUGIN_CACHE_DIR",
+    "TF_DATA_DIR",
+    "TF_CLI_ARGS",
+];
+
+fn check_credential(
+    src: &SourceFile,
+    i: usize,
+    c: &crate::model::Credential,
+) -> Result<(), ConfigError> {
+    use crate::model::Engine;
+    // Array-of-tables entries have no dotted path toml_edit can walk: the line is the array's.
+    let at = |field: &str| format!("credentials[{i}].{field}");
+    let err = |field: &str, found: String, allowed: &str| {
+        ConfigError::new(&src.shown, Some(&at(field)), found, allowed)
+            .at_line(src.line_of(&["credentials"]))
+    };
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s.split('/').all(|p| {
+                !p.is_empty()
+                    && p != "."
+                    && p != ".."
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })
+    };
+    if !segment_ok(&c.mount) {
+        return Err(err(
+            "mount",
+            shown(&c.mount),
+            "a Vault mount path: letters, digits, '-', '_', '.', '/' without '..'",
+        ));
+    }
+    match c.engine {
+        Engine::Kv1 | Engine::Kv2 => {
+            if !segment_ok(&c.path) {
+                return Err(err(
+                    "path",
+                    shown(&c.path),
+                    "a secret path: letters, digits, '-', '_', '.', '/' without '..'",
+                ));
+            }
+            if c.env.is_empty() {
+                return Err(err(
+                    "env",
+                    "no variables".into(),
+                    "at least one ENV_VAR = \"field\"",
+                ));
+            }
+            if !c.role.is_empty() || c.sts {
+                return Err(err(
+                    "role",
+                    shown(&c.role),
+                    "no role/sts for KV engines (use path and env)",
+                ));
+            }
+        }
+        Engine::Aws | Engine::Azure => {
+            if !names::is_identifier(&c.role) {
+                return Err(err(
+                    "role",
+                    shown(&c.role),
+                    "a role name: letters, digits, '_' and '-'",
+                ));
+            }
+            if !c.env.is_empty() || !c.path.is_empty() {
+                return Err(err(
+                    "env",
+                    "path/env on a cloud engine".into(),
+                    "only mount, role (and sts for aws): the variables are AWS_* / ARM_*",
+                ));
+            }
+            if c.sts && c.engine == Engine::Azure {
+                return Err(err(
+                    "sts",
+                    "sts = true".into(),
+                    "sts only with engine = \"aws\"",
+                ));
+            }
+        }
+    }
+    for (var, field) in &c.env {
+        if !names::is_setting_key(var)
+            || RESERVED_ENV.contains(&var.as_str())
+            || var.starts_with("VAULT_")
+            || var.starts_with("GITOPS_")
+        {
+            return Err(err(&format!("env.{var}"), shown(var), "an UPPER_SNAKE_CASE variable that is not PATH, HOME, VAULT_*, GITOPS_* or a TF_* setting"));
+        }
+        if field.is_empty() || field.len() > 128 {
+            return Err(err(
+                &format!("env.{var}"),
+                shown(field),
+                "the name of a field of the secret",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `profiles/<profile>.toml`.
@@ -466,6 +616,32 @@ mod tests {
             deployment(&src("component = \"web\"\npackage = 1\nprofile = \"p\"\n")).unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.to_string().contains("deployments/dev/web.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key_not_the_value() {
+        let e =
+            deployment(&src("component = \"web\"\npackage = 1\nprofile = \"p\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("package"), "{e}");
+        let text = "cloud = \"gcp\"\nregion = \"r\"\naccount = \"a\"\n";
+        let e =
+            environment(&SourceFile::from_text("environments/dev.toml", text.into())).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("cloud"), Some(1)), "{e}");
+        let text = "[modules.network]\nrepo = \"network\"\nref = \"v1.0.0\"\ncolour = 1\n";
+        let e = package(&SourceFile::from_text("packages/c/1.0.0.toml", text.into())).unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("modules.network.colour"), Some(4)),
+            "{e}"
+        );
+        let text = "cloud = \"sandbox\"\nregion = \"r\"\naccount = \"a\"\n[[credentials]]\nengine = \"kv2\"\nmount = \"m\"\n[[credentials]]\nengine = \"gcp\"\nmount = \"m\"\n";
+        let e =
+            environment(&SourceFile::from_text("environments/dev.toml", text.into())).unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("credentials[1].engine"), Some(8)),
+            "{e}"
+        );
     }
 
     #[test]

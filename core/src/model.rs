@@ -51,6 +51,81 @@ pub struct GitopsConfig {
     pub module_roots: BTreeMap<Cloud, String>,
     /// Terraform backend template.
     pub backend: Backend,
+    /// Vault settings (environment variables `VAULT_ADDR`/`VAULT_NAMESPACE` take precedence).
+    #[serde(default)]
+    pub vault: VaultSettings,
+}
+
+/// `[vault]` of `gitops.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// Vault address, e.g. `https://vault.example.com:8200`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Vault Enterprise / OpenBao namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Mount of the AppRole auth method.
+    #[serde(default = "default_approle_mount")]
+    pub approle_mount: String,
+    /// Mount of the JWT auth method (Jenkins-issued OIDC tokens).
+    #[serde(default = "default_jwt_mount")]
+    pub jwt_mount: String,
+}
+
+fn default_approle_mount() -> String {
+    "approle".into()
+}
+fn default_jwt_mount() -> String {
+    "jwt".into()
+}
+
+impl Default for VaultSettings {
+    fn default() -> Self {
+        VaultSettings {
+            address: None,
+            namespace: None,
+            approle_mount: default_approle_mount(),
+            jwt_mount: default_jwt_mount(),
+        }
+    }
+}
+
+/// A Vault secrets engine that provides credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// KV version 1: `<mount>/<path>`.
+    Kv1,
+    /// KV version 2: `<mount>/data/<path>`.
+    Kv2,
+    /// AWS secrets engine: `<mount>/creds/<role>` (or `<mount>/sts/<role>` with `sts = true`).
+    Aws,
+    /// Azure secrets engine: `<mount>/creds/<role>`.
+    Azure,
+}
+
+/// One `[[credentials]]` entry of an environment: which secret, and which environment variables of
+/// the Terraform process it becomes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub engine: Engine,
+    /// Mount path of the secrets engine.
+    pub mount: String,
+    /// KV engines: the secret's path.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// AWS/Azure engines: the role.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    /// AWS engine: use `<mount>/sts/<role>` (STS credentials with a session token).
+    #[serde(default)]
+    pub sts: bool,
+    /// KV engines: environment variable -> field of the secret.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// The Terraform backend template of `gitops.toml`.
@@ -95,9 +170,15 @@ pub struct Environment {
     /// Protected environments need certified packages and an approval.
     #[serde(default)]
     pub protected: bool,
-    /// Vault role used for this environment's credentials.
+    /// Vault role used for this environment's credentials (the JWT auth role).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault_role: Option<String>,
+    /// Azure tenant id (becomes `ARM_TENANT_ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Credentials read from Vault at run time, handed to Terraform as environment variables.
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
     /// Module inputs set for every deployment of this environment.
     #[serde(default)]
     pub inputs: Inputs,

@@ -86,12 +86,18 @@ pub fn is_identifier(s: &str) -> bool {
 
 /// Shows a found value safely inside an error message: quoted, escaped, truncated.
 pub fn shown(s: &str) -> String {
+    // Non-ASCII is escaped too: a Cyrillic 'е' must not pass for an 'e' in an error message.
     let mut out: String = s
         .chars()
         .take(80)
-        .collect::<String>()
-        .escape_debug()
-        .to_string();
+        .map(|c| {
+            if c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\') {
+                c.to_string()
+            } else {
+                c.escape_default().to_string()
+            }
+        })
+        .collect();
     if s.chars().count() > 80 {
         out.push_str("...");
     }
@@ -158,5 +164,6 @@ mod tests {
             is_setting_key("LOG_LEVEL") && !is_setting_key("log_level") && !is_setting_key("A-B")
         );
         assert_eq!(shown("a\nb"), "\"a\\nb\"");
+        assert_eq!(shown("dеv"), "\"d\\u{435}v\"");
     }
 }
