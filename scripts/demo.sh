@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The toolkit's main job on the embedded example, told as a story: materialize the example repos,
-# render every deployment, explain one, apply it to the sandbox with real Terraform, show the tags
-# on every resource, destroy it. Run through `make demo` (which builds the binaries first).
+# render every deployment, explain one, plan and apply it to the sandbox with real Terraform and
+# credentials from (a stand-in) Vault, show the tags on every resource, destroy it. Run through
+# `make demo` (which builds the binaries first).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/target/debug"
@@ -20,6 +21,19 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 rm -rf "$work"
 mkdir -p "$work"
 
+# Vault: the stand-in of the test support (no Vault server can be installed here) with canary
+# secrets, unless VAULT_ADDR points at a real one. The binaries log in with AppRole.
+if [ -z "${VAULT_ADDR:-}" ]; then
+  "$bin/vault-standin" --print-config > "$work/vault.out" &
+  vault_pid=$!
+  trap 'kill $vault_pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do [ -s "$work/vault.out" ] && [ "$(wc -l < "$work/vault.out")" -ge 2 ] && break; sleep 0.05; done
+  export VAULT_ADDR="$(sed -n 's/^VAULT_ADDR=//p' "$work/vault.out")"
+  # The AppRole ids go straight from the stand-in's config into this shell's environment.
+  eval "$(sed -n 2p "$work/vault.out" | python3 -c 'import json, shlex, sys; c = json.load(sys.stdin)["approle"][0]; print("export VAULT_ROLE_ID=%s VAULT_SECRET_ID=%s" % (shlex.quote(c["role_id"]), shlex.quote(c["secret_id"])))')"
+  rm -f "$work/vault.out"
+fi
+
 step "1. The example: six module repositories with tags v1.0.0 and v1.1.0, and a source-of-truth repo"
 bash "$root/scripts/make-example.sh" "$work/example"
 git -C "$repo" log --oneline --reverse | sed 's/^/   /'
@@ -31,14 +45,23 @@ step "3. Explain $dep: every module input, its value and where it came from"
 "$bin/gitops-render" --repo "$repo" "$dep" --explain | sed -n '1,/^module load-balancer/p' | sed '$d'
 echo "   ... (load-balancer, monitoring, network follow; see gitops-render $dep --explain)"
 
-step "4. Terraform init and plan $dep (real Terraform: $("$tf" version | head -1))"
+step "4. gitops-plan $dep: init + plan with credentials from Vault ($VAULT_ADDR), policy gate, digest"
 dir="$out/$dep"
-run "$tf" -chdir="$dir" init -no-color >/dev/null && echo "   initialized (no provider download: sandbox modules use terraform_data)"
-"$tf" -chdir="$dir" plan -no-color -out=plan.bin | grep -E '^Plan:|will be created' | sed 's/^/   /' | tail -8
+set +e
+"$bin/gitops-plan" --repo "$repo" "$dir" > "$work/plan.txt"
+code=$?
+set -e
+echo "   exit code $code (4 = changes present); plan.md:"
+grep -vE '^\| (create|update|delete|replace) ' "$work/plan.txt" | sed 's/^/   | /'
+echo "   ($(grep -cE '^\| create ' "$work/plan.txt") create rows elided)"
+[ "$code" -eq 4 ]
 
-step "5. Apply to the sandbox"
-"$tf" -chdir="$dir" apply -no-color -auto-approve plan.bin | grep -E '^Apply complete' | sed 's/^/   /'
-rm -f "$dir/plan.bin"
+step "5. gitops-apply $dep: exactly the saved plan"
+run "$bin/gitops-apply" --repo "$repo" "$dir" | sed 's/^/   /'
+set +e
+"$bin/gitops-plan" --repo "$repo" "$dir" >/dev/null 2>&1
+echo "   plan again: exit code $? (0 = no changes)"
+set -e
 
 step "6. Every resource carries the deployment tags (read from the state: terraform show -json)"
 "$tf" -chdir="$dir" show -json | python3 -c '

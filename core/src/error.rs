@@ -114,6 +114,10 @@ pub enum Error {
     Refused(String),
     #[error(transparent)]
     Git(#[from] GitError),
+    #[error(transparent)]
+    Terraform(#[from] crate::terraform::TerraformError),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -140,9 +144,12 @@ impl Error {
         match self {
             Error::Config(_) | Error::Configs(_) | Error::Usage(_) => exit::INVALID,
             Error::Refused(_) => exit::REFUSED,
-            Error::Git(_) | Error::Io { .. } | Error::Process(_) | Error::CheckFailed(_) => {
-                exit::FAILED
-            }
+            Error::Git(_)
+            | Error::Terraform(_)
+            | Error::Vault(_)
+            | Error::Io { .. }
+            | Error::Process(_)
+            | Error::CheckFailed(_) => exit::FAILED,
         }
     }
 

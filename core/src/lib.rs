@@ -5,17 +5,25 @@
 //! [`interface`]) -> a rendered root module ([`render`]); [`changes`] maps a commit range to the
 //! deployments it affects.
 
+pub mod apply_cmd;
 pub mod changes;
 pub mod cli;
 pub mod error;
 pub mod interface;
 pub mod load;
+pub mod lock;
 pub mod modcache;
 pub mod model;
 pub mod names;
+pub mod plan;
+pub mod plan_cmd;
+pub mod policy;
 pub mod profile;
 pub mod render;
 pub mod render_cmd;
+pub mod rendered;
 pub mod sot;
+pub mod terraform;
+pub mod vault;
 
 pub use error::{exit, ConfigError, Error, Result};
