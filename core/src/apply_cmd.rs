@@ -74,6 +74,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             rendered.environment()
         )));
     }
+    for w in crate::guard::check(&crate::guard::GuardContext {
+        repo: &repo,
+        stage: crate::guard::Stage::Apply,
+        environment: rendered.environment(),
+        protected: rendered.protected(),
+        deployment: rendered.deployment(),
+        component: rendered.manifest["component"].as_str().unwrap_or(""),
+        version: rendered.manifest["package"].as_str().unwrap_or(""),
+        modules: &crate::guard::manifest_modules(&rendered.manifest),
+    })? {
+        progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
+    }
     let record_bytes = std::fs::read(dir.join("plan.digest")).map_err(|_| {
         Error::Usage(format!(
             "{}: no plan.digest: run gitops-plan first",

@@ -6,10 +6,14 @@
 //! deployments it affects.
 
 pub mod apply_cmd;
+pub mod certify;
 pub mod changes;
 pub mod cli;
 pub mod error;
+pub mod git;
+pub mod guard;
 pub mod interface;
+pub mod lifecycle;
 pub mod load;
 pub mod lock;
 pub mod modcache;
@@ -19,6 +23,7 @@ pub mod plan;
 pub mod plan_cmd;
 pub mod policy;
 pub mod profile;
+pub mod promotion;
 pub mod render;
 pub mod render_cmd;
 pub mod rendered;

@@ -63,6 +63,18 @@ pub fn run(cli: Cli) -> Result<u8> {
     let repo = SourceRepo::open(&cli.repo)?;
     let dir = rendered.dir.clone();
     let id = rendered.deployment().to_owned();
+    for w in crate::guard::check(&crate::guard::GuardContext {
+        repo: &repo,
+        stage: crate::guard::Stage::Plan,
+        environment: rendered.environment(),
+        protected: rendered.protected(),
+        deployment: rendered.deployment(),
+        component: rendered.manifest["component"].as_str().unwrap_or(""),
+        version: rendered.manifest["package"].as_str().unwrap_or(""),
+        modules: &crate::guard::manifest_modules(&rendered.manifest),
+    })? {
+        progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
+    }
     let _lock = rendered.lock(PROGRAM, Duration::from_secs(cli.lock_timeout))?;
     let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let (tf, vault) = rendered.terraform(&repo, &cache)?;

@@ -88,6 +88,8 @@ pub struct Rendered {
     /// Module name -> cached module directory to vendor.
     pub vendor: BTreeMap<String, PathBuf>,
     pub explain: Vec<Explained>,
+    /// Guard warnings (e.g. an uncertified package in an unprotected environment).
+    pub warnings: Vec<String>,
 }
 
 /// Context shared by the renders of one run (one repo, one cache, one HEAD).
@@ -225,6 +227,16 @@ impl<'a> Renderer<'a> {
             modules.insert(name.clone(), resolved);
         }
         check_wiring(&package, &pkg_src, &modules, &interfaces)?;
+        let warnings = crate::guard::check(&crate::guard::GuardContext {
+            repo: self.repo,
+            stage: crate::guard::Stage::Render,
+            environment: &id.env,
+            protected: env.protected,
+            deployment: &id.to_string(),
+            component: &dep.component,
+            version: &dep.package,
+            modules: &modules,
+        })?;
 
         let tags = self.tags(id, &dep);
         let ctx = InputContext {
@@ -288,6 +300,7 @@ impl<'a> Renderer<'a> {
             manifest_json,
             vendor,
             explain,
+            warnings,
         })
     }
 

@@ -186,6 +186,9 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
+    for w in &rendered.warnings {
+        progress(PROGRAM, &format!("warning: {}: {w}", rendered.id));
+    }
     if args.explain {
         if args.json {
             print_json(
@@ -301,6 +304,11 @@ fn fleet(
     if !config_errors.is_empty() {
         return Err(Error::Configs(config_errors));
     }
+    for r in &rendered {
+        for w in &r.warnings {
+            progress(PROGRAM, &format!("warning: {}: {w}", r.id));
+        }
+    }
     let target = |r: &Rendered| out.join(&r.id.env).join(&r.id.name);
     if args.check {
         let diffs = rendered
@@ -328,13 +336,14 @@ fn fleet(
             .iter()
             .map(|r| {
                 serde_json::json!({
-                    "deployment": r.id.to_string(),
-                    "out": target(r),
-                    "component": r.manifest.component,
-                    "package": r.manifest.package,
-                    "profile": r.manifest.profile,
-                    "reasons": reasons.get(&r.id.to_string()).cloned().unwrap_or_default(),
-                })
+                        "deployment": r.id.to_string(),
+                        "out": target(r),
+                        "component": r.manifest.component,
+                        "package": r.manifest.package,
+                        "profile": r.manifest.profile,
+                        "reasons": reasons.get(&r.id.to_string()).cloned().unwrap_or_default(),
+                "warnings": r.warnings,
+                    })
             })
             .collect();
         print_json(&serde_json::json!({ "rendered": items, "destroy": destroy }))?;

@@ -1,0 +1,64 @@
+//! Guards run before a deployment is rendered, planned or applied. A refusal is exit 3; a warning
+//! is printed and the run goes on.
+//!
+//! - certification (`certify::enforce`): protected environments refuse a package version without a
+//!   valid certification record (missing, stale digest, revoked); unprotected ones warn;
+//! - promotion (`promotion::enforce`, plan and apply only): a package version reaches an environment
+//!   only after a recorded deployment to the previous environment of `gitops.toml`'s `promotion`.
+
+use crate::error::Result;
+use crate::modcache::ResolvedModule;
+use crate::sot::SourceRepo;
+use std::collections::BTreeMap;
+
+/// Which command asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Render,
+    Plan,
+    Apply,
+}
+
+/// What the guards look at.
+pub struct GuardContext<'a> {
+    pub repo: &'a SourceRepo,
+    pub stage: Stage,
+    pub environment: &'a str,
+    pub protected: bool,
+    pub deployment: &'a str,
+    pub component: &'a str,
+    pub version: &'a str,
+    /// The package's modules as resolved (commit and tree of each).
+    pub modules: &'a BTreeMap<String, ResolvedModule>,
+}
+
+/// Runs every guard; returns the warnings, or the first refusal.
+pub fn check(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
+    let mut warnings = crate::certify::enforce(ctx)?;
+    if ctx.stage != Stage::Render {
+        warnings.extend(crate::promotion::enforce(ctx)?);
+    }
+    Ok(warnings)
+}
+
+/// The modules recorded in a render manifest (`.gitops/manifest.json`).
+pub fn manifest_modules(manifest: &serde_json::Value) -> BTreeMap<String, ResolvedModule> {
+    manifest["modules"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, m)| {
+            let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
+            (
+                name.clone(),
+                ResolvedModule {
+                    url: s("url"),
+                    git_ref: s("ref"),
+                    commit: s("commit"),
+                    tree: s("tree"),
+                    path: s("path"),
+                },
+            )
+        })
+        .collect()
+}

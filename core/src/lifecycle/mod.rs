@@ -1,0 +1,1 @@
+//! Deployment lifecycle: tag, rollback, destroy (being written: issue 5).
