@@ -120,6 +120,14 @@ impl<'a> Renderer<'a> {
     /// Resolves and checks one deployment.
     pub fn render(&self, id: &DeploymentId) -> Result<Rendered> {
         let (dep, dep_src) = self.repo.deployment(id)?;
+        self.render_request(id, &dep, &dep_src)
+    }
+
+    /// Renders a request that is not (or not yet) a file of the repository, e.g. the synthetic
+    /// requests of a certification run. `dep_src` is what error messages blame.
+    pub fn render_request(&self, id: &DeploymentId, dep: &Deployment, dep_src: &SourceFile) -> Result<Rendered> {
+        let dep_src = dep_src.clone();
+        let dep = dep.clone();
         let (env, env_src) = self.repo.environment(&id.env, |known| {
             ConfigError::new(
                 &dep_src.shown,
