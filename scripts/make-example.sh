@@ -116,8 +116,8 @@ put() {
 }
 
 put gitops.toml environments/dev.toml environments/staging.toml environments/prod.toml \
-  profiles/internal-tooling.toml
-commit "$repo" "2026-01-12T10:00:00+00:00" "Add repo settings, environments dev/staging/prod and the team profile"
+  environments/certify.toml profiles/internal-tooling.toml
+commit "$repo" "2026-01-12T10:00:00+00:00" "Add repo settings, environments dev/staging/prod/certify and the team profile"
 
 put packages/web-service/1.0.0.toml packages/data-store/1.0.0.toml
 commit "$repo" "2026-01-13T10:00:00+00:00" "Add packages web-service 1.0.0 and data-store 1.0.0"

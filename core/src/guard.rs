@@ -17,6 +17,9 @@ pub enum Stage {
     Render,
     Plan,
     Apply,
+    /// Destruction: never blocked by certification or promotion (removing a deployment whose
+    /// package was revoked must always be possible; destroy has its own guards).
+    Destroy,
 }
 
 /// What the guards look at.
@@ -30,10 +33,15 @@ pub struct GuardContext<'a> {
     pub version: &'a str,
     /// The package's modules as resolved (commit and tree of each).
     pub modules: &'a BTreeMap<String, ResolvedModule>,
+    /// A revoked package only warns (`gitops-rollback --allow-revoked`).
+    pub allow_revoked: bool,
 }
 
 /// Runs every guard; returns the warnings, or the first refusal.
 pub fn check(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
+    if ctx.stage == Stage::Destroy {
+        return Ok(Vec::new());
+    }
     let mut warnings = crate::certify::enforce(ctx)?;
     if ctx.stage != Stage::Render {
         warnings.extend(crate::promotion::enforce(ctx)?);

@@ -277,6 +277,16 @@ pub fn gitops(src: &SourceFile) -> Result<GitopsConfig, ConfigError> {
             ));
         }
     }
+    for (i, env) in cfg.certification.environments.iter().enumerate() {
+        check_name(src, &["certification", "environments"], env)?;
+        if cfg.certification.environments[..i].contains(env) {
+            return Err(src.error(
+                &["certification", "environments"],
+                format!("{} twice", shown(env)),
+                "each environment once",
+            ));
+        }
+    }
     if cfg.module_roots.is_empty() {
         return Err(src.error(
             &["module_roots"],

@@ -126,9 +126,32 @@ impl ModuleCache {
         path: &str,
         origin: impl Fn(String, String) -> ConfigError,
     ) -> Result<ResolvedModule> {
+        self.resolve_with(url, git_ref, path, false, origin)
+    }
+
+    /// Like [`ModuleCache::resolve`], but with `fresh` the tags are fetched again (once per
+    /// process and repository) even when the cache has the tag: protected environments must see a
+    /// tag that moved since certification.
+    pub fn resolve_with(
+        &self,
+        url: &str,
+        git_ref: &str,
+        path: &str,
+        fresh: bool,
+        origin: impl Fn(String, String) -> ConfigError,
+    ) -> Result<ResolvedModule> {
         let key = (url.to_owned(), git_ref.to_owned(), path.to_owned());
-        if let Some(r) = self.resolved.lock().map_err(|_| poisoned())?.get(&key) {
-            return Ok(r.clone());
+        let fresh = self.refresh || fresh;
+        let fetched_now = self
+            .fetched
+            .lock()
+            .map_err(|_| poisoned())?
+            .contains_key(url);
+        // A memo made without fetching must not answer a request that wants fresh tags.
+        if !fresh || fetched_now {
+            if let Some(r) = self.resolved.lock().map_err(|_| poisoned())?.get(&key) {
+                return Ok(r.clone());
+            }
         }
         let repo = self.mirror(url)?;
         fn lookup<'r>(repo: &'r git2::Repository, git_ref: &str) -> Option<git2::Commit<'r>> {
@@ -141,14 +164,29 @@ impl ModuleCache {
             .lock()
             .map_err(|_| poisoned())?
             .contains_key(url);
-        let mut commit = if self.refresh && !already_fetched {
+        let mut commit = if fresh && !already_fetched {
             None
         } else {
             lookup(&repo, git_ref)
         };
         if commit.is_none() && !already_fetched {
-            self.fetch(&repo, url)?;
-            commit = lookup(&repo, git_ref);
+            match self.fetch(&repo, url) {
+                Ok(()) => commit = lookup(&repo, git_ref),
+                // Fresh tags were wanted (a protected render) but the repository is unreachable:
+                // the cached commit is the one that was resolved (and certified) before, so
+                // deploying it is safe; say so instead of failing. An explicit --refresh fails.
+                Err(e) if !self.refresh && lookup(&repo, git_ref).is_some() => {
+                    eprintln!(
+                        "warning: cannot fetch tags of {url} ({e}); using the cached {git_ref}"
+                    );
+                    self.fetched
+                        .lock()
+                        .map_err(|_| poisoned())?
+                        .insert(url.to_owned(), ());
+                    commit = lookup(&repo, git_ref);
+                }
+                Err(e) => return Err(e),
+            }
         }
         let Some(commit) = commit else {
             let tags = Self::tags(&repo);

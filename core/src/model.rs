@@ -54,6 +54,20 @@ pub struct GitopsConfig {
     /// Vault settings (environment variables `VAULT_ADDR`/`VAULT_NAMESPACE` take precedence).
     #[serde(default)]
     pub vault: VaultSettings,
+    /// Certification settings (`gitops-certify`).
+    #[serde(default)]
+    pub certification: CertificationSettings,
+}
+
+/// `[certification]` of `gitops.toml`: where `gitops-certify run` renders, applies and destroys a
+/// package to certify it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificationSettings {
+    /// The certification environments, one per cloud covered (e.g. `["certify"]`); each needs an
+    /// `environments/<env>.toml`. Empty: `gitops-certify run` refuses to run.
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// `[vault]` of `gitops.toml`.

@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         component: rendered.manifest["component"].as_str().unwrap_or(""),
         version: rendered.manifest["package"].as_str().unwrap_or(""),
         modules: &crate::guard::manifest_modules(&rendered.manifest),
+        allow_revoked: false,
     })? {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
     }

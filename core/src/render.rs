@@ -25,6 +25,10 @@ pub struct RenderOptions {
     pub state_dir: Option<PathBuf>,
     /// Vendor module code into the output (default) or emit `git::` sources.
     pub vendor: bool,
+    /// Which guards apply (see [`crate::guard`]).
+    pub stage: crate::guard::Stage,
+    /// A revoked package only warns (`gitops-rollback --allow-revoked`).
+    pub allow_revoked: bool,
 }
 
 /// Where one module input value came from, lowest precedence first.
@@ -125,7 +129,12 @@ impl<'a> Renderer<'a> {
 
     /// Renders a request that is not (or not yet) a file of the repository, e.g. the synthetic
     /// requests of a certification run. `dep_src` is what error messages blame.
-    pub fn render_request(&self, id: &DeploymentId, dep: &Deployment, dep_src: &SourceFile) -> Result<Rendered> {
+    pub fn render_request(
+        &self,
+        id: &DeploymentId,
+        dep: &Deployment,
+        dep_src: &SourceFile,
+    ) -> Result<Rendered> {
         let dep_src = dep_src.clone();
         let dep = dep.clone();
         let (env, env_src) = self.repo.environment(&id.env, |known| {
@@ -226,24 +235,27 @@ impl<'a> Renderer<'a> {
         let mut interfaces: BTreeMap<String, Arc<ModuleInterface>> = BTreeMap::new();
         for (name, m) in &package.modules {
             let url = self.repo.module_url(root, &m.repo);
-            let resolved = self
-                .cache
-                .resolve(&url, &m.git_ref, &m.path, |found, allowed| {
-                    pkg_src.error(&["modules", name, "ref"], found, allowed)
-                })?;
+            let resolved = self.cache.resolve_with(
+                &url,
+                &m.git_ref,
+                &m.path,
+                env.protected,
+                |found, allowed| pkg_src.error(&["modules", name, "ref"], found, allowed),
+            )?;
             interfaces.insert(name.clone(), self.cache.interface(&resolved)?);
             modules.insert(name.clone(), resolved);
         }
         check_wiring(&package, &pkg_src, &modules, &interfaces)?;
         let warnings = crate::guard::check(&crate::guard::GuardContext {
             repo: self.repo,
-            stage: crate::guard::Stage::Render,
+            stage: self.options.stage,
             environment: &id.env,
             protected: env.protected,
             deployment: &id.to_string(),
             component: &dep.component,
             version: &dep.package,
             modules: &modules,
+            allow_revoked: self.options.allow_revoked,
         })?;
 
         let tags = self.tags(id, &dep);

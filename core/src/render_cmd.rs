@@ -128,6 +128,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             build_tag: args.build_tag.clone(),
             state_dir,
             vendor: !args.no_vendor,
+            stage: crate::guard::Stage::Render,
+            allow_revoked: false,
         },
     )?;
     if renderer.dirty && !args.json {

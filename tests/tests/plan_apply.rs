@@ -390,6 +390,34 @@ fn tampered_changed_and_stale_plans_are_refused() {
 #[test]
 fn protected_environment_needs_an_approval_which_is_recorded() {
     let w = World::new();
+    // prod is protected: its package must be certified before it renders at all.
+    let refused = w.ex.render(&[
+        "prod/orders-api",
+        "--out",
+        w.ex.out().join("refused").to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    let c = w
+        .cmd("gitops-certify")
+        .args(["run", "web-service", "1.0.0"])
+        .output()
+        .unwrap();
+    assert_eq!(c.status.code(), Some(0), "{}{}", stdout(&c), stderr(&c));
+    // Promotion order (dev -> staging -> prod): plan needs a recorded deployment of the package to
+    // staging. Record one as gitops-tag would (an annotated deploy tag with its TOML body).
+    let meta = gitops_core::lifecycle::meta::DeployMeta {
+        deployment: "staging/orders-api".into(),
+        package: "web-service@1.0.0".into(),
+        profile: "high-traffic-api".into(),
+        ..Default::default()
+    };
+    w.ex.git(&[
+        "tag",
+        "-a",
+        "deploy/staging/orders-api/1",
+        "-m",
+        &meta.message(),
+    ]);
     let dir = w.render("prod/orders-api");
     assert_eq!(w.plan(&dir, &[]).status.code(), Some(4));
     let a = w.apply(&dir, &[]);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+use gitops_tests::vault::{StandinConfig, TestVault};
 use gitops_tests::{snapshot, stderr, stdout, tf, tf_ok, Example};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +14,46 @@ fn json(bytes: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
+/// The certification record of web-service 1.0.0 (used by the protected prod/orders-api), made
+/// once per test binary by a real `gitops-certify run` on its own example. Module commit SHAs and
+/// package files are the same in every materialized example, so the record is valid in each.
+fn web_service_record() -> &'static str {
+    static RECORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RECORD.get_or_init(|| {
+        let ex = Example::new();
+        let vault = TestVault::start(StandinConfig::canary());
+        let role = &vault.config().approle[0];
+        let o = ex
+            .cmd("gitops-certify")
+            .env("VAULT_ADDR", vault.addr())
+            .env("VAULT_ROLE_ID", &role.role_id)
+            .env("VAULT_SECRET_ID", &role.secret_id)
+            .arg("--repo")
+            .arg(ex.repo())
+            .args(["run", "web-service", "1.0.0"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        std::fs::read_to_string(ex.repo().join(CERT_RECORD)).unwrap()
+    })
+}
+
+const CERT_RECORD: &str = "certifications/web-service/1.0.0.toml";
+
+/// Commits the shared certification record into `ex` (once), so the protected prod/orders-api
+/// renders; without it, `--all` is refused (see the first test).
+fn certify_prod_package(ex: &Example) {
+    if !ex.repo().join(CERT_RECORD).exists() {
+        ex.commit_file(
+            CERT_RECORD,
+            web_service_record(),
+            "Certify web-service 1.0.0",
+        );
+    }
+}
+
 fn render_all(ex: &Example, out: &Path) -> Vec<String> {
+    certify_prod_package(ex);
     let o = ex.render(&["--all", "--out", out.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o.stdout);
@@ -43,6 +83,16 @@ fn parallel<T: Sync>(items: &[T], f: impl Fn(&T) + Sync) {
 fn every_example_deployment_renders_and_terraform_inits_validates_and_plans() {
     let ex = Example::new();
     let out = ex.out();
+    // Without a certification record the protected prod/orders-api is refused, and one refused
+    // request writes nothing at all.
+    let o = ex.render(&["--all", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("prod/orders-api") && stderr(&o).contains("not certified"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "nothing written");
     let ids = render_all(&ex, &out);
     let expected: BTreeSet<String> = std::fs::read_dir(ex.repo().join("deployments"))
         .unwrap()
@@ -212,6 +262,7 @@ fn rendering_twice_gives_byte_identical_trees_and_check_detects_drift() {
 /// main.tf.json of every deployment with the source commit replaced, so renders at two commits can
 /// be compared for what the change really did.
 fn normalized(ex: &Example, out: &Path) -> BTreeMap<String, String> {
+    certify_prod_package(ex); // before reading HEAD: it commits the record
     let head = ex.git(&["rev-parse", "HEAD"]);
     render_all(ex, out)
         .into_iter()
@@ -433,7 +484,8 @@ fn aws_and_azure_environments_get_providers_and_default_tags() {
     ex.commit_file("gitops.toml", &cfg, "Add aws and azure module roots");
     ex.commit_file(
         "environments/aws-prod.toml",
-        "cloud = \"aws\"\nregion = \"eu-west-1\"\naccount = \"123456789012\"\nprotected = true\n",
+        // Unprotected: no certification record covers the aws cloud (protection is tested elsewhere).
+        "cloud = \"aws\"\nregion = \"eu-west-1\"\naccount = \"123456789012\"\nprotected = false\n",
         "aws env",
     );
     ex.commit_file("environments/azure-prod.toml", "cloud = \"azure\"\nregion = \"westeurope\"\naccount = \"0b1f6471-1bf0-4dda-aec3-111122223333\"\n[inputs.app-config]\nenvironment = \"prod\"\n", "azure env");

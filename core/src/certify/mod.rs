@@ -1,9 +1,21 @@
-//! Certification of component packages (being written: issue 4).
+//! Certification of component packages (`gitops-certify`, see `docs/certification.md`).
+//!
+//! - [`run`]: certify one package version (modules checked, deployed with every supporting
+//!   profile into the certification environments, verified, always destroyed), then write
+//!   `certifications/<component>/<version>.toml` and tag `certified/<component>/<version>`;
+//! - [`enforce`]: the guard render, plan and apply call: protected environments refuse a package
+//!   that is uncertified, stale (package or module moved since) or revoked;
+//! - [`revoke`], [`status`], [`matrix`]: the other subcommands.
 
-use crate::error::Result;
-use crate::guard::GuardContext;
+pub mod cmd;
+pub mod deploy;
+pub mod digest;
+pub mod enforce;
+pub mod matrix;
+pub mod record;
+pub mod report;
+pub mod revoke;
+pub mod run;
+pub mod status;
 
-/// Certification guard (being written).
-pub fn enforce(_ctx: &GuardContext<'_>) -> Result<Vec<String>> {
-    Ok(Vec::new())
-}
+pub use enforce::enforce;

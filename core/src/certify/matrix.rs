@@ -1,0 +1,133 @@
+//! `gitops-certify matrix`: which module versions were certified together, from the records.
+
+use super::record::{self, normalize_ref, Record, RevokedList};
+use crate::error::Result;
+use crate::sot::SourceRepo;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One certified package version and its modules.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub component: String,
+    pub version: String,
+    pub certified: String,
+    pub certified_by: String,
+    pub profiles: Vec<String>,
+    pub clouds: Vec<String>,
+    /// Module name -> `ref` (and commit) as certified (first cloud).
+    pub modules: BTreeMap<String, MatrixModule>,
+    /// The revocations that hit this record (empty: still valid as far as revocation goes).
+    pub revoked: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixModule {
+    pub repo: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+}
+
+fn revoked_by(list: &RevokedList, r: &Record) -> Vec<String> {
+    let me = format!("{}@{}", r.component, r.version);
+    list.revoked
+        .iter()
+        .filter(|x| match x.kind.as_str() {
+            "package" => x.target == me,
+            _ => x.target.split_once('@').is_some_and(|(repo, v)| {
+                r.modules
+                    .iter()
+                    .any(|m| m.repo == repo && normalize_ref(&m.git_ref) == normalize_ref(v))
+            }),
+        })
+        .map(|x| format!("{} {}: {}", x.kind, x.target, x.reason))
+        .collect()
+}
+
+/// The rows of the matrix, sorted by component and version.
+pub fn matrix(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Row>> {
+    let revoked = record::read_revoked(repo)?;
+    Ok(record::all_records(repo, component)?
+        .into_iter()
+        .map(|r| {
+            let first_cloud = r.clouds.first().cloned().unwrap_or_default();
+            let modules = r
+                .modules
+                .iter()
+                .filter(|m| m.cloud == first_cloud)
+                .map(|m| {
+                    (
+                        m.name.clone(),
+                        MatrixModule {
+                            repo: m.repo.clone(),
+                            git_ref: m.git_ref.clone(),
+                            commit: m.commit.clone(),
+                        },
+                    )
+                })
+                .collect();
+            Row {
+                revoked: revoked_by(&revoked, &r),
+                component: r.component,
+                version: r.version,
+                certified: r.finished,
+                certified_by: r.certified_by,
+                profiles: r.profiles,
+                clouds: r.clouds,
+                modules,
+            }
+        })
+        .collect())
+}
+
+/// A table per component: one row per certified version, one column per module.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let components: BTreeSet<&str> = rows.iter().map(|r| r.component.as_str()).collect();
+    for c in components {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.component == c).collect();
+        let modules: BTreeSet<&str> = mine
+            .iter()
+            .flat_map(|r| r.modules.keys().map(String::as_str))
+            .collect();
+        let mut header = vec!["version".to_owned()];
+        header.extend(modules.iter().map(|m| (*m).to_owned()));
+        header.extend(["certified".to_owned(), "state".to_owned()]);
+        let mut lines = vec![header];
+        for r in &mine {
+            let mut line = vec![r.version.clone()];
+            for m in &modules {
+                line.push(
+                    r.modules
+                        .get(*m)
+                        .map(|x| format!("{} ({})", x.git_ref, &x.commit[..7.min(x.commit.len())]))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            line.push(format!("{} by {}", r.certified, r.certified_by));
+            line.push(if r.revoked.is_empty() {
+                "valid".into()
+            } else {
+                format!("revoked ({})", r.revoked.join("; "))
+            });
+            lines.push(line);
+        }
+        let widths: Vec<usize> = (0..lines[0].len())
+            .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+            .collect();
+        out.push_str(&format!("{c}\n"));
+        for l in &lines {
+            let cells: Vec<String> = l
+                .iter()
+                .zip(&widths)
+                .map(|(s, w)| format!("{s:<w$}"))
+                .collect();
+            out.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("no certification records\n");
+    }
+    out
+}

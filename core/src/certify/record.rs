@@ -1,0 +1,284 @@
+//! The certification record (`certifications/<component>/<version>.toml`), the revocation list
+//! (`certifications/revoked.toml`), and reading them from the source-of-truth repository.
+
+use crate::error::{Error, Result};
+use crate::load::SourceFile;
+use crate::sot::SourceRepo;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Directory of the records, relative to the source-of-truth root.
+pub const DIR: &str = "certifications";
+/// The revocation list, relative to the source-of-truth root.
+pub const REVOKED: &str = "certifications/revoked.toml";
+
+/// `certifications/<component>/<version>.toml`: what was certified, with what, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub component: String,
+    pub version: String,
+    /// `sha256:` over the normalized package file and every module's repo, ref, commit and tree
+    /// (for every cloud covered); see `docs/certification.md`.
+    pub package_digest: String,
+    /// `sha256:` of the normalized package file alone (canonical JSON of the parsed file).
+    pub package_file_digest: String,
+    pub terraform_version: String,
+    pub toolkit_version: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+    /// RFC 3339, UTC.
+    pub finished: String,
+    /// `--build-tag`, else `BUILD_TAG`, else `local`.
+    pub build_tag: String,
+    /// `--by`, else `BUILD_USER`, else `USER`.
+    pub certified_by: String,
+    /// Profiles certified (every profile supporting the component).
+    pub profiles: Vec<String>,
+    /// Clouds covered.
+    pub clouds: Vec<String>,
+    /// Certification environments rendered into.
+    pub environments: Vec<String>,
+    /// Every module as resolved, per cloud.
+    pub modules: Vec<RecordModule>,
+    /// Every step of the run, in order.
+    pub steps: Vec<StepResult>,
+}
+
+/// One module of the package as certified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordModule {
+    /// Module name in the package.
+    pub name: String,
+    pub cloud: String,
+    /// Repository name under the cloud's module root.
+    pub repo: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    pub commit: String,
+    /// Git tree id of the module directory: a digest of the vendored module code.
+    pub tree: String,
+}
+
+/// One step of a certification run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepResult {
+    /// `<profile>/<env>` for deployment steps, `module/<name>@<ref>` for module checks.
+    pub profile: String,
+    /// render, init, validate, plan, policy, apply, verify, test, destroy (module checks:
+    /// validate, test).
+    pub step: String,
+    /// passed | failed | skipped
+    pub result: String,
+    pub duration_ms: u64,
+    /// What failed (empty when passed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// `certifications/revoked.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedList {
+    #[serde(default)]
+    pub revoked: Vec<Revocation>,
+}
+
+/// One revocation: a module version (`<repo>@<ref>`) or a package (`<component>@<version>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// module | package
+    pub kind: String,
+    /// `network@v1.0.0` (module repo at ref) or `web-service@1.0.0`.
+    pub target: String,
+    pub reason: String,
+    pub by: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+pub fn record_path(component: &str, version: &str) -> PathBuf {
+    Path::new(DIR)
+        .join(component)
+        .join(format!("{version}.toml"))
+}
+
+/// Reads the record of a package version, if there is one. A record that does not parse is
+/// invalid input (exit 2), naming the file and line.
+pub fn read_record(repo: &SourceRepo, component: &str, version: &str) -> Result<Option<Record>> {
+    let Some(src) = SourceFile::read(&repo.root, &record_path(component, version))? else {
+        return Ok(None);
+    };
+    Ok(Some(src.parse::<Record>()?))
+}
+
+/// Every record of the repository (optionally of one component), sorted by component and version.
+pub fn all_records(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    let base = repo.root.join(DIR);
+    let Ok(dirs) = std::fs::read_dir(&base) else {
+        return Ok(out);
+    };
+    let mut comps: Vec<String> = dirs
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|c| component.is_none_or(|want| want == c))
+        .collect();
+    comps.sort();
+    for c in comps {
+        let mut versions: Vec<String> = std::fs::read_dir(base.join(&c))
+            .map_err(Error::io(base.join(&c)))?
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".toml"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        versions.sort_by(
+            |a, b| match (semver::Version::parse(a), semver::Version::parse(b)) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => a.cmp(b),
+            },
+        );
+        for v in versions {
+            if let Some(r) = read_record(repo, &c, &v)? {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn read_revoked(repo: &SourceRepo) -> Result<RevokedList> {
+    match SourceFile::read(&repo.root, Path::new(REVOKED))? {
+        Some(src) => Ok(src.parse::<RevokedList>()?),
+        None => Ok(RevokedList::default()),
+    }
+}
+
+/// TOML text of a value (records and the revocation list), with a header comment.
+pub fn to_toml<T: Serialize>(header: &str, v: &T) -> Result<Vec<u8>> {
+    let body = toml::to_string(v).map_err(|e| Error::Process(format!("TOML: {e}")))?;
+    Ok(format!("{header}\n{body}").into_bytes())
+}
+
+/// `1.0.0`, `v1.0.0` and `network/v1.0.0` compare by their last segment without the `v`.
+pub fn normalize_ref(r: &str) -> String {
+    let (dir, last) = match r.rsplit_once('/') {
+        Some((d, l)) => (Some(d), l),
+        None => (None, r),
+    };
+    let last = last.strip_prefix('v').unwrap_or(last);
+    match dir {
+        Some(d) => format!("{d}/{last}"),
+        None => last.to_owned(),
+    }
+}
+
+/// RFC 3339 UTC (`2026-03-01T12:00:00Z`) of a time, without a date library.
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Who runs this: `explicit`, else `BUILD_USER`, else `USER`, else `unknown`.
+pub fn who(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_owned)
+        .or_else(|| std::env::var("BUILD_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn certify_rfc3339_formats_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_772_323_200 + 46_923)),
+            "2026-03-01T13:02:03Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn certify_refs_normalize() {
+        assert_eq!(normalize_ref("v1.0.0"), normalize_ref("1.0.0"));
+        assert_eq!(normalize_ref("network/v1.4.0"), "network/1.4.0");
+        assert_ne!(normalize_ref("v1.0.0"), normalize_ref("v1.0.1"));
+    }
+
+    #[test]
+    fn certify_record_roundtrips_through_toml() {
+        let r = Record {
+            component: "web".into(),
+            version: "1.0.0".into(),
+            package_digest: "sha256:aa".into(),
+            package_file_digest: "sha256:bb".into(),
+            terraform_version: "1.11.4".into(),
+            toolkit_version: "0.1.0".into(),
+            started: "2026-03-01T13:02:03Z".into(),
+            finished: "2026-03-01T13:03:03Z".into(),
+            build_tag: "local".into(),
+            certified_by: "alice".into(),
+            profiles: vec!["p".into()],
+            clouds: vec!["sandbox".into()],
+            environments: vec!["certify".into()],
+            modules: vec![RecordModule {
+                name: "network".into(),
+                cloud: "sandbox".into(),
+                repo: "network".into(),
+                git_ref: "v1.0.0".into(),
+                path: String::new(),
+                commit: "c".into(),
+                tree: "t".into(),
+            }],
+            steps: vec![StepResult {
+                profile: "p/certify".into(),
+                step: "apply".into(),
+                result: "passed".into(),
+                duration_ms: 12,
+                message: String::new(),
+            }],
+        };
+        let text = String::from_utf8(to_toml("# x", &r).unwrap()).unwrap();
+        let back: Record = toml::from_str(&text).unwrap();
+        assert_eq!(back, r);
+    }
+}
