@@ -438,6 +438,84 @@ impl GitRepo {
     }
 }
 
+/// Reading the source-of-truth repository at an earlier commit (rollback, destroy).
+impl GitRepo {
+    /// The bytes of `rel` (relative to the source-of-truth root) in `commit`; `None` when the
+    /// commit has no such file.
+    pub fn file_at(&self, commit: git2::Oid, rel: &Path) -> Result<Option<Vec<u8>>> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .map_err(err("find commit", commit))?;
+        let tree = c.tree().map_err(err("read tree of", commit))?;
+        let entry = match tree.get_path(&self.in_tree(rel)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(err("read", rel.display())(e)),
+        };
+        let obj = entry
+            .to_object(&self.repo)
+            .map_err(err("read", rel.display()))?;
+        Ok(obj.as_blob().map(|b| b.content().to_vec()))
+    }
+
+    /// Writes the files of the source-of-truth root as of `commit` into `dest` (regular files
+    /// only: symlinks and submodules are skipped), without touching the work tree or HEAD.
+    pub fn materialize(&self, commit: git2::Oid, dest: &Path) -> Result<()> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .map_err(err("find commit", commit))?;
+        let mut tree = c.tree().map_err(err("read tree of", commit))?;
+        if !self.prefix.as_os_str().is_empty() {
+            let sub = tree
+                .get_path(&self.prefix)
+                .and_then(|e| e.to_object(&self.repo))
+                .and_then(|o| o.peel_to_tree())
+                .map_err(err("read tree", self.prefix.display()))?;
+            tree = sub;
+        }
+        let mut failure = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() != Some(git2::ObjectType::Blob) || entry.filemode() == 0o120000 {
+                return git2::TreeWalkResult::Ok;
+            }
+            let path = dest.join(dir).join(entry.name().unwrap_or("_"));
+            let written = entry
+                .to_object(&self.repo)
+                .map_err(err("read", path.display()))
+                .and_then(|o| {
+                    let bytes = o
+                        .as_blob()
+                        .map(|b| b.content().to_vec())
+                        .unwrap_or_default();
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+                    }
+                    std::fs::write(&path, bytes).map_err(Error::io(&path))
+                });
+            match written {
+                Ok(()) => git2::TreeWalkResult::Ok,
+                Err(e) => {
+                    failure = Some(e);
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })
+        .or_else(|e| {
+            if failure.is_some() {
+                Ok(())
+            } else {
+                Err(err("walk tree of", commit)(e))
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,37 @@
-//! Promotion order (being written: issue 5).
+//! Promotion order: with `promotion = ["dev", "staging", "prod"]` in `gitops.toml`, a package
+//! version of a component reaches an environment only after a recorded deployment
+//! (`deploy/<prev>/<name>/<seq>`, written by `gitops-tag`) of that same package version to the
+//! previous environment. Environments not in the list, and the first one, are not restricted.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::git::GitRepo;
 use crate::guard::GuardContext;
+use crate::lifecycle::meta::DeployMeta;
 
-/// Promotion guard (being written).
-pub fn enforce(_ctx: &GuardContext<'_>) -> Result<Vec<String>> {
-    Ok(Vec::new())
+/// Promotion guard, for plan and apply: a refusal names the missing environment and package.
+pub fn enforce(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
+    let order = &ctx.repo.config.promotion;
+    let Some(pos) = order.iter().position(|e| e == ctx.environment) else {
+        return Ok(Vec::new());
+    };
+    if pos == 0 {
+        return Ok(Vec::new());
+    }
+    let previous = &order[pos - 1];
+    let package = format!("{}@{}", ctx.component, ctx.version);
+    let git = GitRepo::open(ctx.repo)?;
+    let prefix = format!("deploy/{previous}/");
+    let found = git
+        .tags(&prefix)?
+        .into_iter()
+        .find(|t| DeployMeta::parse(&t.message).is_some_and(|m| m.package == package));
+    match found {
+        Some(_) => Ok(Vec::new()),
+        None => Err(Error::Refused(format!(
+            "promotion: {package} has no recorded deployment to {previous}, which comes before {} in gitops.toml's promotion order ({}); deploy {package} to {previous} and record it with gitops-tag first ({} needs it)",
+            ctx.environment,
+            order.join(" -> "),
+            ctx.deployment
+        ))),
+    }
 }

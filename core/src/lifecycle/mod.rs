@@ -1,1 +1,39 @@
-//! Deployment lifecycle: tag, rollback, destroy (being written: issue 5).
+//! Deployment lifecycle after apply: record (`gitops-tag`), return to an earlier recorded
+//! deployment (`gitops-rollback`), guarded destruction and orphans (`gitops-destroy`). Every
+//! record is an annotated git tag whose message is a [`meta::DeployMeta`]; every change of the
+//! desired state is a git commit.
+
+pub mod destroy;
+pub mod meta;
+pub mod orphans;
+pub mod plan_run;
+pub mod revoked;
+pub mod rollback;
+pub mod tag;
+pub mod tag_cmd;
+
+use crate::sot::DeploymentId;
+use std::path::{Path, PathBuf};
+
+/// Where rollback and destroy render when no `--out` is given: `<state-dir>/work/<verb>/<env>/<name>`
+/// when a state directory is set, else `build/<verb>/<env>/<name>` under the current directory.
+pub fn default_out(verb: &str, state_dir: Option<&Path>, id: &DeploymentId) -> PathBuf {
+    let base = match state_dir {
+        Some(s) => s.join("work"),
+        None => PathBuf::from("build"),
+    };
+    base.join(verb).join(&id.env).join(&id.name)
+}
+
+/// Checks an `--approved-by` value (same rule as gitops-apply).
+pub fn check_approver(who: Option<&str>) -> crate::Result<()> {
+    if let Some(who) = who {
+        if who.is_empty() || who.len() > 128 || who.chars().any(char::is_control) {
+            return Err(crate::Error::Usage(format!(
+                "--approved-by {}: allowed is a 1-128 character name without control characters",
+                crate::names::shown(who)
+            )));
+        }
+    }
+    Ok(())
+}

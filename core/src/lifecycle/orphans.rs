@@ -1,0 +1,101 @@
+//! Orphans: deployments whose request is gone from HEAD while their resources are still recorded
+//! as deployed (a `deploy/` tag without a later `destroyed/` tombstone). Resources must never
+//! outlive their request: each orphan is reported for `gitops-destroy`.
+
+use super::meta;
+use crate::cli::print_json;
+use crate::error::{exit, Result};
+use crate::git::GitRepo;
+use crate::sot::{DeploymentId, SourceRepo};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Orphan {
+    pub deployment: String,
+    /// The last recorded deployment, if any.
+    pub last_deploy: Option<String>,
+    pub package: Option<String>,
+    pub reason: String,
+    /// The command that destroys it.
+    pub destroy: String,
+}
+
+/// The orphans of the repository; with `since`, also the requests deleted in `since..HEAD`.
+pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
+    let git = GitRepo::open(repo)?;
+    let head = git.head()?;
+    let mut ids: BTreeSet<DeploymentId> = BTreeSet::new();
+    for t in git.tags("deploy/")? {
+        let parts: Vec<&str> = t.name.split('/').collect();
+        if let [_, env, name, _] = parts.as_slice() {
+            if let Ok(id) = DeploymentId::parse(&format!("{env}/{name}")) {
+                ids.insert(id);
+            }
+        }
+    }
+    let deleted: BTreeSet<String> = match since {
+        Some(rev) => crate::changes::changed_since(repo, rev)?
+            .destroy
+            .into_iter()
+            .collect(),
+        None => BTreeSet::new(),
+    };
+    for d in &deleted {
+        if let Ok(id) = DeploymentId::parse(d) {
+            ids.insert(id);
+        }
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        if git.file_at(head, &id.path())?.is_some() {
+            continue;
+        }
+        let history = meta::history(&git, &id)?;
+        let live = meta::is_live(&history);
+        let in_range = deleted.contains(&id.to_string());
+        let unrecorded = in_range && history.is_empty();
+        if !live && !unrecorded {
+            continue;
+        }
+        let last = history.iter().rev().find(|r| !r.meta.destroyed);
+        let reason = match (live, last) {
+            (true, Some(r)) => format!(
+                "request deleted; resources recorded by {} ({}) and not destroyed",
+                r.tag, r.meta.package
+            ),
+            _ => format!(
+                "request deleted since {}; no recorded deployment",
+                since.unwrap_or("?")
+            ),
+        };
+        out.push(Orphan {
+            deployment: id.to_string(),
+            last_deploy: last.map(|r| r.tag.clone()),
+            package: last.map(|r| r.meta.package.clone()),
+            reason,
+            destroy: format!("gitops-destroy {id} --confirm {}", id.name),
+        });
+    }
+    Ok(out)
+}
+
+/// `gitops-destroy --orphans [--since REV]`.
+pub fn run(repo: &Path, since: Option<&str>, json: bool) -> Result<u8> {
+    let repo = SourceRepo::open(repo)?;
+    let orphans = find(&repo, since)?;
+    if json {
+        print_json(&serde_json::json!({ "orphans": orphans }))?;
+    } else if orphans.is_empty() {
+        println!("no orphaned deployment");
+    } else {
+        for o in &orphans {
+            println!(
+                "destroy  {}  ({})\n         {}",
+                o.deployment, o.reason, o.destroy
+            );
+        }
+    }
+    Ok(exit::OK)
+}
