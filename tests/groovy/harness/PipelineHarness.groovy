@@ -1,0 +1,437 @@
+import groovy.json.JsonSlurper
+import hudson.AbortException
+import org.codehaus.groovy.control.CompilerConfiguration
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
+import org.jenkinsci.plugins.workflow.support.steps.input.Rejection
+
+import java.nio.file.Files
+import java.nio.file.Path
+import java.nio.file.StandardCopyOption
+
+/**
+ * The step harness (the role JenkinsPipelineUnit plays): loads vars/ as Jenkins does (one global
+ * variable per file, called through `call`), runs them and Jenkinsfiles with the pipeline steps
+ * they use bound to recorders. `sh` really executes (/bin/sh -xe, like Jenkins' durable task), with
+ * the environment built by withEnv/withCredentials and the directory of node/dir.
+ *
+ * It also checks the rules Jenkins would enforce or that the library promises: sh only on an agent,
+ * input never on an agent and always inside a timeout, credentials that exist.
+ */
+class PipelineHarness {
+    final File root
+    final File workspace
+    final Map<String, String> baseEnv = [:]
+    final List<Map> overlays = []
+    final List<Map> calls = []
+    final List<Map> shCalls = []
+    final List<String> stages = []
+    final List<String> locks = []
+    final List<String> heldLocks = []
+    final List<Map> inputs = []
+    final List<Map> archived = []
+    final List<Map> junits = []
+    final List properties = []
+    final Map<String, Map> credentials = [:]
+    final Map<String, Object> vars = [:]
+    final Map<String, Closure> steps = [:]
+    final Map<String, File> stashes = [:]
+    final StringBuilder log = new StringBuilder()
+    final List<String> masks = []
+    final FakeBuild currentBuild = new FakeBuild()
+    Map params = [:]
+    /** checkout(scm): (scm, directory) -> the checkout variables. */
+    Closure checkoutHandler = { Object scm, File dir -> [:] }
+    /** input(...): the step's map -> the value input returns; throw to reject. */
+    Closure inputHandler = { Map args -> 'approver' }
+    /** Where to tell the story as it happens (stages, echo), or null. */
+    PrintStream story = null
+    boolean storyShell = false
+    int nodeDepth = 0
+    int timeoutDepth = 0
+    final List<File> dirs = []
+    private final GroovyShell shell
+    /** vars/ compiled once per JVM: compiling is most of a harness's start-up. */
+    private static final Map<String, Class> COMPILED = [:]
+    private final Binding binding = new Binding()
+    private final File stashRoot
+
+    PipelineHarness(File root, File workspace) {
+        this.root = root
+        this.workspace = workspace
+        workspace.mkdirs()
+        stashRoot = new File(workspace.absoluteFile.parentFile, "${workspace.name}.stashes")
+        ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'USER'].each { String k ->
+            if (System.getenv(k) != null) {
+                baseEnv[k] = System.getenv(k)
+            }
+        }
+        baseEnv.GIT_CONFIG_GLOBAL = '/dev/null'
+        baseEnv.GIT_CONFIG_NOSYSTEM = '1'
+        baseEnv.BUILD_TAG = 'jenkins-harness-1'
+        baseEnv.BUILD_NUMBER = '1'
+        baseEnv.JOB_NAME = 'harness'
+        baseEnv.WORKSPACE = workspace.absolutePath
+        CompilerConfiguration cc = new CompilerConfiguration()
+        cc.scriptBaseClass = HarnessScript.name
+        cc.addCompilationCustomizers(new org.codehaus.groovy.control.customizers.ImportCustomizer()
+            .addImports('org.jenkinsci.plugins.workflow.libs.Library'))
+        shell = new GroovyShell(PipelineHarness.classLoader, binding, cc)
+        shell.classLoader.addClasspath(new File(root, 'src').absolutePath)
+        binding.setVariable('__harness', this)
+        binding.setVariable('env', new EnvProxy(this))
+        binding.setVariable('currentBuild', currentBuild)
+        binding.setVariable('scm', 'scm')
+        defineSteps()
+        new File(root, 'vars').listFiles().findAll { it.name.endsWith('.groovy') }.sort().each { File f ->
+            String cacheKey = "${f.canonicalPath}@${f.lastModified()}"
+            if (!COMPILED.containsKey(cacheKey)) {
+                COMPILED[cacheKey] = shell.parse(f).getClass()
+            }
+            Script s = (Script) COMPILED[cacheKey].newInstance()
+            s.binding = binding
+            String name = f.name - '.groovy'
+            vars[name] = s
+            binding.setVariable(name, s)
+        }
+    }
+
+    /** Runs a shared-library step as a Jenkinsfile would: `name(args...)`. */
+    Object call(String name, Object... args) {
+        return dispatch(name, args)
+    }
+
+    /** Runs a Jenkinsfile (or any pipeline script) with the library loaded. */
+    Object runScript(File file) {
+        binding.setVariable('params', params)
+        Script s = shell.parse(file.text, 'Jenkinsfile_' + file.name.replaceAll('[^A-Za-z0-9]', '_'))
+        s.binding = binding
+        return s.run()
+    }
+
+    Object dispatch(String name, Object[] args) {
+        binding.setVariable('params', params)
+        if (vars.containsKey(name)) {
+            return ((Script) vars[name]).invokeMethod('call', args)
+        }
+        Closure step = steps[name]
+        if (step == null) {
+            throw new MissingMethodException(name, HarnessScript, args)
+        }
+        calls << [name: name, args: args.toList()]
+        return step.call(args.toList())
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Environment, directories, log
+
+    Map<String, String> effectiveEnv() {
+        Map<String, String> e = new LinkedHashMap<String, String>(baseEnv)
+        overlays.each { Map o ->
+            o.each { String k, String v ->
+                int plus = k.indexOf('+')
+                if (plus > 0) {
+                    String base = k.substring(0, plus)
+                    e[base] = e[base] ? v + File.pathSeparator + e[base] : v
+                } else {
+                    e[k] = v
+                }
+            }
+        }
+        return e
+    }
+
+    File cwd() {
+        return dirs ? dirs[-1] : workspace
+    }
+
+    File file(String path) {
+        File f = new File(path)
+        return f.absolute ? f : new File(cwd(), path)
+    }
+
+    void say(String text) {
+        String masked = mask(text)
+        log.append(masked)
+        if (!masked.endsWith('\n')) {
+            log.append('\n')
+        }
+    }
+
+    String mask(String text) {
+        String out = text
+        masks.findAll { it }.each { String m -> out = out.replace(m, '****') }
+        return out
+    }
+
+    String logText() {
+        return log.toString()
+    }
+
+    List<Map> callsTo(String name) {
+        return calls.findAll { it.name == name }
+    }
+
+    private Object withOverlay(Map o, Closure body) {
+        overlays << o
+        try {
+            return body.call()
+        } finally {
+            overlays.remove(overlays.size() - 1)
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Steps
+
+    private static Map named(List a) {
+        return a && a[0] instanceof Map ? (Map) a[0] : [:]
+    }
+
+    private static Closure body(List a) {
+        return (Closure) a.find { it instanceof Closure }
+    }
+
+    private void defineSteps() {
+        steps.sh = { List a -> runSh(a[0] instanceof Map ? (Map) a[0] : [script: a[0]]) }
+        steps.echo = { List a -> say(a[0] as String); if (story) { story.println('   ' + mask(a[0] as String).replace('\n', '\n   ')) }; null }
+        steps.error = { List a -> throw new AbortException(a[0] as String) }
+        steps.unstable = { List a ->
+            say('WARNING: ' + a[0]); if (currentBuild.result != 'FAILURE') { currentBuild.result = 'UNSTABLE' }; null
+        }
+        steps.withEnv = { List a ->
+            Map o = [:]
+            (a[0] as List).each { Object s -> String t = s as String; int i = t.indexOf('='); o[t.substring(0, i)] = t.substring(i + 1) }
+            withOverlay(o, body(a))
+        }
+        steps.withCredentials = { List a -> withCredentials(a[0] as List, body(a)) }
+        steps.usernamePassword = { List a -> [type: 'usernamePassword'] + named(a) }
+        steps.string = { List a -> [type: 'string'] + named(a) }
+        steps.node = { List a ->
+            nodeDepth++
+            try { body(a).call() } finally { nodeDepth-- }
+        }
+        steps.stage = { List a ->
+            stages << (a[0] as String)
+            say("[Pipeline] stage ${a[0]}")
+            if (story) { story.println("   -- stage: ${a[0]}") }
+            body(a).call()
+        }
+        steps.timeout = { List a ->
+            timeoutDepth++
+            try { body(a).call() } finally { timeoutDepth-- }
+        }
+        steps.timestamps = { List a -> body(a).call() }
+        steps.ansiColor = { List a -> body(a).call() }
+        steps.sshagent = { List a -> body(a).call() }
+        steps.lock = { List a ->
+            String r = a[0] instanceof Map ? ((Map) a[0]).resource : a[0] as String
+            if (heldLocks.contains(r)) { throw new IllegalStateException("lock ${r} taken twice") }
+            locks << r
+            heldLocks << r
+            try { body(a).call() } finally { heldLocks.remove(r) }
+        }
+        steps.input = { List a ->
+            Map m = named(a)
+            if (nodeDepth > 0) { throw new IllegalStateException('input inside node: it would hold an executor') }
+            if (timeoutDepth == 0) { throw new IllegalStateException('input outside timeout') }
+            inputs << (m + [locksHeld: new ArrayList(heldLocks)])
+            if (story) { story.println("   ?? input: ${m.message} (submitter ${m.submitter})") }
+            Object answer = inputHandler.call(m)
+            if (story) { story.println("   -> approved by ${answer}") }
+            answer
+        }
+        steps.dir = { List a ->
+            dirs << file(a[0] as String)
+            dirs[-1].mkdirs()
+            try { body(a).call() } finally { dirs.remove(dirs.size() - 1) }
+        }
+        steps.deleteDir = { List a -> cwd().deleteDir(); null }
+        steps.checkout = { List a -> checkoutHandler.call(a[0], cwd()) }
+        steps.readJSON = { List a ->
+            Map m = named(a)
+            new JsonSlurper().parseText(m.containsKey('text') ? m.text as String : file(m.file as String).text)
+        }
+        steps.readFile = { List a -> file(a[0] instanceof Map ? ((Map) a[0]).file as String : a[0] as String).text }
+        steps.writeFile = { List a ->
+            Map m = named(a); File f = file(m.file as String); f.parentFile.mkdirs(); f.text = m.text; null
+        }
+        steps.fileExists = { List a -> file(a[0] instanceof Map ? ((Map) a[0]).file as String : a[0] as String).exists() }
+        steps.archiveArtifacts = { List a -> archived << (named(a) + [artifacts: named(a).artifacts as String, dir: cwd()]); null }
+        steps.junit = { List a ->
+            Map m = a[0] instanceof Map ? new LinkedHashMap((Map) a[0]) : [testResults: a[0]]
+            m.testResults = m.testResults as String
+            junits << (m + [file: file(m.testResults as String), exists: file(m.testResults as String).exists(),
+                            text: file(m.testResults as String).exists() ? file(m.testResults as String).text : null])
+            null
+        }
+        steps.stash = { List a -> stash(named(a)); null }
+        steps.unstash = { List a -> unstash(a[0] instanceof Map ? ((Map) a[0]).name as String : a[0] as String); null }
+        steps.properties = { List a -> properties.addAll(a[0] as List); null }
+        steps.disableConcurrentBuilds = { List a -> [type: 'disableConcurrentBuilds'] }
+        steps.buildDiscarder = { List a -> [type: 'buildDiscarder', strategy: a[0]] }
+        steps.logRotator = { List a -> [type: 'logRotator'] + named(a) }
+        steps.pipelineTriggers = { List a -> [type: 'pipelineTriggers', triggers: a[0]] }
+        steps.cron = { List a -> [type: 'cron', spec: a[0]] }
+        steps.isUnix = { List a -> true }
+        steps.jobDsl = { List a -> null }
+        steps.git = { List a ->
+            Map m = named(a)
+            runSh([script: 'git clone -q -b "$H_BRANCH" -- "$H_URL" .', env: [:]] , [H_URL: m.url as String, H_BRANCH: (m.branch ?: 'main') as String])
+        }
+    }
+
+    private Object runSh(Map m, Map<String, String> extraEnv = [:]) {
+        if (nodeDepth == 0) {
+            throw new IllegalStateException('sh outside node: there is no workspace')
+        }
+        String script = m.script as String
+        Map<String, String> env = effectiveEnv() + extraEnv
+        File dir = cwd()
+        dir.mkdirs()
+        shCalls << [script: script, env: env, dir: dir, label: m.label]
+        ProcessBuilder pb = new ProcessBuilder(['/bin/sh', '-xe', '-c', script])
+        pb.environment().clear()
+        pb.environment().putAll(env)
+        pb.directory(dir)
+        File err = File.createTempFile('harness-sh', '.err')
+        pb.redirectError(err)
+        Process p = pb.start()
+        p.outputStream.close()
+        String out = p.inputStream.getText('UTF-8')
+        int code = p.waitFor()
+        String errText = err.getText('UTF-8')
+        err.delete()
+        if (errText) {
+            say(errText)
+            if (story && storyShell) {
+                story.print(mask(errText).readLines().findAll { !it.startsWith('+ ') }.collect { '   | ' + it + '\n' }.join(''))
+            }
+        }
+        if (m.returnStdout) {
+            if (code != 0) {
+                throw new AbortException("script returned exit code ${code}")
+            }
+            return out
+        }
+        if (out) {
+            say(out)
+        }
+        if (m.returnStatus) {
+            return code
+        }
+        if (code != 0) {
+            throw new AbortException("script returned exit code ${code}")
+        }
+        return null
+    }
+
+    private Object withCredentials(List bindings, Closure body) {
+        Map o = [:]
+        bindings.each { Object b ->
+            Map spec = (Map) b
+            String id = spec.credentialsId
+            Map c = credentials[id]
+            if (c == null) {
+                throw new AbortException("Could not find credentials entry with ID '${id}'")
+            }
+            if (spec.type == 'usernamePassword') {
+                o[spec.usernameVariable] = c.username
+                o[spec.passwordVariable] = c.password
+                masks << (c.password as String)
+            } else if (spec.type == 'string') {
+                o[spec.variable] = c.secret
+                masks << (c.secret as String)
+            } else if (spec['$class'] == 'VaultTokenCredentialBinding') {
+                o.VAULT_TOKEN = c.token
+                if (spec.vaultAddr) {
+                    o.VAULT_ADDR = spec.vaultAddr
+                }
+                masks << (c.token as String)
+            } else {
+                throw new IllegalArgumentException("unknown credential binding ${spec}")
+            }
+        }
+        return withOverlay(o, body)
+    }
+
+    private void stash(Map m) {
+        String inc = (m.includes ?: '**') as String
+        String rel = inc.endsWith('/**') ? inc[0..-4] : '.'
+        File from = file(rel)
+        if (!from.exists()) {
+            throw new AbortException("No files included in stash '${m.name}'")
+        }
+        File to = new File(stashRoot, "${m.name}/${rel}")
+        to.deleteDir()
+        copyTree(from.toPath(), to.toPath())
+        stashes[m.name as String] = new File(stashRoot, m.name as String)
+    }
+
+    private void unstash(String name) {
+        File from = stashes[name]
+        if (from == null) {
+            throw new AbortException("No such saved stash '${name}'")
+        }
+        copyTree(from.toPath(), cwd().toPath())
+    }
+
+    static void copyTree(Path from, Path to) {
+        def stream = Files.walk(from)
+        try {
+            for (Path p : stream.iterator()) {
+                Path t = to.resolve(from.relativize(p).toString())
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(t)
+                } else {
+                    Files.createDirectories(t.parent)
+                    Files.copy(p, t, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.COPY_ATTRIBUTES)
+                }
+            }
+        } finally {
+            stream.close()
+        }
+    }
+
+    /** What an input step throws when a person rejects it. */
+    static FlowInterruptedException rejection(String who) {
+        return new FlowInterruptedException([new Rejection(who)])
+    }
+}
+
+/** `env` as pipelines see it: the environment of the current withEnv/withCredentials block. */
+class EnvProxy extends GroovyObjectSupport {
+    private final PipelineHarness h
+
+    EnvProxy(PipelineHarness h) {
+        this.h = h
+    }
+
+    Object getProperty(String name) {
+        return h.effectiveEnv()[name]
+    }
+
+    void setProperty(String name, Object value) {
+        h.baseEnv[name] = value as String
+    }
+
+    Object getAt(String name) {
+        return getProperty(name)
+    }
+}
+
+/** `currentBuild`: description, result and the causes of the build. */
+class FakeBuild {
+    String description
+    String result
+    String displayName
+    int number = 1
+    List<Map> causes = [[_class: 'hudson.model.Cause$UserIdCause', userId: 'starter']]
+
+    List getBuildCauses(String type) {
+        return causes.findAll { it._class == type }
+    }
+
+    void timerTriggered() {
+        causes = [[_class: 'hudson.triggers.TimerTrigger$TimerTriggerCause']]
+    }
+}

@@ -1,0 +1,162 @@
+import org.junit.Test
+
+/** gitopsPipeline with fake binaries: the flow, approvals, locks, branches on exit codes. */
+class GitopsPipelineTest extends HarnessTestBase {
+    Map cfg = [install: [binDir: null], approvers: 'alice,bob']
+
+    void setUpFlow(Map changes) {
+        cfg.install = [binDir: fake.dir.path]
+        h.checkoutHandler = { Object scm, File dir -> [GIT_COMMIT: 'c2', GIT_PREVIOUS_SUCCESSFUL_COMMIT: 'c1'] }
+        fake.enqueue('gitops-render', 0, groovy.json.JsonOutput.toJson(changes))
+    }
+
+    void renders(String id, boolean prot) {
+        fake.enqueue('gitops-render', 0, groovy.json.JsonOutput.toJson([deployment: id, manifest: [protected: prot]]))
+    }
+
+    List runPipeline(Map extra = [:]) {
+        return (List) h.call('gitopsPipeline', cfg + extra)
+    }
+
+    @Test
+    void anUnprotectedChangeIsRenderedPlannedAppliedAndTaggedUnderItsLock() {
+        setUpFlow([render: ['dev/web': ['request changed']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 4, '{"summary": {"add": 2, "change": 0, "destroy": 0}}')
+        List results = runPipeline()
+        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-tag']
+        assert argv('gitops-render', 0) == ['--repo=sot', '--changed-since=c1', '--list', '--json', '--']
+        assert argv('gitops-render', 1) == ['--repo=sot', '--out=build/dev/web', '--json', '--', 'dev/web']
+        assert argv('gitops-apply') == ['--repo=sot', '--json', '--', 'build/dev/web']
+        assert argv('gitops-tag') == ['--repo=sot', '--json', '--', 'build/dev/web']
+        assert h.locks == ['gitops-dev-web']
+        assert h.inputs == []
+        assert results*.status == ['applied and tagged']
+        assert h.archived*.artifacts == ['build/dev/web/plan.md,build/dev/web/plan.policy.json']
+        assert h.callsTo('stash')[0].args[0].name == 'gitops-plan-dev-web'
+        assert h.callsTo('unstash').size() == 1
+        assert h.currentBuild.description == 'dev/web: applied and tagged'
+        assert h.junits[-1].text.contains('<testcase classname="gitops.deploy" name="dev/web">')
+        assert h.properties*.type == ['disableConcurrentBuilds', 'buildDiscarder', 'pipelineTriggers']
+        assert h.properties[2].triggers*.spec == ['H 4 * * *']
+        assert h.stages.containsAll(['Changes', 'Plan dev/web', 'Apply dev/web'])
+        assert h.callsTo('timestamps') && h.callsTo('ansiColor')
+    }
+
+    @Test
+    void aProtectedEnvironmentWaitsForAnApproverOutsideAnyAgentHoldingTheLock() {
+        setUpFlow([render: ['prod/api': ['package changed']], destroy: []])
+        renders('prod/api', true)
+        fake.answer('gitops-plan', 4)
+        h.inputHandler = { Map m -> 'alice' }
+        runPipeline()
+        assert h.inputs.size() == 1
+        Map input = h.inputs[0]
+        assert input.submitter == 'alice,bob' && input.submitterParameter == 'APPROVER'
+        assert input.message.contains('prod/api')
+        assert input.locksHeld == ['gitops-prod-api']
+        assert argv('gitops-apply') == ['--repo=sot', '--approved-by=alice', '--json', '--', 'build/prod/api']
+        assert h.currentBuild.description == 'prod/api: applied and tagged (approved by alice)'
+    }
+
+    @Test
+    void aRejectedApprovalAppliesNothingAndFailsTheBuild() {
+        setUpFlow([render: ['prod/api': ['x']], destroy: []])
+        renders('prod/api', true)
+        fake.answer('gitops-plan', 4)
+        Throwable rejected = PipelineHarness.rejection('mallory')
+        h.inputHandler = { Map m -> throw rejected }
+        def e = aborts { runPipeline() }
+        assert e.message.contains('1 of 1 deployment(s) failed')
+        assert fake.calls('gitops-apply') == []
+        assert h.currentBuild.description == 'prod/api: rejected'
+    }
+
+    @Test
+    void aProtectedEnvironmentWithoutApproversIsNeverApplied() {
+        setUpFlow([render: ['prod/api': ['x']], destroy: []])
+        renders('prod/api', true)
+        fake.answer('gitops-plan', 4)
+        aborts { runPipeline(approvers: null) }
+        assert fake.calls('gitops-apply') == [] && h.inputs == []
+        assert h.logText().contains('no approvers are configured') || h.currentBuild.description.contains('failed')
+    }
+
+    @Test
+    void aRefusedPlanIsReportedAndNotApplied() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 3)
+        def e = aborts { runPipeline() }
+        assert e.message.contains('dev/web: refused')
+        assert fake.calls('gitops-apply') == []
+        assert h.junits[-1].text.contains('<failure message="refused">')
+    }
+
+    @Test
+    void noChangesMeansNoApplyAndNoTag() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 0)
+        assert runPipeline()*.status == ['no changes']
+        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan']
+    }
+
+    @Test
+    void oneFailureDoesNotStopTheOtherDeployments() {
+        setUpFlow([render: ['dev/a': ['x'], 'dev/b': ['y']], destroy: []])
+        renders('dev/a', false)
+        renders('dev/b', false)
+        fake.enqueue('gitops-plan', 1)
+        fake.enqueue('gitops-plan', 4)
+        def e = aborts { runPipeline() }
+        assert e.message.contains('1 of 2 deployment(s) failed')
+        assert fake.calls('gitops-apply').size() == 1 && argv('gitops-apply')[-1] == 'build/dev/b'
+        assert h.locks == ['gitops-dev-a', 'gitops-dev-b']
+    }
+
+    @Test
+    void aDeletedRequestIsDestroyedAfterApproval() {
+        setUpFlow([render: [:], destroy: ['dev/old']])
+        h.inputHandler = { Map m -> 'bob' }
+        assert runPipeline()*.status == ['destroyed']
+        assert h.inputs[0].message.startsWith('Destroy dev/old?')
+        assert h.inputs[0].locksHeld == ['gitops-dev-old']
+        assert argv('gitops-destroy') == ['--repo=sot', '--confirm=old', '--approved-by=bob', '--json', '--', 'dev/old']
+    }
+
+    @Test
+    void aCronRunIsADriftCheckOnly() {
+        cfg.install = [binDir: fake.dir.path]
+        h.currentBuild.timerTriggered()
+        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}, {"deployment": "dev/b"}], "destroy": []}')
+        fake.enqueue('gitops-plan', 4)
+        fake.enqueue('gitops-plan', 0)
+        List results = runPipeline()
+        assert results*.status == ['drift', 'in sync']
+        assert fake.calls('gitops-apply') == [] && fake.calls('gitops-tag') == []
+        assert argv('gitops-render', 0) == ['--repo=sot', '--out=build', '--all', '--json', '--']
+        assert argv('gitops-plan', 0) == ['--repo=sot', '--drift', '--json', '--', 'build/dev/a']
+        assert h.currentBuild.result == 'UNSTABLE'
+        assert h.junits*.testResults.contains('build/dev/a/drift.xml')
+        assert h.locks == ['gitops-dev-a', 'gitops-dev-b']
+    }
+
+    @Test
+    void theFirstBuildDeploysEverything() {
+        cfg.install = [binDir: fake.dir.path]
+        h.checkoutHandler = { Object scm, File dir -> [GIT_COMMIT: 'c1'] }
+        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}], "destroy": []}')
+        renders('dev/a', false)
+        fake.answer('gitops-plan', 4)
+        assert runPipeline()*.status == ['applied and tagged']
+        assert argv('gitops-render', 0).contains('--all')
+    }
+
+    @Test
+    void nothingAffectedIsAQuietSuccess() {
+        setUpFlow([render: [:], destroy: []])
+        assert runPipeline() == []
+        assert h.currentBuild.description == 'nothing to do (c1..c2)'
+    }
+}
