@@ -37,31 +37,44 @@ fi
 step "1. The example: six module repositories with tags v1.0.0 and v1.1.0, and a source-of-truth repo"
 bash "$root/scripts/make-example.sh" "$work/example"
 git -C "$repo" log --oneline --reverse | sed 's/^/   /'
+base=$(git -C "$repo" rev-parse HEAD)   # the example's last commit: dev/web-frontend on 1.1.0
 
 step "2. Render every deployment (deterministic Terraform root modules, module code vendored)"
-run "$bin/gitops-render" --repo "$repo" --all --out "$out"
+set +e
+"$bin/gitops-render" --repo "$repo" --all --out "$out" 2>&1 | tail -2 | sed 's/^/   /'
+echo "   exit code ${PIPESTATUS[0]}: prod is protected and web-service@1.0.0 is not certified yet"
+set -e
 
-step "3. Explain $dep: every module input, its value and where it came from"
+step "3. Certify web-service 1.0.0: all its modules together, every supporting profile, in the sandbox"
+"$bin/gitops-certify" --repo "$repo" run web-service 1.0.0 --summary "$work/certify.md" --junit "$work/certify.xml" 2>&1 | tail -3 | sed 's/^/   /'
+"$bin/gitops-certify" --repo "$repo" run web-service 1.0.0 2>&1 | tail -1 | sed 's/^/   again: /'
+"$bin/gitops-certify" --repo "$repo" matrix | sed 's/^/   /'
+git -C "$repo" tag -l 'certified/*' | sed 's/^/   tag: /'
+run "$bin/gitops-render" --repo "$repo" --all --out "$out" | tail -3 | sed 's/^/   /'
+
+step "4. Explain $dep: every module input, its value and where it came from"
 "$bin/gitops-render" --repo "$repo" "$dep" --explain | sed -n '1,/^module load-balancer/p' | sed '$d'
 echo "   ... (load-balancer, monitoring, network follow; see gitops-render $dep --explain)"
 
-step "4. gitops-plan $dep: init + plan with credentials from Vault ($VAULT_ADDR), policy gate, digest"
 dir="$out/$dep"
-set +e
-"$bin/gitops-plan" --repo "$repo" "$dir" > "$work/plan.txt"
-code=$?
-set -e
-echo "   exit code $code (4 = changes present); plan.md:"
-grep -vE '^\| (create|update|delete|replace) ' "$work/plan.txt" | sed 's/^/   | /'
-echo "   ($(grep -cE '^\| create ' "$work/plan.txt") create rows elided)"
-[ "$code" -eq 4 ]
+commit_request() { # message: commit the request as it is in the work tree
+  git -C "$repo" -c user.name=demo -c user.email=demo@example.invalid commit -qam "$1"
+  git -C "$repo" log --oneline -1 | sed 's/^/   commit: /'
+}
+deploy() { # env/name [approver]: render, plan, apply, tag, as the pipeline does
+  local d="$out/$1"
+  "$bin/gitops-render" --repo "$repo" "$1" --out "$d" >/dev/null
+  set +e; "$bin/gitops-plan" --repo "$repo" "$d" > "$work/plan.txt" 2>"$work/plan.err"; local code=$?; set -e
+  grep -E '^\*\*|Attention' "$work/plan.txt" | sed 's/^/   plan: /'
+  if [ "$code" -ne 4 ] && [ "$code" -ne 0 ]; then sed 's/^/   /' "$work/plan.err"; return "$code"; fi
+  "$bin/gitops-apply" --repo "$repo" "$d" ${2:+--approved-by "$2"} | head -1 | sed 's/^/   /'
+  "$bin/gitops-tag" --repo "$repo" "$d" | sed 's/^/   /'
+}
 
-step "5. gitops-apply $dep: exactly the saved plan"
-run "$bin/gitops-apply" --repo "$repo" "$dir" | sed 's/^/   /'
-set +e
-"$bin/gitops-plan" --repo "$repo" "$dir" >/dev/null 2>&1
-echo "   plan again: exit code $? (0 = no changes)"
-set -e
+step "5. First release of $dep: web-service 1.0.0 (plan with credentials from Vault, apply, tag)"
+git -C "$repo" show "$base~1:deployments/$dep.toml" > "$repo/deployments/$dep.toml"
+commit_request "web-frontend: first release on web-service 1.0.0"
+deploy "$dep"
 
 step "6. Every resource carries the deployment tags (read from the state: terraform show -json)"
 "$tf" -chdir="$dir" show -json | python3 -c '
@@ -78,19 +91,58 @@ tags = rs[0]["values"]["input"]["tags"]
 print("   %d resources; tags on each:" % len(rs))
 for k in want:
     print("     %-20s %s" % (k, tags[k]))
-for r in rs[:6]:
-    print("   %-60s kind=%s" % (r["address"], r["values"]["input"].get("kind")))
-print("   ... and %d more" % (len(rs) - 6))
 print("   resources missing a tag: %s" % (missing or "none"))
 sys.exit(1 if missing else 0)
 '
-echo "   outputs:"; "$tf" -chdir="$dir" output -no-color | sed 's/^/     /'
 
-step "7. Destroy $dep and check the sandbox is empty"
-"$tf" -chdir="$dir" destroy -no-color -auto-approve | grep -E '^Destroy complete' | sed 's/^/   /'
-left=$("$tf" -chdir="$dir" state list | wc -l)
-echo "   resources left in the state: $left"
+step "7. Update $dep to web-service 1.1.0 (a new commit), deploy it"
+git -C "$repo" show "$base:deployments/$dep.toml" > "$repo/deployments/$dep.toml"
+commit_request "web-frontend: move to web-service 1.1.0"
+deploy "$dep"
+run "$bin/gitops-tag" --repo "$repo" history "$dep" | sed 's/^/   /'
+
+step "8. Roll back $dep to the previous recorded deployment: a forward commit, then apply + tag"
+"$bin/gitops-rollback" --repo "$repo" "$dep" --to previous --dry-run | grep -E '^\*\*|dry run' | sed 's/^/   /'
+"$bin/gitops-rollback" --repo "$repo" "$dep" --to previous --out "$dir" | grep -E '^\*\*|rolled back' | sed 's/^/   /'
+git -C "$repo" log --oneline -1 | sed 's/^/   commit: /'
+"$bin/gitops-apply" --repo "$repo" "$dir" | head -1 | sed 's/^/   /'
+"$bin/gitops-tag" --repo "$repo" "$dir" | sed 's/^/   /'
+
+step "9. Destroy $dep: refused without --confirm, then plan -destroy, apply, tombstone, request removed"
+set +e
+"$bin/gitops-destroy" --repo "$repo" "$dep" 2>&1 | tail -1 | sed 's/^/   /'; echo "   exit code ${PIPESTATUS[0]}"
+set -e
+"$bin/gitops-destroy" --repo "$repo" "$dep" --confirm web-frontend --out "$dir" | grep -E '^\*\*|destroyed|removed' | sed 's/^/   /'
+echo "   resources left in the state: $("$tf" -chdir="$dir" state list | wc -l)"
+git -C "$repo" tag -l 'destroyed/*' | sed 's/^/   tag: /'
+git -C "$repo" log --oneline -1 | sed 's/^/   commit: /'
+
+step "10. Promotion: orders-api goes to staging, then to prod (protected: certified package, approval)"
+set +e
+"$bin/gitops-render" --repo "$repo" prod/orders-api --out "$out/prod/orders-api" >/dev/null
+"$bin/gitops-plan" --repo "$repo" "$out/prod/orders-api" >/dev/null 2>"$work/plan.err"; code=$?
+set -e
+echo "   prod before staging: exit code $code: $(tail -1 "$work/plan.err")"
+deploy staging/orders-api
+set +e
+"$bin/gitops-plan" --repo "$repo" "$out/prod/orders-api" >/dev/null 2>&1
+"$bin/gitops-apply" --repo "$repo" "$out/prod/orders-api" 2>&1 | tail -1 | sed 's/^/   without approval: /'
+set -e
+deploy prod/orders-api alice
+for d in prod/orders-api staging/orders-api; do
+  "$bin/gitops-destroy" --repo "$repo" "$d" --confirm orders-api --approved-by alice --out "$out/$d" | grep -E '^\*\*|destroyed' | sed 's/^/   /'
+done
+
+step "11. The same flow as Jenkins runs it: the shared library's gitopsPipeline over four commits"
+bash "$root/scripts/pipeline-demo.sh" 2>&1 | sed 's/^/   /'
+
+step "Done: the sandbox is empty"
+left=0
+for f in "$GITOPS_STATE_DIR"/*/*.tfstate; do
+  [ -f "$f" ] || continue
+  n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1])).get("resources", [])))' "$f")
+  left=$((left + n))
+done
+echo "   resources left in $GITOPS_STATE_DIR: $left"
 [ "$left" -eq 0 ]
-
-step "Done"
 echo "   work directory: $work (state in $GITOPS_STATE_DIR, module cache in $GITOPS_CACHE_DIR)"
