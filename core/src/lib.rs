@@ -21,6 +21,7 @@ pub mod model;
 pub mod names;
 pub mod plan;
 pub mod plan_cmd;
+pub mod plan_run;
 pub mod policy;
 pub mod profile;
 pub mod promotion;
@@ -29,6 +30,7 @@ pub mod render_cmd;
 pub mod rendered;
 pub mod sot;
 pub mod terraform;
+pub mod time;
 pub mod vault;
 
 pub use error::{exit, ConfigError, Error, Result};

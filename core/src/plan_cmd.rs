@@ -4,8 +4,8 @@
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
 use crate::modcache::default_cache_dir;
-use crate::plan::{self, PlanRecord};
-use crate::rendered::{state_identity, RenderedDir};
+use crate::plan;
+use crate::rendered::RenderedDir;
 use crate::sot::SourceRepo;
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -87,72 +87,6 @@ pub fn run(cli: Cli) -> Result<u8> {
     if let Some(v) = &vault {
         say(&format!("credentials from Vault {}", v.address()));
     }
-    // Stale artifacts of an earlier plan must never be mistaken for this one's.
-    for f in [
-        "plan.bin",
-        "plan.json",
-        "plan.md",
-        "plan.digest",
-        "plan.policy.json",
-    ] {
-        let _ = std::fs::remove_file(dir.join(f));
-    }
-    say("terraform init");
-    tf.run_ok(&dir, &["init", "-input=false", "-no-color"])?;
-    say("terraform plan");
-    let lock_timeout = format!("-lock-timeout={}s", cli.lock_timeout);
-    let out = tf.run(
-        &dir,
-        &[
-            "plan",
-            "-input=false",
-            "-no-color",
-            "-detailed-exitcode",
-            &lock_timeout,
-            "-out=plan.bin",
-        ],
-    )?;
-    if out.code != 0 && out.code != 2 {
-        return Err(crate::terraform::TerraformError::Exit {
-            command: "plan".into(),
-            dir: dir.display().to_string(),
-            code: out.code,
-            stderr: crate::terraform::tail(&out.stderr, 40),
-        }
-        .into());
-    }
-    let plan_json = tf
-        .run_ok(&dir, &["show", "-json", "plan.bin"])?
-        .stdout
-        .into_bytes();
-    let plan_value: serde_json::Value = serde_json::from_slice(&plan_json)
-        .map_err(|e| Error::Process(format!("terraform show -json: {e}")))?;
-    write(&dir.join("plan.json"), &plan_json)?;
-    let summary = plan::summarize(&plan_value);
-    let report = crate::policy::evaluate(&repo.root, &plan_value, &rendered.manifest)?;
-    write(
-        &dir.join("plan.policy.json"),
-        &crate::render::to_json_bytes(
-            &serde_json::to_value(&report).map_err(|e| Error::Process(e.to_string()))?,
-        ),
-    )?;
-    let (lineage, serial) = state_identity(&tf, &dir)?;
-    let record = PlanRecord::new(
-        &id,
-        &plan_json,
-        &rendered.manifest_bytes,
-        &rendered.tree_digest()?,
-        &lineage,
-        serial,
-        summary.has_changes(),
-        report.denials.len(),
-    );
-    write(
-        &dir.join("plan.digest"),
-        &crate::render::to_json_bytes(
-            &serde_json::to_value(&record).map_err(|e| Error::Process(e.to_string()))?,
-        ),
-    )?;
     let title = format!(
         "{} {id} ({}@{}, profile {})",
         if cli.drift { "Drift check:" } else { "Plan:" },
@@ -160,8 +94,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         rendered.manifest["package"].as_str().unwrap_or("?"),
         rendered.manifest["profile"].as_str().unwrap_or("?")
     );
-    let md = plan::markdown(&title, &summary, Some(&report));
-    write(&dir.join("plan.md"), md.as_bytes())?;
+    say("terraform init + plan");
+    let planned = crate::plan_run::plan(&rendered, &repo, &tf, false, cli.lock_timeout, &title)?;
+    let (summary, report, record, md) = (
+        planned.summary,
+        planned.policy,
+        planned.record,
+        planned.markdown,
+    );
     if cli.drift {
         let xml = plan::drift_junit(&id, &summary);
         write(&dir.join("drift.xml"), xml.as_bytes())?;

@@ -438,31 +438,7 @@ fn unix(t: SystemTime) -> u64 {
 
 /// RFC 3339 UTC with nanoseconds, as Vault prints times (`2018-03-22T02:24:06.945319214Z`).
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
-
-/// Days since 1970-01-01 -> (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    gitops_core::time::rfc3339(t, gitops_core::time::Precision::Nanos)
 }
 
 /// Vault durations: an integer number of seconds, or a string like `3600`, `90s`, `30m`, `1h`,
@@ -2093,8 +2069,8 @@ mod tests {
 
     #[test]
     fn dates_and_durations() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(gitops_core::time::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(gitops_core::time::civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_516_639_589)),
             "2018-01-22T16:46:29.000000000Z"

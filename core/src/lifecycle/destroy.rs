@@ -2,11 +2,11 @@
 //! removed from git; `--orphans` lists deployments whose request is gone but whose resources live.
 
 use super::meta::{self, DeployMeta, PUSH_ATTEMPTS};
-use super::plan_run::{self, data_loss_refusal, policy_refusal};
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
 use crate::git::{Change, GitRepo};
 use crate::modcache::{default_cache_dir, ModuleCache};
+use crate::plan_run::{self, data_loss_refusal, policy_refusal};
 use crate::render::{self, RenderOptions, Rendered, Renderer};
 use crate::rendered::RenderedDir;
 use crate::sot::{DeploymentId, SourceRepo};

@@ -6,7 +6,7 @@
 pub mod destroy;
 pub mod meta;
 pub mod orphans;
-pub mod plan_run;
+
 pub mod revoked;
 pub mod rollback;
 pub mod tag;

@@ -3,12 +3,12 @@
 //! applies the rollback instead of undoing it.
 
 use super::meta::{self, Record, PUSH_ATTEMPTS};
-use super::plan_run::{self, data_loss_refusal, policy_refusal};
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
 use crate::git::{Change, GitRepo};
 use crate::load::SourceFile;
 use crate::modcache::{default_cache_dir, ModuleCache};
+use crate::plan_run::{self, data_loss_refusal, policy_refusal};
 use crate::render::{self, RenderOptions, Renderer};
 use crate::rendered::RenderedDir;
 use crate::sot::{DeploymentId, SourceRepo};

@@ -1,4 +1,4 @@
-//! The plan step of rollback and destroy, in-process: the same path as `gitops-plan` (init, plan
+//! The plan step of gitops-plan, rollback and destroy: init, plan
 //! `-out=plan.bin`, show -json, policy gate, plan digest) writing the same artifacts, so
 //! `gitops-apply` accepts a directory planned here exactly as one planned by `gitops-plan`.
 
