@@ -601,3 +601,72 @@ fn drift_check_reports_the_drifted_resource() {
         "{xml}"
     );
 }
+
+#[test]
+fn jwt_login_and_approle_ids_from_files_work_and_their_tokens_are_revoked() {
+    let w = World::new();
+    let dir = w.render("dev/orders-db");
+    // AppRole with the role and secret ids in files (as Jenkins credentials often provide them).
+    let role = &w.config().approle[0];
+    let role_file = w.ex.dir.path().join("role-id");
+    let secret_file = w.ex.dir.path().join("secret-id");
+    std::fs::write(&role_file, format!("{}\n", role.role_id)).unwrap();
+    std::fs::write(&secret_file, format!("{}\n", role.secret_id)).unwrap();
+    let p = w
+        .cmd("gitops-plan")
+        .env_remove("VAULT_ROLE_ID")
+        .env_remove("VAULT_SECRET_ID")
+        .env("VAULT_ROLE_ID_FILE", &role_file)
+        .env("VAULT_SECRET_ID_FILE", &secret_file)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(4), "{}", stderr(&p));
+    if !w.vault.supports_jwt_login() {
+        return;
+    }
+    // JWT (a Jenkins-issued OIDC token) with the role from VAULT_JWT_ROLE.
+    let jwt = &w.config().jwt[0];
+    let p = w
+        .cmd("gitops-plan")
+        .env_remove("VAULT_ROLE_ID")
+        .env_remove("VAULT_SECRET_ID")
+        .env("VAULT_JWT", &jwt.jwt)
+        .env("VAULT_JWT_ROLE", &jwt.role)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(4), "{}", stderr(&p));
+    // A JWT the role does not accept: a 400 from Vault, exit 1, not retried, named clearly.
+    let p = w
+        .cmd("gitops-plan")
+        .env_remove("VAULT_ROLE_ID")
+        .env_remove("VAULT_SECRET_ID")
+        .env("VAULT_JWT", "not-the-jwt")
+        .env("VAULT_JWT_ROLE", &jwt.role)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(1));
+    assert!(
+        stderr(&p).contains("JWT login at auth/jwt/login") && stderr(&p).contains("HTTP 400"),
+        "{}",
+        stderr(&p)
+    );
+    if let Some(s) = w.vault.standin() {
+        let tokens = s.state().tokens;
+        let jwt_tokens: Vec<_> = tokens.iter().filter(|t| t.created_by == "jwt").collect();
+        assert_eq!(jwt_tokens.len(), 1);
+        assert!(
+            tokens
+                .iter()
+                .filter(|t| t.created_by != "root")
+                .all(|t| t.revoked),
+            "{tokens:?}"
+        );
+    }
+    // The id files are this test's own input; nothing the toolkit wrote may hold a canary.
+    std::fs::remove_file(&role_file).unwrap();
+    std::fs::remove_file(&secret_file).unwrap();
+    w.assert_no_canary_on_disk(&[]);
+}
