@@ -20,7 +20,7 @@ pub struct Affected {
 struct Uses {
     component: String,
     package: String,
-    /// The profile and every profile it extends.
+    /// The request's profile (its `extends` chain is looked up once per profile).
     profiles: Vec<String>,
 }
 
@@ -132,8 +132,30 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
 
     let mut affected = Affected::default();
     let head_deployments = repo.deployments()?;
-    let needs_uses = all_reason.is_some() || !packages.is_empty() || !profiles.is_empty();
-    for id in &head_deployments {
+    let needs_uses = !packages.is_empty() || !profiles.is_empty();
+    // What each request uses, read in parallel: a package change means parsing every request.
+    // A request that does not parse is rendered, so that render reports the error.
+    let uses: Vec<Option<Uses>> = if needs_uses {
+        use rayon::prelude::*;
+        head_deployments
+            .par_iter()
+            .map(|id| {
+                let src = crate::load::SourceFile::read(&repo.root, &id.path())
+                    .ok()
+                    .flatten()?;
+                let d = crate::load::deployment(&src).ok()?;
+                Some(Uses {
+                    profiles: vec![d.profile],
+                    component: d.component,
+                    package: d.package,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, id) in head_deployments.iter().enumerate() {
         let mut reasons = Vec::new();
         if let Some(r) = &all_reason {
             reasons.push(r.clone());
@@ -144,23 +166,16 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
         if let Some(r) = requests.get(id) {
             reasons.push(r.clone());
         }
-        if needs_uses && (!packages.is_empty() || !profiles.is_empty()) {
-            // A request that does not parse is rendered, so that render reports the error.
-            match crate::load::SourceFile::read(&repo.root, &id.path())
-                .ok()
-                .flatten()
-                .and_then(|src| crate::load::deployment(&src).ok())
-            {
-                Some(d) => {
-                    let uses = Uses {
-                        profiles: profile_chain(&repo.root, &d.profile),
-                        component: d.component,
-                        package: d.package,
-                    };
-                    if let Some(r) = packages.get(&(uses.component.clone(), uses.package.clone())) {
+        if needs_uses {
+            match &uses[i] {
+                Some(u) => {
+                    if let Some(r) = packages.get(&(u.component.clone(), u.package.clone())) {
                         reasons.push(r.clone());
                     }
-                    for p in &uses.profiles {
+                    let chain = chains
+                        .entry(u.profiles[0].clone())
+                        .or_insert_with(|| profile_chain(&repo.root, &u.profiles[0]));
+                    for p in chain.iter() {
                         if let Some(r) = profiles.get(p) {
                             reasons.push(r.clone());
                         }

@@ -121,6 +121,25 @@ pub fn run(cli: Cli) -> Result<u8> {
         args.cache_dir.clone().unwrap_or_else(default_cache_dir),
         args.refresh,
     );
+    // Listing what a commit range affects renders nothing: it needs neither the renderer nor the
+    // work tree's status (a scan of every file), only the diff.
+    if let (Some(rev), true) = (&args.changed_since, args.list || args.out.is_none()) {
+        let affected = changes::changed_since(&repo, rev)?;
+        if args.json {
+            print_json(&affected)?;
+        } else {
+            for (id, why) in &affected.render {
+                println!("render   {id}  ({})", why.join("; "));
+            }
+            for id in &affected.destroy {
+                println!("destroy  {id}  (request deleted)");
+            }
+            if affected.render.is_empty() && affected.destroy.is_empty() {
+                println!("no deployment affected since {rev}");
+            }
+        }
+        return Ok(exit::OK);
+    }
     let renderer = Renderer::new(
         &repo,
         &cache,
@@ -155,22 +174,6 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let (ids, destroy, reasons) = if let Some(rev) = &args.changed_since {
         let affected = changes::changed_since(&repo, rev)?;
-        if args.list || args.out.is_none() {
-            if args.json {
-                print_json(&affected)?;
-            } else {
-                for (id, why) in &affected.render {
-                    println!("render   {id}  ({})", why.join("; "));
-                }
-                for id in &affected.destroy {
-                    println!("destroy  {id}  (request deleted)");
-                }
-                if affected.render.is_empty() && affected.destroy.is_empty() {
-                    println!("no deployment affected since {rev}");
-                }
-            }
-            return Ok(exit::OK);
-        }
         let ids = affected
             .render
             .keys()

@@ -139,7 +139,28 @@ fn main() {
             write(&repo.join(format!("packages/c{c:02}/{v}.toml")), &text);
         }
     }
-    commit("Fleet: environments and 20 component packages", &["."]);
+    // The built-in profiles name the components they support (web-service, data-store): the
+    // fleet's own profiles extend that list to its components, as a team's repo would.
+    let web: Vec<String> = (0..COMPONENTS)
+        .filter(|c| c % 2 == 0)
+        .map(|c| format!("\"c{c:02}\""))
+        .collect();
+    let data: Vec<String> = (0..COMPONENTS)
+        .filter(|c| c % 2 == 1)
+        .map(|c| format!("\"c{c:02}\""))
+        .collect();
+    write(
+        &repo.join("profiles/high-traffic-api.toml"),
+        &format!("components = [{}]\n", web.join(", ")),
+    );
+    write(
+        &repo.join("profiles/database-cluster.toml"),
+        &format!("components = [{}]\n", data.join(", ")),
+    );
+    commit(
+        "Fleet: environments, profiles and 20 component packages",
+        &["."],
+    );
     let profiles_web = ["internal-tooling", "high-traffic-api"];
     let profiles_data = ["internal-tooling", "database-cluster"];
     let batch = (n / 10).max(1);
