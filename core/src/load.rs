@@ -27,6 +27,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// toml_edit's parse of `text`, only for documents the `toml` crate accepts: toml_edit 0.23 panics
+/// ("all items have spans") on some invalid documents (found by `fuzz/` target load_deployment).
+/// It is only used to locate keys and lines for messages, so an invalid document gives `None`.
+fn edit_document(text: &str) -> Option<toml_edit::Document<&str>> {
+    toml::from_str::<toml::Table>(text).ok()?;
+    toml_edit::Document::parse(text).ok()
+}
+
 impl SourceFile {
     pub fn from_text(shown: impl Into<PathBuf>, text: String) -> Self {
         let digest = format!("sha256:{}", sha256_hex(text.as_bytes()));
@@ -90,7 +98,7 @@ impl SourceFile {
     /// Line of the key at a dotted path, walking tables, inline tables and arrays of tables. Falls
     /// back to the deepest key that exists.
     pub fn line_of(&self, path: &[&str]) -> Option<usize> {
-        let doc = toml_edit::Document::parse(self.text.as_str()).ok()?;
+        let doc = edit_document(&self.text)?;
         let mut table: &dyn toml_edit::TableLike = doc.as_table();
         let mut line = None;
         for part in path {
@@ -197,7 +205,7 @@ impl SourceFile {
             }
             false
         }
-        let doc = toml_edit::Document::parse(self.text.as_str()).ok()?;
+        let doc = edit_document(&self.text)?;
         let mut path = Vec::new();
         walk(doc.as_table(), offset, &mut path).then(|| path.join("."))
     }
@@ -607,6 +615,17 @@ mod tests {
 
     fn src(text: &str) -> SourceFile {
         SourceFile::from_text("deployments/dev/web.toml", text.to_owned())
+    }
+
+    /// fuzz/load_deployment found an input on which toml_edit 0.23 panics ("all items have
+    /// spans"): it must be an invalid-input error, not a panic.
+    #[test]
+    fn fuzz_regression_toml_edit_span_panic_is_an_error() {
+        let bytes = include_bytes!("../../fuzz/corpus/load_deployment/regression-toml-edit-spans");
+        let text = std::str::from_utf8(bytes).expect("utf-8");
+        let e = deployment(&src(text)).unwrap_err();
+        assert_eq!(e.file, std::path::PathBuf::from("deployments/dev/web.toml"));
+        assert!(e.line.is_some(), "{e:?}");
     }
 
     #[test]

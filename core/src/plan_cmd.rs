@@ -76,6 +76,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     })? {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
     }
+    // A broken repository policy is invalid input: found before Vault, Terraform or any write.
+    crate::policy::check(&repo.root)?;
     let _lock = rendered.lock(PROGRAM, Duration::from_secs(cli.lock_timeout))?;
     let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let (tf, vault) = rendered.terraform(&repo, &cache)?;

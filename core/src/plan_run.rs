@@ -35,14 +35,18 @@ pub fn plan(
     title: &str,
 ) -> Result<Planned> {
     let dir = &rendered.dir;
+    // A broken repository policy is invalid input, reported before init (and before the old plan
+    // artifacts are removed).
+    crate::policy::check(&repo.root)?;
     for f in [
         "plan.bin",
         "plan.json",
         "plan.md",
         "plan.digest",
         "plan.policy.json",
-        "outputs.json",
     ] {
+        // Not outputs.json: it records the last apply, and gitops-tag reads it also after a
+        // no-change plan or a drift check of the applied directory (docs/lifecycle.md).
         let _ = std::fs::remove_file(dir.join(f));
     }
     tf.run_ok(dir, &["init", "-input=false", "-no-color"])?;

@@ -103,13 +103,16 @@ struct PolicyFile {
     builtin: bool,
 }
 
-/// Evaluates the built-in policies and every `*.rego` under `<repo_root>/policies/` on
-/// `{"plan": plan, "manifest": manifest}`.
-pub fn evaluate(
-    repo_root: &Path,
-    plan: &serde_json::Value,
-    manifest: &serde_json::Value,
-) -> Result<PolicyReport> {
+/// The policy files (built-ins first, then the repository's), loaded into an engine, with the
+/// package of each (by index into the files).
+struct Loaded {
+    engine: regorus::Engine,
+    files: Vec<PolicyFile>,
+    packages: Vec<(usize, String)>,
+}
+
+/// Reads and parses every policy file and checks the package conventions (no evaluation).
+fn load(repo_root: &Path) -> Result<Loaded> {
     let mut files: Vec<PolicyFile> = BUILTIN_POLICIES
         .iter()
         .map(|(shown, text)| PolicyFile {
@@ -136,27 +139,64 @@ pub fn evaluate(
     }
 
     // Package of each file (one module per file, in insertion order).
-    let packages = engine
+    let components_of = engine
         .get_policy_package_components()
         .map_err(|e| Error::Process(format!("policy: listing packages: {e}")))?;
-    let mut evaluated: Vec<(&PolicyFile, String)> = Vec::with_capacity(files.len());
-    for f in &files {
-        let components = packages
+    let mut packages: Vec<(usize, String)> = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let components = components_of
             .iter()
             .find(|p| p.source_file == f.shown)
             .map(|p| p.components.clone())
             .unwrap_or_default();
         let package = check_package(f, &components)?;
-        if let Some((other, _)) = evaluated.iter().find(|(_, p)| *p == package) {
+        if let Some((other, _)) = packages.iter().find(|(_, p)| *p == package) {
             return Err(config_error(
                 f,
                 None,
-                format!("package {package}, already declared by {}", other.shown),
+                format!(
+                    "package {package}, already declared by {}",
+                    files[*other].shown
+                ),
                 "one package per policy file: rename the package",
             ));
         }
-        evaluated.push((f, package));
+        packages.push((i, package));
     }
+    Ok(Loaded {
+        engine,
+        files,
+        packages,
+    })
+}
+
+/// Parses and compiles every policy (built-in and `<repo_root>/policies/`) without evaluating
+/// any rule: a broken repository policy is invalid input (exit 2) found before Vault or
+/// Terraform runs and before anything is written.
+pub fn check(repo_root: &Path) -> Result<()> {
+    let Loaded {
+        mut engine, files, ..
+    } = load(repo_root)?;
+    engine
+        .eval_query("true".to_owned(), false)
+        .map_err(|e| policy_error(&files, None, "a Rego policy that does not compile", &e))?;
+    Ok(())
+}
+
+/// Evaluates the built-in policies and every `*.rego` under `<repo_root>/policies/` on
+/// `{"plan": plan, "manifest": manifest}`.
+pub fn evaluate(
+    repo_root: &Path,
+    plan: &serde_json::Value,
+    manifest: &serde_json::Value,
+) -> Result<PolicyReport> {
+    let Loaded {
+        mut engine,
+        files,
+        packages,
+    } = load(repo_root)?;
+    let evaluated: Vec<(&PolicyFile, String)> =
+        packages.into_iter().map(|(i, p)| (&files[i], p)).collect();
 
     let input = serde_json::json!({ "plan": plan, "manifest": manifest });
     let input = serde_json::to_string(&input)
