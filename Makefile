@@ -2,6 +2,7 @@
 #
 #   make demo                the full lifecycle on the embedded example, against the sandbox
 #   make test                lint + build once + every test (unit, end-to-end, real Terraform)
+#   make fuzz FUZZ_SECONDS=600  fuzz every parser and render (cargo fuzz)
 #   make bench               benchmarks: fleet scale and toolkit vs raw Terraform (bench/results.md)
 #   make build | lint | install PREFIX=/usr/local | example DIR=/tmp/example | tools
 
@@ -18,7 +19,7 @@ export CARGO_TERM_COLOR ?= never
 # The Jenkins shared library's tests run on Debian's Groovy 2.4.21 (what Jenkins runs) with Java 17.
 export JAVA_HOME ?= /usr/lib/jvm/java-17-openjdk-amd64
 
-.PHONY: all build test lint fmt demo example install tools deps terraform help bench
+.PHONY: all build test lint fmt demo example install tools deps terraform help bench fuzz
 
 all: build
 
@@ -83,6 +84,12 @@ bench: tools
 	@command -v hyperfine >/dev/null && [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine time; }
 	$(CARGO) build --workspace --release --locked
 	bash bench/run.sh
+
+## Fuzzing (issue 8): each cargo-fuzz target of fuzz/ for FUZZ_SECONDS (stable Rust via
+## RUSTC_BOOTSTRAP=1; the first sanitizer build is slow). Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 example:
 	@[ -n "$(DIR)" ] || { echo "usage: make example DIR=<dir>" >&2; exit 2; }

@@ -229,3 +229,121 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 pub mod vault;
+
+// ------------------------------------------------------------------------------------------------
+// Reliability suite helpers (issue 8)
+// ------------------------------------------------------------------------------------------------
+
+/// Writes an executable script (mode 0755).
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Does `haystack` contain `needle` (bytes)?
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir` (recursively, symlinks not followed) that contains one of `needles`,
+/// as `"<path> contains needle #<i>"` (never the needle itself); returns (hits, files scanned).
+pub fn scan_files_for(dir: &Path, needles: &[String]) -> (Vec<String>, usize) {
+    let mut hits = Vec::new();
+    let mut scanned = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(p);
+            } else if t.is_file() {
+                if let Ok(bytes) = std::fs::read(&p) {
+                    scanned += 1;
+                    for (i, n) in needles.iter().enumerate() {
+                        if contains_bytes(&bytes, n.as_bytes()) {
+                            hits.push(format!("{} contains needle #{i}", p.display()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (hits, scanned)
+}
+
+/// What a [`ProcPoller`] saw.
+#[derive(Debug, Default, Clone)]
+pub struct ProcReport {
+    /// Polls of `/proc` done.
+    pub polls: usize,
+    /// Distinct pids whose command line named terraform (or tofu).
+    pub terraform_pids: std::collections::BTreeSet<u32>,
+    /// Processes whose command line held a needle: `"pid <n>: needle #<i>"`.
+    pub hits: Vec<String>,
+}
+
+/// Reads `/proc/<pid>/cmdline` of every process every `interval` in a thread until stopped, and
+/// records command lines holding one of the needles (secrets must never be in argv, where any
+/// user of the machine can read them).
+pub struct ProcPoller {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<ProcReport>>,
+}
+
+impl ProcPoller {
+    pub fn start(needles: Vec<String>, interval: std::time::Duration) -> ProcPoller {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut report = ProcReport::default();
+            let me = std::process::id();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                report.polls += 1;
+                if let Ok(entries) = std::fs::read_dir("/proc") {
+                    for e in entries.flatten() {
+                        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok())
+                        else {
+                            continue;
+                        };
+                        if pid == me {
+                            continue;
+                        }
+                        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+                            continue;
+                        };
+                        let first = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+                        let first = String::from_utf8_lossy(first);
+                        let base = first.rsplit('/').next().unwrap_or_default();
+                        if base.starts_with("terraform") || base.starts_with("tofu") {
+                            report.terraform_pids.insert(pid);
+                        }
+                        for (i, n) in needles.iter().enumerate() {
+                            if contains_bytes(&cmdline, n.as_bytes()) {
+                                report.hits.push(format!("pid {pid}: needle #{i}"));
+                            }
+                        }
+                    }
+                }
+                std::thread::sleep(interval);
+            }
+            report
+        });
+        ProcPoller {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    pub fn stop(mut self) -> ProcReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .take()
+            .map(|h| h.join().expect("poller thread"))
+            .unwrap_or_default()
+    }
+}

@@ -1,4 +1,5 @@
-//! Data-driven bad-input corpus for `gitops-render`: every directory of `tests/bad-input/` is one
+//! Data-driven bad-input corpus for every binary (render, plan, apply, certify, tag, rollback,
+//! destroy): every directory of `tests/bad-input/` is one
 //! invalid input (a file of the source-of-truth repo, or a command line) with the exit code and the
 //! message fragments it must produce. See `tests/bad-input/README.md` for the format.
 //!
@@ -19,7 +20,7 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 /// The corpus may grow, never silently shrink.
-const MIN_CASES: usize = 35;
+const MIN_CASES: usize = 60;
 
 // ------------------------------------------------------------------------------------------------
 // case.toml: a tiny reader for the subset the corpus uses (the test crate has no TOML dependency):
@@ -445,9 +446,17 @@ impl Copy {
     }
 }
 
+/// The valid deployment rendered into `{out}` before every case (`{rendered}` in the arguments).
+const PRE_RENDERED: &str = "dev/orders-api";
+
 fn substitute(arg: &str, copy: &Copy) -> String {
-    arg.replace("{out}", &copy.out().to_string_lossy())
-        .replace("{repo}", &copy.repo().to_string_lossy())
+    // `{rendered}` first: the pre-rendered deployment of every case (see `run_case`).
+    arg.replace(
+        "{rendered}",
+        &copy.out().join(PRE_RENDERED).to_string_lossy(),
+    )
+    .replace("{out}", &copy.out().to_string_lossy())
+    .replace("{repo}", &copy.repo().to_string_lossy())
 }
 
 fn show(o: &Output) -> String {
@@ -591,12 +600,12 @@ fn run_case(case: &Case, example: &Path, log: &mut String) -> Result<(), String>
     std::fs::create_dir_all(copy.cwd()).map_err(|e| e.to_string())?;
 
     // A previous, valid render: the out dir must survive the bad input untouched.
-    let out_dir = copy.out().join("dev/orders-api");
+    let out_dir = copy.out().join(PRE_RENDERED);
     let pre = copy
         .cmd("gitops-render", &[])
         .arg("--repo")
         .arg(copy.repo())
-        .arg("dev/orders-api")
+        .arg(PRE_RENDERED)
         .arg("--out")
         .arg(&out_dir)
         .output()

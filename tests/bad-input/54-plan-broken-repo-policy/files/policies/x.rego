@@ -1,0 +1,5 @@
+package gitops.x
+
+deny contains msg if {
+  msg := 
+}

@@ -1,0 +1,5 @@
+package repo.x
+
+deny contains msg if {
+  msg := "no"
+}
