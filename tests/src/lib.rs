@@ -347,3 +347,68 @@ impl ProcPoller {
             .unwrap_or_default()
     }
 }
+
+/// An example with a Vault (the stand-in, or a real one when `VAULT_ADDR` and `VAULT_TOKEN` are set)
+/// and a chosen Terraform: for tests that run the binaries with credentials (AppRole login).
+pub struct VaultWorld {
+    pub ex: Example,
+    pub vault: vault::TestVault,
+    pub tf: PathBuf,
+}
+
+impl VaultWorld {
+    /// `tf` picks the Terraform (a launcher in front of the real one, or [`terraform`]).
+    pub fn new(tf: impl FnOnce(&Example) -> PathBuf) -> VaultWorld {
+        let ex = Example::new();
+        let tf = tf(&ex);
+        VaultWorld {
+            ex,
+            vault: vault::TestVault::start(vault::StandinConfig::canary()),
+            tf,
+        }
+    }
+
+    /// A toolkit command with Vault, AppRole ids and the chosen Terraform, on the example repo.
+    pub fn cmd(&self, bin: &str) -> Command {
+        let mut c = self.ex.cmd(bin);
+        let role = &self.vault.config().approle[0];
+        c.env("VAULT_ADDR", self.vault.addr())
+            .env("VAULT_ROLE_ID", &role.role_id)
+            .env("VAULT_SECRET_ID", &role.secret_id)
+            .env("GITOPS_TERRAFORM", &self.tf)
+            .arg("--repo")
+            .arg(self.ex.repo());
+        c
+    }
+
+    pub fn run(&self, bin: &str, args: &[&str]) -> Output {
+        self.cmd(bin)
+            .args(args)
+            .output()
+            .expect("run a toolkit binary")
+    }
+
+    /// Renders `<env>/<name>` into the example's output dir; panics unless it succeeds.
+    pub fn render(&self, id: &str) -> PathBuf {
+        let dir = self.ex.out().join(id);
+        let o = self.run("gitops-render", &[id, "--out", &dir.to_string_lossy()]);
+        assert_eq!(o.status.code(), Some(0), "render {id}: {}", stderr(&o));
+        dir
+    }
+}
+
+/// Exit code, stdout and stderr of a run, for assertion messages.
+pub fn show(o: &Output) -> String {
+    format!("exit {:?}\n{}{}", o.status.code(), stdout(o), stderr(o))
+}
+
+/// `terraform state list` of a rendered directory; panics if an address appears twice.
+pub fn state_list(dir: &Path) -> Vec<String> {
+    let list = tf_ok(dir, &["state", "list"]);
+    let mut addrs: Vec<String> = list.lines().map(str::to_owned).collect();
+    let n = addrs.len();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), n, "duplicate addresses in the state: {list}");
+    addrs
+}

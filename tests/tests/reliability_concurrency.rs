@@ -8,84 +8,33 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::vault::{StandinConfig, TestVault};
-use gitops_tests::{stderr, stdout, terraform, tf_ok, write_executable, Example};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use gitops_tests::{show, state_list, stderr, terraform, write_executable, VaultWorld as World};
+use std::path::PathBuf;
+use std::process::Output;
 
-struct World {
-    ex: Example,
-    vault: TestVault,
-    tf: PathBuf,
-}
-
-impl World {
-    /// `slow_apply`: a launcher that sleeps 2 s before `terraform apply`, so two runs started
-    /// together certainly overlap.
-    fn new(slow_apply: bool) -> World {
-        let ex = Example::new();
-        let tf = if slow_apply {
+/// `slow_apply`: a launcher that sleeps 2 s before `terraform apply`, so two runs started
+/// together certainly overlap.
+fn world(slow_apply: bool) -> World {
+    World::new(|ex| {
+        if slow_apply {
             let p = ex.dir.path().join("slow-terraform");
             write_executable(
-                &p,
-                &format!(
-                    "#!/usr/bin/env bash\nfor a in \"$@\"; do [ \"$a\" = apply ] && sleep 2; done\nexec {} \"$@\"\n",
-                    terraform().display()
-                ),
-            );
+            &p,
+            &format!(
+                "#!/usr/bin/env bash\nfor a in \"$@\"; do [ \"$a\" = apply ] && sleep 2; done\nexec {} \"$@\"\n",
+                terraform().display()
+            ),
+        );
             p
         } else {
             terraform()
-        };
-        World {
-            ex,
-            vault: TestVault::start(StandinConfig::canary()),
-            tf,
         }
-    }
-
-    fn cmd(&self, bin: &str) -> Command {
-        let mut c = self.ex.cmd(bin);
-        let role = &self.vault.config().approle[0];
-        c.env("VAULT_ADDR", self.vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .env("GITOPS_TERRAFORM", &self.tf)
-            .arg("--repo")
-            .arg(self.ex.repo());
-        c
-    }
-
-    fn run(&self, bin: &str, args: &[&str]) -> Output {
-        self.cmd(bin).args(args).output().unwrap()
-    }
-
-    fn render(&self, id: &str) -> PathBuf {
-        let dir = self.ex.out().join(id);
-        let o = self.run("gitops-render", &[id, "--out", dir.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "render {id}: {}", stderr(&o));
-        dir
-    }
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n{}{}", o.status.code(), stdout(o), stderr(o))
-}
-
-/// `terraform state list` of a rendered directory: every address once.
-fn state_list(dir: &Path) -> Vec<String> {
-    let list = tf_ok(dir, &["state", "list"]);
-    let mut addrs: Vec<String> = list.lines().map(str::to_owned).collect();
-    let n = addrs.len();
-    addrs.sort();
-    addrs.dedup();
-    assert_eq!(addrs.len(), n, "duplicate addresses in the state: {list}");
-    addrs
+    })
 }
 
 #[test]
 fn two_applies_of_one_plan_exactly_one_applies_the_other_is_refused_naming_the_holder() {
-    let w = World::new(true);
+    let w = world(true);
     let dir = w.render("dev/orders-api");
     let d = dir.to_str().unwrap();
     let p = w.run("gitops-plan", &[d, "--json"]);
@@ -123,7 +72,7 @@ fn two_applies_of_one_plan_exactly_one_applies_the_other_is_refused_naming_the_h
 
 #[test]
 fn eight_deployments_plan_and_apply_in_parallel() {
-    let w = World::new(false);
+    let w = world(false);
     // The example's dev deployments plus synthetic copies under new names.
     let mut ids: Vec<String> = ["orders-api", "orders-db", "tools-db", "web-frontend"]
         .iter()

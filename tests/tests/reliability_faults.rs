@@ -14,65 +14,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::vault::{StandinConfig, TestVault};
-use gitops_tests::{git_in, snapshot, stderr, stdout, terraform, tf_ok, write_executable, Example};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct World {
-    ex: Example,
-    vault: TestVault,
-    tf: PathBuf,
-}
-
-impl World {
-    fn new(tf: impl FnOnce(&Example) -> PathBuf) -> World {
-        let ex = Example::new();
-        let tf = tf(&ex);
-        World {
-            ex,
-            vault: TestVault::start(StandinConfig::canary()),
-            tf,
-        }
-    }
-
-    fn cmd(&self, bin: &str) -> Command {
-        let mut c = self.ex.cmd(bin);
-        let role = &self.vault.config().approle[0];
-        c.env("VAULT_ADDR", self.vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .env("GITOPS_TERRAFORM", &self.tf)
-            .arg("--repo")
-            .arg(self.ex.repo());
-        c
-    }
-
-    fn run(&self, bin: &str, args: &[&str]) -> Output {
-        self.cmd(bin).args(args).output().unwrap()
-    }
-
-    fn render(&self, id: &str) -> PathBuf {
-        let dir = self.ex.out().join(id);
-        let o = self.run("gitops-render", &[id, "--out", dir.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "render {id}: {}", stderr(&o));
-        dir
-    }
-}
-
-fn show(o: &Output) -> String {
-    format!("exit {:?}\n{}{}", o.status.code(), stdout(o), stderr(o))
-}
-
-fn state_list(dir: &Path) -> Vec<String> {
-    let list = tf_ok(dir, &["state", "list"]);
-    let mut addrs: Vec<String> = list.lines().map(str::to_owned).collect();
-    let n = addrs.len();
-    addrs.sort();
-    addrs.dedup();
-    assert_eq!(addrs.len(), n, "duplicate addresses in the state: {list}");
-    addrs
-}
+use gitops_tests::{
+    git_in, show, snapshot, state_list, stderr, terraform, write_executable, VaultWorld as World,
+};
+use std::path::PathBuf;
+use std::process::Command;
 
 #[test]
 fn terraform_killed_mid_apply_then_rerun_converges_and_a_rejected_tag_push_takes_the_next_sequence()
