@@ -412,3 +412,20 @@ pub fn state_list(dir: &Path) -> Vec<String> {
     assert_eq!(addrs.len(), n, "duplicate addresses in the state: {list}");
     addrs
 }
+
+/// `deployments/dev/web-frontend.toml` at web-service 1.0.0: the example's request before its move
+/// to 1.1.0 (the first release in lifecycle tests).
+pub const WEB_FRONTEND_1_0: &str = r#"component = "web-service"
+package = "1.0.0"
+profile = "internal-tooling"
+
+[overrides.compute]
+desired_capacity = 2
+
+[overrides.load-balancer]
+health_check_path = "/status"
+
+[app_config]
+LOG_LEVEL = "debug"
+FEATURE_NEW_CHECKOUT = "true"
+"#;

@@ -5,27 +5,11 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use gitops_tests::vault::{StandinConfig, TestVault};
-use gitops_tests::{stderr, stdout, terraform, tf_ok, Example};
+use gitops_tests::{stderr, stdout, terraform, tf_ok, Example, WEB_FRONTEND_1_0};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// dev/web-frontend at web-service 1.0.0 (the example's history before the move to 1.1.0).
-const WEB_1_0: &str = r#"component = "web-service"
-package = "1.0.0"
-profile = "internal-tooling"
-
-[overrides.compute]
-desired_capacity = 2
-
-[overrides.load-balancer]
-health_check_path = "/status"
-
-[app_config]
-LOG_LEVEL = "debug"
-FEATURE_NEW_CHECKOUT = "true"
-"#;
 
 /// dev/tools-db at data-store 1.0.0 (database v1.0.0: no storage_encrypted replacement trigger).
 const DB_1_0: &str = r#"component = "data-store"
@@ -167,7 +151,7 @@ fn deploy_update_roll_back_orphan_and_destroy_from_the_recorded_commit() {
     let id = "dev/web-frontend";
     let req = "deployments/dev/web-frontend.toml";
     let at_1_1 = std::fs::read_to_string(w.ex.repo().join(req)).unwrap();
-    w.ex.commit_file(req, WEB_1_0, "web-frontend at 1.0.0");
+    w.ex.commit_file(req, WEB_FRONTEND_1_0, "web-frontend at 1.0.0");
     let first = w.deploy(id, "build-1", None);
     assert_eq!(first["tag"], "deploy/dev/web-frontend/1");
     assert_eq!(first["record"]["package"], "web-service@1.0.0");
@@ -236,7 +220,7 @@ fn deploy_update_roll_back_orphan_and_destroy_from_the_recorded_commit() {
     );
     assert_eq!(
         w.ex.git(&["show", &format!("HEAD:{req}")]),
-        WEB_1_0.trim_end()
+        WEB_FRONTEND_1_0.trim_end()
     );
     assert_eq!(
         w.ex.git(&["status", "--porcelain"]),

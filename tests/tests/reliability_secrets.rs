@@ -22,28 +22,14 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use gitops_tests::vault::{StandinConfig, TestVault};
-use gitops_tests::{scan_files_for, stderr, stdout, terraform, tf_ok, Example, ProcPoller};
+use gitops_tests::{
+    scan_files_for, stderr, stdout, terraform, tf_ok, Example, ProcPoller, WEB_FRONTEND_1_0,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-
-/// Request A: web-service 1.0.0.
-const REQ_A: &str = r#"component = "web-service"
-package = "1.0.0"
-profile = "internal-tooling"
-
-[overrides.compute]
-desired_capacity = 2
-
-[overrides.load-balancer]
-health_check_path = "/status"
-
-[app_config]
-LOG_LEVEL = "debug"
-FEATURE_NEW_CHECKOUT = "true"
-"#;
 
 /// Request C: web-service 1.1.0 with other overrides and app config than B (the example's).
 const REQ_C: &str = r#"component = "web-service"
@@ -208,7 +194,7 @@ fn full_lifecycle_leaks_no_canary_and_rollbacks_restore_outputs_and_tags() {
     );
 
     // Three distinct requests: A, B, C.
-    w.ex.commit_file(req, REQ_A, "web-frontend: A (1.0.0)");
+    w.ex.commit_file(req, WEB_FRONTEND_1_0, "web-frontend: A (1.0.0)");
     let (t1, a) = w.deploy(id);
     assert_eq!(t1["tag"], "deploy/dev/web-frontend/1");
     w.ex.commit_file(req, &req_b, "web-frontend: B (1.1.0)");
