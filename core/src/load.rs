@@ -46,13 +46,24 @@ impl SourceFile {
     }
 
     /// Reads `root/rel`. `Ok(None)` when the file does not exist.
+    ///
+    /// One `open` and an `fstat` of the open descriptor (no second path lookup: `--changed-since`
+    /// reads every request of a 10,000-deployment fleet). `O_NONBLOCK` keeps a FIFO planted in the
+    /// repo from blocking the open; it is then refused as not a regular file.
     pub fn read(root: &Path, rel: &Path) -> Result<Option<SourceFile>> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = root.join(rel);
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) => m,
+        let mut file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+        {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path)(e)),
         };
+        let meta = file.metadata().map_err(Error::io(&path))?;
         if !meta.is_file() {
             return Err(ConfigError::new(
                 rel,
@@ -71,7 +82,8 @@ impl SourceFile {
             )
             .into());
         }
-        let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        file.read_to_end(&mut bytes).map_err(Error::io(&path))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             ConfigError::new(
                 rel,
