@@ -334,22 +334,110 @@ fn poisoned() -> Error {
     Error::Process("internal error: a worker thread panicked".into())
 }
 
-/// Copies a directory tree (regular files and directories only).
+/// Copies a directory tree (regular files and directories only), keeping each file's permission
+/// bits. The source tree is read once per process and kept in memory: `render --all` vendors the
+/// same few module trees into thousands of deployments, and writing from memory spares the
+/// per-file open, stat, read and chmod of the source (bench/ B2).
 pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let tree = MemTree::load(from)?;
     std::fs::create_dir_all(to).map_err(Error::io(to))?;
-    let mut entries: Vec<_> = std::fs::read_dir(from)
-        .map_err(Error::io(from))?
-        .collect::<std::io::Result<_>>()
-        .map_err(Error::io(from))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let kind = entry.file_type().map_err(Error::io(entry.path()))?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).map_err(Error::io(&target))?;
+    for entry in tree.entries.iter() {
+        match entry {
+            MemEntry::Dir(rel) => {
+                let dir = to.join(rel);
+                std::fs::create_dir(&dir).map_err(Error::io(&dir))?;
+            }
+            MemEntry::File { rel, bytes, mode } => {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let target = to.join(rel);
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(*mode)
+                    .open(&target)
+                    .map_err(Error::io(&target))?;
+                f.write_all(bytes).map_err(Error::io(&target))?;
+            }
         }
     }
     Ok(())
+}
+
+/// A directory tree read into memory, in pre-order (a directory before what it holds), sorted.
+struct MemTree {
+    entries: Vec<MemEntry>,
+}
+
+enum MemEntry {
+    Dir(PathBuf),
+    File {
+        rel: PathBuf,
+        bytes: Vec<u8>,
+        mode: u32,
+    },
+}
+
+/// Trees already read by this process, by source path. Sources are exports of a pinned commit
+/// (immutable once renamed into place) or checked-out working copies read within one run.
+static MEM_TREES: std::sync::OnceLock<Mutex<HashMap<PathBuf, Arc<MemTree>>>> =
+    std::sync::OnceLock::new();
+
+/// Largest tree kept in memory; a bigger one is read again for each copy.
+const MEM_TREE_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+impl MemTree {
+    fn load(from: &Path) -> Result<Arc<MemTree>> {
+        let trees = MEM_TREES.get_or_init(Default::default);
+        if let Some(t) = trees.lock().map_err(|_| poisoned())?.get(from) {
+            return Ok(t.clone());
+        }
+        let mut tree = MemTree {
+            entries: Vec::new(),
+        };
+        let mut bytes = 0;
+        tree.read(from, Path::new(""), &mut bytes)?;
+        let tree = Arc::new(tree);
+        if bytes <= MEM_TREE_MAX_BYTES {
+            trees
+                .lock()
+                .map_err(|_| poisoned())?
+                .insert(from.to_path_buf(), tree.clone());
+        }
+        Ok(tree)
+    }
+
+    fn read(&mut self, base: &Path, rel: &Path, total: &mut usize) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = base.join(rel);
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(Error::io(&dir))?
+            .collect::<std::io::Result<_>>()
+            .map_err(Error::io(&dir))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let kind = entry.file_type().map_err(Error::io(entry.path()))?;
+            let child = rel.join(entry.file_name());
+            if kind.is_dir() {
+                self.entries.push(MemEntry::Dir(child.clone()));
+                self.read(base, &child, total)?;
+            } else if kind.is_file() {
+                let path = entry.path();
+                let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+                let mode = entry
+                    .metadata()
+                    .map_err(Error::io(&path))?
+                    .permissions()
+                    .mode()
+                    & 0o7777;
+                *total += bytes.len();
+                self.entries.push(MemEntry::File {
+                    rel: child,
+                    bytes,
+                    mode,
+                });
+            }
+        }
+        Ok(())
+    }
 }

@@ -124,7 +124,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     // Listing what a commit range affects renders nothing: it needs neither the renderer nor the
     // work tree's status (a scan of every file), only the diff.
     if let (Some(rev), true) = (&args.changed_since, args.list || args.out.is_none()) {
-        let affected = changes::changed_since(&repo, rev)?;
+        let affected = changes::changed_since(&repo, rev, Some(cache.dir()))?;
         if args.json {
             print_json(&affected)?;
         } else {
@@ -173,7 +173,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         return single(&args, &rendered);
     }
     let (ids, destroy, reasons) = if let Some(rev) = &args.changed_since {
-        let affected = changes::changed_since(&repo, rev)?;
+        let affected = changes::changed_since(&repo, rev, Some(cache.dir()))?;
         let ids = affected
             .render
             .keys()
@@ -296,22 +296,59 @@ fn fleet(
         progress(PROGRAM, &format!("rendering {} deployment(s)", ids.len()));
     }
     // Resolve and check everything first: one invalid request writes nothing at all.
-    let results: Vec<Result<Rendered>> = ids.par_iter().map(|id| renderer.render(id)).collect();
+    // `--explain` is for one deployment: dropping it here keeps a 10,000-deployment run's peak
+    // memory to what is written (bench/ B7).
+    let results: Vec<Result<Rendered>> = ids
+        .par_iter()
+        .map(|id| {
+            renderer.render(id).map(|mut r| {
+                r.explain = Vec::new();
+                r
+            })
+        })
+        .collect();
     let mut rendered = Vec::new();
     let mut config_errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for r in results {
         match r {
             Ok(r) => rendered.push(r),
-            Err(Error::Config(e)) => config_errors.push(*e),
+            // A mistake in a shared file (gitops.toml, a package) fails every deployment that
+            // uses it with the same message: report it once.
+            Err(Error::Config(e)) => {
+                if seen.insert(e.to_string()) {
+                    config_errors.push(*e)
+                }
+            }
             Err(e) => return Err(e),
         }
     }
     if !config_errors.is_empty() {
         return Err(Error::Configs(config_errors));
     }
+    // The same warning (an uncertified package, say) for many deployments is printed once, with
+    // how many deployments it concerns and the first few of them.
+    let mut warned: std::collections::BTreeMap<&str, Vec<&DeploymentId>> = Default::default();
     for r in &rendered {
         for w in &r.warnings {
-            progress(PROGRAM, &format!("warning: {}: {w}", r.id));
+            warned.entry(w.as_str()).or_default().push(&r.id);
+        }
+    }
+    for (w, ids) in &warned {
+        match ids.as_slice() {
+            [id] => progress(PROGRAM, &format!("warning: {id}: {w}")),
+            _ => {
+                let first: Vec<String> = ids.iter().take(3).map(|i| i.to_string()).collect();
+                let more = if ids.len() > 3 { ", ..." } else { "" };
+                progress(
+                    PROGRAM,
+                    &format!(
+                        "warning: {w}: {} deployments ({}{more})",
+                        ids.len(),
+                        first.join(", ")
+                    ),
+                );
+            }
         }
     }
     let target = |r: &Rendered| out.join(&r.id.env).join(&r.id.name);
