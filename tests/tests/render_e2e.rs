@@ -332,6 +332,89 @@ fn a_changed_profile_value_changes_exactly_the_deployments_using_it() {
 }
 
 #[test]
+fn a_mistake_shared_by_every_deployment_is_reported_once_and_nothing_is_written() {
+    let ex = Example::new();
+    let out = ex.dir.path().join("fleet");
+    // The protected prod deployment would be refused (uncertified package) before any of this.
+    std::fs::remove_file(ex.repo().join("deployments/prod/orders-api.toml")).unwrap();
+    // gitops.toml puts state under {state_dir}: without a state directory every deployment fails
+    // with the same message.
+    let o = ex
+        .cmd("gitops-render")
+        .env_remove("GITOPS_STATE_DIR")
+        .args(["--repo", ex.repo().to_str().unwrap(), "--all", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("{state_dir}")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("gitops.toml:"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
+fn changed_since_reads_requests_through_an_index_keyed_by_content() {
+    let ex = Example::new();
+    let read = |rel: &str| std::fs::read_to_string(ex.repo().join(rel)).unwrap();
+    let set = |ids: &[&str]| -> BTreeSet<String> { ids.iter().map(|s| (*s).to_owned()).collect() };
+    let pkg = "packages/data-store/1.0.0.toml";
+    let text = read(pkg);
+    ex.commit_file(pkg, &format!("{text}\n# one\n"), "Touch data-store 1.0.0");
+    assert_eq!(
+        changed_since(&ex, "HEAD~1").0,
+        set(&["dev/orders-db", "staging/orders-db"])
+    );
+    // The first run parsed every committed request and wrote one line for each.
+    let dir = ex.cache().join("requests");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let index = std::fs::read_to_string(&files[0]).unwrap();
+    let requests = snapshot(&ex.repo().join("deployments"))
+        .keys()
+        .filter(|k| k.ends_with(".toml"))
+        .count();
+    assert_eq!(index.lines().count(), 1 + requests, "{index}");
+    assert!(
+        index
+            .lines()
+            .any(|l| l.ends_with(" data-store 1.0.0 database-cluster")),
+        "{index}"
+    );
+
+    // dev/orders-db moves to 1.1.0: new content, a new blob id, so the entry of its old content
+    // no longer answers for it.
+    let req = "deployments/dev/orders-db.toml";
+    let moved = read(req).replace("package = \"1.0.0\"", "package = \"1.1.0\"");
+    assert_ne!(moved, read(req));
+    ex.commit_file(req, &moved, "dev/orders-db to data-store 1.1.0");
+    ex.commit_file(
+        pkg,
+        &format!("{text}\n# two\n"),
+        "Touch data-store 1.0.0 again",
+    );
+    // A request not committed yet is read from the work tree.
+    let extra = read("deployments/staging/orders-db.toml");
+    std::fs::write(ex.repo().join("deployments/dev/extra-db.toml"), extra).unwrap();
+    let expected = set(&["dev/extra-db", "staging/orders-db"]);
+    assert_eq!(changed_since(&ex, "HEAD~1").0, expected);
+
+    // An unreadable index is only a cache miss: the same answer, and the index is written again.
+    std::fs::write(&files[0], "not an index\n").unwrap();
+    assert_eq!(changed_since(&ex, "HEAD~1").0, expected);
+    let index = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        index.starts_with("gitops-toolkit requests index"),
+        "{index}"
+    );
+    assert_eq!(index.lines().count(), 1 + requests, "{index}");
+}
+
+#[test]
 fn changed_since_follows_packages_requests_and_deletions() {
     let ex = Example::new();
     let base = ex.git(&["rev-parse", "HEAD"]);
