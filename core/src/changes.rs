@@ -17,6 +17,7 @@ pub struct Affected {
 }
 
 /// What a deployment depends on, read from its request at HEAD.
+#[derive(Clone)]
 struct Uses {
     component: String,
     package: String,
@@ -48,7 +49,9 @@ fn profile_chain(root: &Path, name: &str) -> Vec<String> {
     chain
 }
 
-pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
+/// `index_dir`: where the request index is kept (the module cache directory), or `None` to parse
+/// every request each time.
+pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> Result<Affected> {
     let (git, prefix) = repo.git()?;
     let old = git
         .revparse_single(rev)
@@ -133,24 +136,10 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
     let mut affected = Affected::default();
     let head_deployments = repo.deployments()?;
     let needs_uses = !packages.is_empty() || !profiles.is_empty();
-    // What each request uses, read in parallel: a package change means parsing every request.
-    // A request that does not parse is rendered, so that render reports the error.
+    // What each request uses: a package change means knowing every request's component and
+    // package. A request that does not parse is rendered, so that render reports the error.
     let uses: Vec<Option<Uses>> = if needs_uses {
-        use rayon::prelude::*;
-        head_deployments
-            .par_iter()
-            .map(|id| {
-                let src = crate::load::SourceFile::read(&repo.root, &id.path())
-                    .ok()
-                    .flatten()?;
-                let d = crate::load::deployment(&src).ok()?;
-                Some(Uses {
-                    profiles: vec![d.profile],
-                    component: d.component,
-                    package: d.package,
-                })
-            })
-            .collect()
+        request_uses(repo, &git, &prefix, &new, &head_deployments, index_dir)
     } else {
         Vec::new()
     };
@@ -195,4 +184,187 @@ pub fn changed_since(repo: &SourceRepo, rev: &str) -> Result<Affected> {
         .map(|id| id.to_string())
         .collect();
     Ok(affected)
+}
+
+/// What each of `ids` uses, as committed at HEAD (`head`), in the order of `ids`.
+///
+/// Requests are looked up by git blob id in a content-addressed index kept under `index_dir`
+/// (`requests/<repo>.idx`), so a package change in a fleet of 10,000 deployments reads and parses
+/// only the requests the index has not seen (bench/ B1). A blob id names its content, so an entry
+/// cannot go stale; the index is a cache: unreadable or absent, everything is parsed and it is
+/// written again. A request that is not committed (a new file in the work tree) is read from disk.
+fn request_uses(
+    repo: &SourceRepo,
+    git: &git2::Repository,
+    prefix: &Path,
+    head: &git2::Tree<'_>,
+    ids: &[DeploymentId],
+    index_dir: Option<&Path>,
+) -> Vec<Option<Uses>> {
+    use rayon::prelude::*;
+    let blobs = head_request_blobs(git, prefix, head);
+    let index_path = index_dir.map(|d| {
+        let root = repo
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| repo.root.clone());
+        let key = crate::load::sha256_hex(root.as_os_str().as_encoded_bytes());
+        d.join("requests").join(format!("{}.idx", &key[..16]))
+    });
+    let index = index_path.as_deref().map(read_index).unwrap_or_default();
+    // Misses: committed blobs are read here (a git2 repository is not shared between threads),
+    // then everything is parsed in parallel.
+    enum Text {
+        Known(Uses),
+        Blob(git2::Oid, String),
+        WorkTree,
+        Unreadable,
+    }
+    let texts: Vec<Text> = ids
+        .iter()
+        .map(|id| match blobs.get(id) {
+            Some(oid) => match index.get(oid) {
+                Some(u) => Text::Known(u.clone()),
+                None => match git.find_blob(*oid) {
+                    Ok(b) => match String::from_utf8(b.content().to_vec()) {
+                        Ok(t) => Text::Blob(*oid, t),
+                        Err(_) => Text::Unreadable,
+                    },
+                    Err(_) => Text::WorkTree,
+                },
+            },
+            None => Text::WorkTree,
+        })
+        .collect();
+    let parsed: Vec<(Option<Uses>, Option<git2::Oid>)> = texts
+        .into_par_iter()
+        .zip(ids.par_iter())
+        .map(|(text, id)| match text {
+            Text::Known(u) => (Some(u), None),
+            Text::Unreadable => (None, None),
+            Text::Blob(oid, t) => {
+                let src = crate::load::SourceFile::from_text(id.path(), t);
+                (parse_uses(&src), Some(oid))
+            }
+            Text::WorkTree => {
+                let src = crate::load::SourceFile::read(&repo.root, &id.path())
+                    .ok()
+                    .flatten();
+                (src.as_ref().and_then(parse_uses), None)
+            }
+        })
+        .collect();
+    let missed = parsed.iter().any(|(u, oid)| u.is_some() && oid.is_some());
+    if let (true, Some(path)) = (missed, index_path.as_deref()) {
+        // Only what HEAD holds is kept, so the index does not grow with history.
+        let mut lines = String::from(INDEX_HEADER);
+        for (id, (u, _)) in ids.iter().zip(&parsed) {
+            if let (Some(u), Some(oid)) = (u, blobs.get(id)) {
+                lines.push_str(&format!(
+                    "{oid} {} {} {}\n",
+                    u.component, u.package, u.profiles[0]
+                ));
+            }
+        }
+        write_index(path, &lines);
+    }
+    parsed.into_iter().map(|(u, _)| u).collect()
+}
+
+fn parse_uses(src: &crate::load::SourceFile) -> Option<Uses> {
+    let d = crate::load::deployment(src).ok()?;
+    Some(Uses {
+        profiles: vec![d.profile],
+        component: d.component,
+        package: d.package,
+    })
+}
+
+/// Blob id of every `deployments/<env>/<name>.toml` in the tree `head`.
+fn head_request_blobs(
+    git: &git2::Repository,
+    prefix: &Path,
+    head: &git2::Tree<'_>,
+) -> BTreeMap<DeploymentId, git2::Oid> {
+    let mut out = BTreeMap::new();
+    let Some(deployments) = head
+        .get_path(&prefix.join("deployments"))
+        .ok()
+        .and_then(|e| git.find_tree(e.id()).ok())
+    else {
+        return out;
+    };
+    for env in deployments.iter() {
+        let (Some(env_name), Ok(tree)) = (env.name(), git.find_tree(env.id())) else {
+            continue;
+        };
+        for file in tree.iter() {
+            let Some(name) = file.name().and_then(|n| n.strip_suffix(".toml")) else {
+                continue;
+            };
+            if file.kind() == Some(git2::ObjectType::Blob) {
+                out.insert(
+                    DeploymentId {
+                        env: env_name.to_owned(),
+                        name: name.to_owned(),
+                    },
+                    file.id(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// First line of an index file: a toolkit version change discards the index (the rules of what a
+/// valid request is may have changed).
+const INDEX_HEADER: &str = concat!(
+    "gitops-toolkit requests index 1 ",
+    env!("CARGO_PKG_VERSION"),
+    "\n"
+);
+
+/// `<blob id> <component> <package> <profile>` lines (names are DNS labels and versions: no
+/// spaces). Any line that does not read back is ignored; a wrong header ignores the file.
+fn read_index(path: &Path) -> std::collections::HashMap<git2::Oid, Uses> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    let Some(body) = text.strip_prefix(INDEX_HEADER) else {
+        return out;
+    };
+    for line in body.lines() {
+        let mut f = line.split(' ');
+        if let (Some(oid), Some(c), Some(p), Some(pr), None) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        {
+            if let Ok(oid) = git2::Oid::from_str(oid) {
+                out.insert(
+                    oid,
+                    Uses {
+                        component: c.to_owned(),
+                        package: p.to_owned(),
+                        profiles: vec![pr.to_owned()],
+                    },
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Writes the index atomically (a temporary file renamed into place); a failure only costs the
+/// next run a full parse, so it is not an error.
+fn write_index(path: &Path, text: &str) {
+    use std::io::Write;
+    let Some(dir) = path.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+        if tmp.write_all(text.as_bytes()).is_ok() {
+            let _ = tmp.persist(path);
+        }
+    }
 }

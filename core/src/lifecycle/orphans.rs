@@ -36,7 +36,7 @@ pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
         }
     }
     let deleted: BTreeSet<String> = match since {
-        Some(rev) => crate::changes::changed_since(repo, rev)?
+        Some(rev) => crate::changes::changed_since(repo, rev, None)?
             .destroy
             .into_iter()
             .collect(),
