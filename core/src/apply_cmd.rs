@@ -124,9 +124,14 @@ pub fn run(cli: Cli) -> Result<u8> {
     let _lock = rendered.lock(PROGRAM, Duration::from_secs(cli.lock_timeout))?;
     let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let (tf, vault) = rendered.terraform(&repo, &cache)?;
-    // The plan file itself must be the one the digest names.
-    let shown = tf.run_ok(&dir, &["show", "-json", "plan.bin"])?;
-    if sha256_hex(shown.stdout.as_bytes()) != record.plan_json_sha256 {
+    // The plan file itself must be the one the digest names, byte for byte.
+    let plan_bin = std::fs::read(dir.join("plan.bin")).map_err(|_| {
+        Error::Usage(format!(
+            "{}: no plan.bin: run gitops-plan first",
+            dir.display()
+        ))
+    })?;
+    if sha256_hex(&plan_bin) != record.plan_bin_sha256 {
         return Err(refuse(format!("{id}: plan.bin is not the plan gitops-plan recorded (tampered or replaced): plan again")));
     }
     let (lineage, serial) = state_identity(&tf, &dir)?;

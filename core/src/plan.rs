@@ -203,6 +203,8 @@ pub struct PlanRecord {
     /// sha256 of the parts below; apply recomputes it.
     pub digest: String,
     pub plan_json_sha256: String,
+    /// sha256 of plan.bin itself: apply checks the file byte for byte, without `terraform show`.
+    pub plan_bin_sha256: String,
     pub manifest_sha256: String,
     pub tree_sha256: String,
     pub state_lineage: String,
@@ -216,6 +218,7 @@ impl PlanRecord {
     pub fn new(
         deployment: &str,
         plan_json: &[u8],
+        plan_bin: &[u8],
         manifest: &[u8],
         tree: &str,
         lineage: &str,
@@ -227,6 +230,7 @@ impl PlanRecord {
             deployment: deployment.to_owned(),
             digest: String::new(),
             plan_json_sha256: sha256_hex(plan_json),
+            plan_bin_sha256: sha256_hex(plan_bin),
             manifest_sha256: sha256_hex(manifest),
             tree_sha256: tree.to_owned(),
             state_lineage: lineage.to_owned(),
@@ -241,8 +245,8 @@ impl PlanRecord {
     /// The digest over every bound part.
     pub fn compute(&self) -> String {
         let text = format!(
-            "deployment={}\nplan={}\nmanifest={}\ntree={}\nlineage={}\nserial={}\nchanges={}\ndenials={}\n",
-            self.deployment, self.plan_json_sha256, self.manifest_sha256, self.tree_sha256, self.state_lineage, self.state_serial, self.changes, self.policy_denials
+            "deployment={}\nplan={}\nplan_bin={}\nmanifest={}\ntree={}\nlineage={}\nserial={}\nchanges={}\ndenials={}\n",
+            self.deployment, self.plan_json_sha256, self.plan_bin_sha256, self.manifest_sha256, self.tree_sha256, self.state_lineage, self.state_serial, self.changes, self.policy_denials
         );
         format!("sha256:{}", sha256_hex(text.as_bytes()))
     }
@@ -279,14 +283,18 @@ mod tests {
 
     #[test]
     fn digest_changes_with_every_part() {
-        let base = PlanRecord::new("dev/x", b"{}", b"{}", "t", "l", 1, true, 0);
+        let base = PlanRecord::new("dev/x", b"{}", b"bin", b"{}", "t", "l", 1, true, 0);
         assert_eq!(base.digest, base.compute());
         for other in [
-            PlanRecord::new("dev/y", b"{}", b"{}", "t", "l", 1, true, 0),
-            PlanRecord::new("dev/x", b"{ }", b"{}", "t", "l", 1, true, 0),
-            PlanRecord::new("dev/x", b"{}", b"{}", "t2", "l", 1, true, 0),
-            PlanRecord::new("dev/x", b"{}", b"{}", "t", "l", 2, true, 0),
-            PlanRecord::new("dev/x", b"{}", b"{}", "t", "l", 1, true, 1),
+            PlanRecord::new("dev/y", b"{}", b"bin", b"{}", "t", "l", 1, true, 0),
+            PlanRecord::new("dev/x", b"{ }", b"bin", b"{}", "t", "l", 1, true, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin2", b"{}", "t", "l", 1, true, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin", b"{ }", "t", "l", 1, true, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin", b"{}", "t2", "l", 1, true, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin", b"{}", "t", "l2", 1, true, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin", b"{}", "t", "l", 2, true, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin", b"{}", "t", "l", 1, false, 0),
+            PlanRecord::new("dev/x", b"{}", b"bin", b"{}", "t", "l", 1, true, 1),
         ] {
             assert_ne!(other.digest, base.digest);
         }

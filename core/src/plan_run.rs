@@ -87,9 +87,11 @@ pub fn plan(
         &crate::render::to_json_bytes(&policy_json),
     )?;
     let (lineage, serial) = state_identity(tf, dir)?;
+    let plan_bin = std::fs::read(dir.join("plan.bin")).map_err(Error::io(dir.join("plan.bin")))?;
     let record = PlanRecord::new(
         rendered.deployment(),
         &plan_json,
+        &plan_bin,
         &rendered.manifest_bytes,
         &rendered.tree_digest()?,
         &lineage,

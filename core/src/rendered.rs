@@ -131,8 +131,16 @@ impl RenderedDir {
     }
 }
 
-/// `terraform state pull` -> (lineage, serial); empty state -> ("", 0).
+/// The state's (lineage, serial); no state yet -> ("", 0).
+///
+/// With the `local` backend in the default workspace the state file named by `main.tf.json` is
+/// read directly: it is the file `terraform state pull` would print, without a Terraform process
+/// (about 90 ms; plan and apply each ask once, bench/ B3). Any other backend or workspace, or a file
+/// that does not read as a state, asks Terraform.
 pub fn state_identity(tf: &Terraform, dir: &Path) -> Result<(String, u64)> {
+    if let Some(identity) = local_state_identity(dir) {
+        return Ok(identity);
+    }
     let out = tf.run_ok(dir, &["state", "pull"])?;
     if out.stdout.trim().is_empty() {
         return Ok((String::new(), 0));
@@ -143,4 +151,82 @@ pub fn state_identity(tf: &Terraform, dir: &Path) -> Result<(String, u64)> {
         v["lineage"].as_str().unwrap_or("").to_owned(),
         v["serial"].as_u64().unwrap_or(0),
     ))
+}
+
+fn local_state_identity(dir: &Path) -> Option<(String, u64)> {
+    #[derive(serde::Deserialize)]
+    struct Identity {
+        lineage: String,
+        serial: u64,
+    }
+    if std::env::var("TF_WORKSPACE").is_ok_and(|w| !w.is_empty() && w != "default") {
+        return None;
+    }
+    let main: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("main.tf.json")).ok()?).ok()?;
+    let backends = main["terraform"]["backend"].as_object()?;
+    if backends.len() != 1 {
+        return None;
+    }
+    let path = backends.get("local")?["path"].as_str()?;
+    // The workspace Terraform selected in this directory, if any, must be the default one.
+    match std::fs::read_to_string(dir.join(".terraform/environment")) {
+        Ok(w) if w.trim() != "default" => return None,
+        _ => {}
+    }
+    match std::fs::read(dir.join(path)) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Some((String::new(), 0)),
+        Ok(bytes) => {
+            let id: Identity = serde_json::from_slice(&bytes).ok()?;
+            Some((id.lineage, id.serial))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((String::new(), 0)),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(backend: &str) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("main.tf.json"),
+            format!(r#"{{"terraform": {{"backend": {backend}}}}}"#),
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn local_state_is_read_directly_and_anything_else_asks_terraform() {
+        let d = dir_with(r#"{"local": {"path": "state/x.tfstate"}}"#);
+        assert_eq!(local_state_identity(d.path()), Some((String::new(), 0)));
+        std::fs::create_dir_all(d.path().join("state")).unwrap();
+        std::fs::write(
+            d.path().join("state/x.tfstate"),
+            r#"{"version": 4, "serial": 7, "lineage": "abc", "resources": []}"#,
+        )
+        .unwrap();
+        assert_eq!(local_state_identity(d.path()), Some(("abc".into(), 7)));
+        // A half-written file is not guessed at: Terraform is asked.
+        std::fs::write(d.path().join("state/x.tfstate"), r#"{"version": 4, "ser"#).unwrap();
+        assert_eq!(local_state_identity(d.path()), None);
+        // Another workspace selected in the directory: Terraform knows where its state is.
+        std::fs::write(
+            d.path().join("state/x.tfstate"),
+            r#"{"serial": 1, "lineage": "l"}"#,
+        )
+        .unwrap();
+        std::fs::create_dir_all(d.path().join(".terraform")).unwrap();
+        std::fs::write(d.path().join(".terraform/environment"), "blue").unwrap();
+        assert_eq!(local_state_identity(d.path()), None);
+        std::fs::write(d.path().join(".terraform/environment"), "default").unwrap();
+        assert_eq!(local_state_identity(d.path()), Some(("l".into(), 1)));
+        // A remote backend.
+        let s3 = dir_with(r#"{"s3": {"bucket": "b", "key": "k"}}"#);
+        assert_eq!(local_state_identity(s3.path()), None);
+    }
 }
