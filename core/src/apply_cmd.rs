@@ -161,9 +161,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             ],
         )?;
     }
-    let outputs: serde_json::Value =
-        serde_json::from_str(&tf.run_ok(&dir, &["output", "-json"])?.stdout)
-            .map_err(|e| Error::Process(format!("terraform output -json: {e}")))?;
+    let outputs = crate::rendered::state_outputs(&tf, &dir)?;
     let visible: serde_json::Map<String, serde_json::Value> = outputs
         .as_object()
         .into_iter()

@@ -153,12 +153,40 @@ pub fn state_identity(tf: &Terraform, dir: &Path) -> Result<(String, u64)> {
     ))
 }
 
-fn local_state_identity(dir: &Path) -> Option<(String, u64)> {
-    #[derive(serde::Deserialize)]
-    struct Identity {
-        lineage: String,
-        serial: u64,
+/// The root module's outputs as `terraform output -json` gives them (name -> value, type,
+/// sensitive). Read from the state file under the same conditions as [`state_identity`] (one
+/// Terraform process fewer per apply); otherwise Terraform is asked.
+pub fn state_outputs(tf: &Terraform, dir: &Path) -> Result<Value> {
+    match local_state(dir) {
+        Some(None) => return Ok(Value::Object(Default::default())),
+        Some(Some(bytes)) => {
+            if let Some(outputs) = outputs_of_state(&bytes) {
+                return Ok(outputs);
+            }
+        }
+        None => {}
     }
+    serde_json::from_str(&tf.run_ok(dir, &["output", "-json"])?.stdout)
+        .map_err(|e| Error::Process(format!("terraform output -json: {e}")))
+}
+
+/// The `outputs` object of a state file (`{}` when it has none); `None` when it is not a state.
+fn outputs_of_state(bytes: &[u8]) -> Option<Value> {
+    let Ok(Value::Object(mut state)) = serde_json::from_slice::<Value>(bytes) else {
+        return None;
+    };
+    state.get("lineage")?;
+    match state.remove("outputs") {
+        Some(Value::Object(o)) => Some(Value::Object(o)),
+        None => Some(Value::Object(Default::default())),
+        Some(_) => None,
+    }
+}
+
+/// The bytes of the state when the backend is `local` in the default workspace: `Some(None)` when
+/// there is no state yet, `None` when Terraform must be asked (another backend or workspace, an
+/// unreadable file).
+fn local_state(dir: &Path) -> Option<Option<Vec<u8>>> {
     if std::env::var("TF_WORKSPACE").is_ok_and(|w| !w.is_empty() && w != "default") {
         return None;
     }
@@ -175,13 +203,25 @@ fn local_state_identity(dir: &Path) -> Option<(String, u64)> {
         _ => {}
     }
     match std::fs::read(dir.join(path)) {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Some((String::new(), 0)),
-        Ok(bytes) => {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Some(None),
+        Ok(bytes) => Some(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+        Err(_) => None,
+    }
+}
+
+fn local_state_identity(dir: &Path) -> Option<(String, u64)> {
+    #[derive(serde::Deserialize)]
+    struct Identity {
+        lineage: String,
+        serial: u64,
+    }
+    match local_state(dir)? {
+        None => Some((String::new(), 0)),
+        Some(bytes) => {
             let id: Identity = serde_json::from_slice(&bytes).ok()?;
             Some((id.lineage, id.serial))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((String::new(), 0)),
-        Err(_) => None,
     }
 }
 
@@ -225,6 +265,16 @@ mod tests {
         assert_eq!(local_state_identity(d.path()), None);
         std::fs::write(d.path().join(".terraform/environment"), "default").unwrap();
         assert_eq!(local_state_identity(d.path()), Some(("l".into(), 1)));
+        // Outputs as terraform output -json gives them (value, type, sensitive when set).
+        let state = br#"{"lineage": "l", "serial": 3, "outputs": {"endpoint": {"value": "x.example", "type": "string"}, "pw": {"value": "s", "type": "string", "sensitive": true}}}"#;
+        let o = outputs_of_state(state).unwrap();
+        assert_eq!(o["endpoint"]["value"], "x.example");
+        assert_eq!(o["pw"]["sensitive"], true);
+        assert_eq!(
+            outputs_of_state(br#"{"lineage": "l", "serial": 1}"#),
+            Some(serde_json::json!({}))
+        );
+        assert_eq!(outputs_of_state(br#"{"version": 4, "ser"#), None);
         // A remote backend.
         let s3 = dir_with(r#"{"s3": {"bucket": "b", "key": "k"}}"#);
         assert_eq!(local_state_identity(s3.path()), None);
