@@ -27,6 +27,14 @@ def median(name, command=None):
     return r["median"]
 
 
+# At the largest size B2 is measured side by side with cp -r of its output (the "render" command).
+def b2_median(n):
+    res = load(f"b2-{n}")
+    if not res:
+        return None
+    return res["render"]["median"] if "render" in res else next(iter(res.values()))["median"]
+
+
 def ms(x):
     return None if x is None else round(x * 1000, 1)
 
@@ -47,10 +55,10 @@ row("B1", f"--changed-since, package used by {n_pkg} deployments changed at {big
 per = {}
 fs = open(os.path.join(raw, "b2-fs")).read().strip()
 for n in (100, 1000, big):
-    m = median(f"b2-{n}")
+    m = b2_median(n)
     per[n] = m / n if m else None
     row("B2", f"render --all, {n} deployments (warm cache, output on {fs})", f"{ms(m)} ms ({round(per[n] * 1e6, 1)} us/deployment)", "<= 1 s at 10,000" if n == big else "report", (m <= 1.0) if n == big else None)
-floor = load("b2-floor")
+floor = load(f"b2-{big}")
 if floor:
     r, c = floor["render"]["median"], floor["cp"]["median"]
     files = int(open(os.path.join(raw, "b2-files")).read())

@@ -32,7 +32,7 @@ hf() { # name, hyperfine args...
   hyperfine --style basic --export-json "$raw/$name.json" "$@" >"$raw/$name.txt" 2>&1 || { cat "$raw/$name.txt"; exit 1; }
 }
 
-echo "== fleets: 100, 1000 and $N deployments (deterministic, seed 42)"
+echo "== [${SECONDS}s] fleets: 100, 1000 and $N deployments (deterministic, seed 42)"
 for n in 100 1000 "$N"; do
   "$bin/fleetgen" --out "$work/fleet-$n" --deployments "$n" --seed 42 >/dev/null
 done
@@ -40,33 +40,36 @@ big="$work/fleet-$N/repo"
 git -C "$big" worktree add -q "$work/at-one" bench/one
 git -C "$big" worktree add -q "$work/at-pkg" bench/pkg
 
-echo "== B1: --changed-since at $N deployments"
+echo "== [${SECONDS}s] B1: --changed-since at $N deployments"
 hf b1-one --warmup 2 --runs "$RUNS" "$bin/gitops-render --repo $work/at-one --changed-since bench/base --list --json"
 hf b1-pkg --warmup 2 --runs "$RUNS" "$bin/gitops-render --repo $work/at-pkg --changed-since bench/one --list --json"
 "$bin/gitops-render" --repo "$work/at-one" --changed-since bench/base --list --json > "$raw/b1-one.out"
 "$bin/gitops-render" --repo "$work/at-pkg" --changed-since bench/one --list --json > "$raw/b1-pkg.out"
 
-echo "== B2 + B7: render --all (warm module cache) into $outfs, peak memory"
-for n in 100 1000 "$N"; do
+echo "== [${SECONDS}s] B2 + B7: render --all (warm module cache) into $outfs, peak memory"
+for n in 100 1000; do
   repo="$work/fleet-$n/repo"
   "$bin/gitops-render" --repo "$repo" --all --out "$out/out-$n" >/dev/null   # warms the cache
-  hf "b2-$n" --warmup 1 --runs "$( [ "$n" = "$N" ] && echo 5 || echo "$RUNS" )" --prepare "rm -rf $out/out-$n" "$bin/gitops-render --repo $repo --all --out $out/out-$n"
+  hf "b2-$n" --warmup 1 --runs "$RUNS" --prepare "rm -rf $out/out-$n" "$bin/gitops-render --repo $repo --all --out $out/out-$n"
+  rm -rf "$out/out-$n"
 done
-# The floor under B2: copying the same rendered tree (same files, same bytes) with cp, side by side.
+# At $N, side by side with the floor under it: cp -r of the same rendered tree (same files, same
+# bytes). The first render warms the cache and is the tree cp copies.
 "$bin/gitops-render" --repo "$big" --all --out "$out/ref" >/dev/null
 find "$out/ref" -type f | wc -l > "$raw/b2-files"
-hf b2-floor --warmup 1 --runs 5 --prepare "rm -rf $out/out-$N $out/copy" \
+hf "b2-$N" --runs 3 --prepare "rm -rf $out/out-$N $out/copy" \
   -n render "$bin/gitops-render --repo $big --all --out $out/out-$N" -n cp "cp -r $out/ref $out/copy"
+rm -rf "$out/out-$N" "$out/copy" "$out/ref"
 /usr/bin/time -f '%M' -o "$raw/b7.kb" "$bin/gitops-render" --repo "$big" --all --out "$out/out-mem" >/dev/null
 rm -rf "$out"
 trap - EXIT
 
-echo "== B6: start-up (--version)"
+echo "== [${SECONDS}s] B6: start-up (--version)"
 for b in render plan apply certify tag rollback destroy; do
   [ -x "$bin/gitops-$b" ] && hf "b6-$b" --warmup 5 --runs 50 -N "$bin/gitops-$b --version"
 done
 
-echo "== B3: render + gitops-plan + gitops-apply vs terraform init/plan/apply by hand (one deployment)"
+echo "== [${SECONDS}s] B3: render + gitops-plan + gitops-apply vs terraform init/plan/apply by hand (one deployment)"
 ex="$work/example"
 bash "$root/scripts/make-example.sh" "$ex" >/dev/null
 "$bin/vault-standin" --print-config > "$work/vault.out" & vpid=$!
@@ -83,7 +86,7 @@ hf b3 --runs "$RUNS" \
   --prepare "$tf -chdir=$hand destroy -auto-approve -no-color >/dev/null 2>&1 || true; rm -rf $work/state/dev/orders-db.tfstate* $hand/.terraform $d" \
   -n toolkit "bash -c '$toolkit' >/dev/null" -n by-hand "bash -c '$byhand' >/dev/null"
 
-echo "== B4: 50 deployments of one package: vendored from the shared cache vs terraform init cloning git:: sources"
+echo "== [${SECONDS}s] B4: 50 deployments of one package: vendored from the shared cache vs terraform init cloning git:: sources"
 b4="$work/b4"
 mkdir -p "$b4"
 for i in $(seq -w 1 50); do
@@ -100,10 +103,11 @@ du -sb "$work/cache-b4/repos" | cut -f1 > "$raw/b4-vendored.bytes"
 du -sb $(ls -d "$b4"/g/dev/b4-*/.terraform/modules) | awk '{s+=$1} END {print s}' > "$raw/b4-git.bytes"
 
 if [ -x "$bin/gitops-certify" ]; then
-  echo "== B5: certify an unchanged, certified package (no-op) vs a full certification"
+  echo "== [${SECONDS}s] B5: certify an unchanged, certified package (no-op) vs a full certification"
   "$bin/gitops-certify" run data-store 1.0.0 --repo "$ex/repo" >/dev/null 2>&1
-  hf b5 --warmup 1 --runs "$RUNS" -n no-op "$bin/gitops-certify run data-store 1.0.0 --repo $ex/repo" \
+  hf b5 --warmup 1 --runs 5 -n no-op "$bin/gitops-certify run data-store 1.0.0 --repo $ex/repo" \
     -n full "$bin/gitops-certify run data-store 1.0.0 --repo $ex/repo --force"
 fi
 
+echo "== [${SECONDS}s] done"
 python3 "$root/bench/report.py" "$work" "$N" "$tf"
