@@ -58,21 +58,36 @@ pub struct SourceRepo {
     pub config_src: SourceFile,
 }
 
-fn file_stems(dir: &Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(".toml"))
-                        .map(str::to_owned)
-                })
-                .collect()
+/// The names of the `.toml` files in `dir`, without the extension, in directory order.
+fn toml_stems(dir: &Path) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)?
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".toml"))
+                .map(str::to_owned)
         })
-        .unwrap_or_default();
+        .collect())
+}
+
+fn file_stems(dir: &Path) -> Vec<String> {
+    let mut out = toml_stems(dir).unwrap_or_default();
     out.sort();
     out
+}
+
+/// The versions of the `<version>.toml` files in `dir` (a component's packages or certification
+/// records), in semver order; names that are not versions sort after by their text.
+pub fn version_stems(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut versions = toml_stems(dir)?;
+    versions.sort_by(
+        |a, b| match (semver::Version::parse(a), semver::Version::parse(b)) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.cmp(b),
+        },
+    );
+    Ok(versions)
 }
 
 impl SourceRepo {

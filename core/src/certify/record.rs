@@ -133,22 +133,8 @@ pub fn all_records(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Rec
         .collect();
     comps.sort();
     for c in comps {
-        let mut versions: Vec<String> = std::fs::read_dir(base.join(&c))
-            .map_err(Error::io(base.join(&c)))?
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".toml"))
-                    .map(str::to_owned)
-            })
-            .collect();
-        versions.sort_by(
-            |a, b| match (semver::Version::parse(a), semver::Version::parse(b)) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => a.cmp(b),
-            },
-        );
+        let versions =
+            crate::sot::version_stems(&base.join(&c)).map_err(Error::io(base.join(&c)))?;
         for v in versions {
             if let Some(r) = read_record(repo, &c, &v)? {
                 out.push(r);

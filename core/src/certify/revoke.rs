@@ -16,23 +16,8 @@ use std::path::Path;
 pub fn all_packages(repo: &SourceRepo) -> Vec<(String, String, Package)> {
     let mut out = Vec::new();
     for c in repo.components() {
-        let mut versions: Vec<String> = std::fs::read_dir(repo.root.join("packages").join(&c))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".toml"))
-                    .map(str::to_owned)
-            })
-            .collect();
-        versions.sort_by(
-            |a, b| match (semver::Version::parse(a), semver::Version::parse(b)) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => a.cmp(b),
-            },
-        );
+        let versions =
+            crate::sot::version_stems(&repo.root.join("packages").join(&c)).unwrap_or_default();
         for v in versions {
             let rel = Path::new("packages").join(&c).join(format!("{v}.toml"));
             if let Ok(Some(src)) = crate::load::SourceFile::read(&repo.root, &rel) {
