@@ -122,24 +122,28 @@ impl Default for Example {
 }
 
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
+    let mut c = git_command(dir, "test");
+    c.args(args);
+    git_output(c, args)
+}
+
+/// A hermetic `git -C dir`: no user or system configuration, the identity `who`, no signing.
+pub fn git_command(dir: &Path, who: &str) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
         .arg(dir)
-        .args([
-            "-c",
-            "user.name=test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .args(args)
+        .args(["-c", &format!("user.name={who}")])
+        .args(["-c", &format!("user.email={who}@example.invalid")])
+        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    c
+}
+
+/// Runs a git command (`args` names it in the failure message), which must succeed; its stdout,
+/// trimmed.
+pub fn git_output(mut c: Command, args: &[&str]) -> String {
+    let out = c.output().expect("run git");
     assert!(
         out.status.success(),
         "git {args:?} failed: {}",

@@ -26,31 +26,11 @@ impl Rng {
 }
 
 fn git(dir: &Path, args: &[&str], date: &str) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=fleet",
-            "-c",
-            "user.email=fleet@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "tag.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
+    let mut c = gitops_tests::git_command(dir, "fleet");
+    c.args(args)
         .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("GIT_COMMITTER_DATE", date);
+    gitops_tests::git_output(c, args);
 }
 
 fn write(path: &Path, text: &str) {
