@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::vault::{StandinConfig, TestVault};
-use gitops_tests::{stderr, stdout, terraform, tf_ok, Example, WEB_FRONTEND_1_0};
+use gitops_tests::{stderr, stdout, terraform, tf_ok, VaultWorld, WEB_FRONTEND_1_0};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,30 +22,25 @@ allocated_storage_gb = 50
 DB_NAME = "tools"
 "#;
 
-struct World {
-    ex: Example,
-    vault: TestVault,
+/// The shared Vault world (example, Vault, real Terraform); `w.ex` and `w.vault` reach through.
+struct World(VaultWorld);
+
+impl std::ops::Deref for World {
+    type Target = VaultWorld;
+    fn deref(&self) -> &VaultWorld {
+        &self.0
+    }
 }
 
 impl World {
     fn new() -> World {
-        World {
-            ex: Example::new(),
-            vault: TestVault::start(StandinConfig::canary()),
-        }
+        World(VaultWorld::new(|_| terraform()))
     }
 
-    /// A toolkit command with Vault (AppRole), real Terraform and `--repo`.
+    /// A toolkit command with Vault (AppRole), real Terraform, `--repo` and a build tag.
     fn cmd(&self, bin: &str, build: &str) -> Command {
-        let mut c = self.ex.cmd(bin);
-        let role = &self.vault.config().approle[0];
-        c.env("VAULT_ADDR", self.vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .env("GITOPS_TERRAFORM", terraform())
-            .env("BUILD_TAG", build)
-            .arg("--repo")
-            .arg(self.ex.repo());
+        let mut c = self.0.cmd(bin);
+        c.env("BUILD_TAG", build);
         c
     }
 

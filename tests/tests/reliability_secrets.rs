@@ -21,9 +21,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::vault::{StandinConfig, TestVault};
 use gitops_tests::{
-    scan_files_for, stderr, stdout, terraform, tf_ok, Example, ProcPoller, WEB_FRONTEND_1_0,
+    scan_files_for, stderr, stdout, terraform, tf_ok, ProcPoller, VaultWorld, WEB_FRONTEND_1_0,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -49,23 +48,23 @@ FEATURE_NEW_CHECKOUT = "false"
 "#;
 
 struct World {
-    ex: Example,
-    vault: TestVault,
+    /// Example, Vault and real Terraform; `w.ex` and `w.vault` reach through.
+    world: VaultWorld,
     /// Every stdout and stderr captured from a toolkit binary.
     captured: std::cell::RefCell<Vec<u8>>,
 }
 
+impl std::ops::Deref for World {
+    type Target = VaultWorld;
+    fn deref(&self) -> &VaultWorld {
+        &self.world
+    }
+}
+
 impl World {
     fn cmd(&self, bin: &str, build: &str) -> Command {
-        let mut c = self.ex.cmd(bin);
-        let role = &self.vault.config().approle[0];
-        c.env("VAULT_ADDR", self.vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .env("GITOPS_TERRAFORM", terraform())
-            .env("BUILD_TAG", build)
-            .arg("--repo")
-            .arg(self.ex.repo());
+        let mut c = self.world.cmd(bin);
+        c.env("BUILD_TAG", build);
         c
     }
 
@@ -158,8 +157,7 @@ fn all_git_objects(repo: &Path) -> Vec<u8> {
 #[test]
 fn full_lifecycle_leaks_no_canary_and_rollbacks_restore_outputs_and_tags() {
     let w = World {
-        ex: Example::new(),
-        vault: TestVault::start(StandinConfig::canary()),
+        world: VaultWorld::new(|_| terraform()),
         captured: Default::default(),
     };
     let canaries = w.vault.config().canary_values();
