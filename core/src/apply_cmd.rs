@@ -3,11 +3,11 @@
 
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::load::sha256_hex;
-use crate::modcache::default_cache_dir;
-use crate::plan::PlanRecord;
-use crate::rendered::{state_identity, RenderedDir};
-use crate::sot::SourceRepo;
+use crate::exec::modcache::default_cache_dir;
+use crate::model::load::sha256_hex;
+use crate::model::sot::SourceRepo;
+use crate::plan::rendered::{state_identity, RenderedDir};
+use crate::plan::summary::PlanRecord;
 use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         if who.is_empty() || who.len() > 128 || who.chars().any(char::is_control) {
             return Err(Error::Usage(format!(
                 "--approved-by {}: allowed is a 1-128 character name without control characters",
-                crate::names::shown(who)
+                crate::model::names::shown(who)
             )));
         }
     }
@@ -161,7 +161,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             ],
         )?;
     }
-    let outputs = crate::rendered::state_outputs(&tf, &dir)?;
+    let outputs = crate::plan::rendered::state_outputs(&tf, &dir)?;
     let visible: serde_json::Map<String, serde_json::Value> = outputs
         .as_object()
         .into_iter()

@@ -115,9 +115,9 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
-    Terraform(#[from] crate::terraform::TerraformError),
+    Terraform(#[from] crate::exec::terraform::TerraformError),
     #[error(transparent)]
-    Vault(#[from] crate::vault::VaultError),
+    Vault(#[from] crate::exec::vault::VaultError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

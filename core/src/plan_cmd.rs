@@ -3,10 +3,10 @@
 
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::modcache::default_cache_dir;
-use crate::plan;
-use crate::rendered::RenderedDir;
-use crate::sot::SourceRepo;
+use crate::exec::modcache::default_cache_dir;
+use crate::model::sot::SourceRepo;
+use crate::plan::rendered::RenderedDir;
+use crate::plan::summary as plan;
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
     }
     // A broken repository policy is invalid input: found before Vault, Terraform or any write.
-    crate::policy::check(&repo.root)?;
+    crate::plan::policy::check(&repo.root)?;
     let _lock = rendered.lock(PROGRAM, Duration::from_secs(cli.lock_timeout))?;
     let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let (tf, vault) = rendered.terraform(&repo, &cache)?;
@@ -97,7 +97,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         rendered.manifest["profile"].as_str().unwrap_or("?")
     );
     say("terraform init + plan");
-    let planned = crate::plan_run::plan(&rendered, &repo, &tf, false, cli.lock_timeout, &title)?;
+    let planned = crate::plan::run::plan(&rendered, &repo, &tf, false, cli.lock_timeout, &title)?;
     let (summary, report, record, md) = (
         planned.summary,
         planned.policy,

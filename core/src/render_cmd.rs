@@ -1,13 +1,13 @@
 //! The `gitops-render` command line: argument types (their doc comments are the `--help` text) and
 //! the code that runs them.
 
-use crate::changes;
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::modcache::{default_cache_dir, ModuleCache};
+use crate::exec::modcache::{default_cache_dir, ModuleCache};
+use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::model::FileKind;
+use crate::render::affected as changes;
 use crate::render::{self, RenderOptions, Rendered, Renderer};
-use crate::sot::{DeploymentId, SourceRepo};
 use clap::{Args, Parser, Subcommand};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -105,10 +105,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Ok(exit::OK);
     }
     let args = cli.render;
-    if !crate::names::is_build_tag(&args.build_tag) {
+    if !crate::model::names::is_build_tag(&args.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::names::shown(&args.build_tag)
+            crate::model::names::shown(&args.build_tag)
         )));
     }
     let repo = SourceRepo::open(&args.repo)?;

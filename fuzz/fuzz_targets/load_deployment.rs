@@ -1,4 +1,4 @@
-//! Fuzz `gitops_core::load::deployment` (the parser of `deployments/dev/web-frontend.toml`): any text must give a value or a
+//! Fuzz `gitops_core::model::load::deployment` (the parser of `deployments/dev/web-frontend.toml`): any text must give a value or a
 //! ConfigError, never a panic.
 #![no_main]
 
@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let src = gitops_core::load::SourceFile::from_text("deployments/dev/web-frontend.toml", text.to_owned());
-        let _ = gitops_core::load::deployment(&src);
+        let src = gitops_core::model::load::SourceFile::from_text("deployments/dev/web-frontend.toml", text.to_owned());
+        let _ = gitops_core::model::load::deployment(&src);
     }
 });

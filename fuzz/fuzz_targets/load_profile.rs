@@ -1,4 +1,4 @@
-//! Fuzz `gitops_core::load::profile` (the parser of `profiles/internal-tooling.toml`): any text must give a value or a
+//! Fuzz `gitops_core::model::load::profile` (the parser of `profiles/internal-tooling.toml`): any text must give a value or a
 //! ConfigError, never a panic.
 #![no_main]
 
@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let src = gitops_core::load::SourceFile::from_text("profiles/internal-tooling.toml", text.to_owned());
-        let _ = gitops_core::load::profile(&src);
+        let src = gitops_core::model::load::SourceFile::from_text("profiles/internal-tooling.toml", text.to_owned());
+        let _ = gitops_core::model::load::profile(&src);
     }
 });

@@ -4,10 +4,10 @@
 //! rendered with `Renderer::render_request`. Any outcome but a panic is fine.
 #![no_main]
 
-use gitops_core::load::SourceFile;
-use gitops_core::modcache::ModuleCache;
+use gitops_core::model::load::SourceFile;
+use gitops_core::exec::modcache::ModuleCache;
 use gitops_core::render::{RenderOptions, Renderer};
-use gitops_core::sot::{DeploymentId, SourceRepo};
+use gitops_core::model::sot::{DeploymentId, SourceRepo};
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let f = fixture();
     let src = SourceFile::from_text("deployments/dev/fuzz.toml", text.to_owned());
-    let Ok(dep) = gitops_core::load::deployment(&src) else {
+    let Ok(dep) = gitops_core::model::load::deployment(&src) else {
         return;
     };
     let options = RenderOptions {

@@ -402,7 +402,7 @@ fn protected_environment_needs_an_approval_which_is_recorded() {
     assert_eq!(c.status.code(), Some(0), "{}{}", stdout(&c), stderr(&c));
     // Promotion order (dev -> staging -> prod): plan needs a recorded deployment of the package to
     // staging. Record one as gitops-tag would (an annotated deploy tag with its TOML body).
-    let meta = gitops_core::lifecycle::meta::DeployMeta {
+    let meta = gitops_core::records::deployment::DeployMeta {
         deployment: "staging/orders-api".into(),
         package: "web-service@1.0.0".into(),
         profile: "high-traffic-api".into(),
@@ -439,10 +439,13 @@ fn a_held_lock_makes_plan_exit_3_naming_the_holder_and_other_deployments_proceed
     let w = World::new();
     let dir = w.render("dev/orders-api");
     let lock_path = w.ex.state().join("dev/orders-api.tfstate.gitops.lock");
-    let holder = gitops_core::lock::holder_text("gitops-apply", "dev/orders-api");
-    let held =
-        gitops_core::lock::DeploymentLock::acquire(&lock_path, std::time::Duration::ZERO, &holder)
-            .unwrap();
+    let holder = gitops_core::exec::lock::holder_text("gitops-apply", "dev/orders-api");
+    let held = gitops_core::exec::lock::DeploymentLock::acquire(
+        &lock_path,
+        std::time::Duration::ZERO,
+        &holder,
+    )
+    .unwrap();
     let p = w.plan(&dir, &["--lock-timeout", "1"]);
     assert_eq!(p.status.code(), Some(3), "{}", stderr(&p));
     assert!(

@@ -1,11 +1,12 @@
 //! The `gitops-certify` command line: argument types (their doc comments are the `--help` text)
 //! and the code that runs them.
 
-use super::{matrix, record, report, revoke, run, status};
+use super::{matrix, report, revoke, run, status};
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::modcache::{default_cache_dir, ModuleCache};
-use crate::sot::SourceRepo;
+use crate::exec::modcache::{default_cache_dir, ModuleCache};
+use crate::model::sot::SourceRepo;
+use crate::records::certification as record;
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -124,7 +125,7 @@ fn check_who(who: Option<&str>) -> Result<()> {
         Some(w) if w.trim().is_empty() || w.len() > 128 || w.chars().any(char::is_control) => {
             Err(Error::Usage(format!(
                 "--by {}: allowed is a 1-128 character name without control characters",
-                crate::names::shown(w)
+                crate::model::names::shown(w)
             )))
         }
         _ => Ok(()),
@@ -231,18 +232,20 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn run_cmd(repo: &SourceRepo, cache_dir: PathBuf, json: bool, args: RunArgs) -> Result<u8> {
-    if !crate::names::is_dns_label(&args.component) || !crate::names::is_semver(&args.version) {
+    if !crate::model::names::is_dns_label(&args.component)
+        || !crate::model::names::is_semver(&args.version)
+    {
         return Err(Error::Usage(format!(
             "run {} {}: expected a component name ({}) and a semver package version",
-            crate::names::shown(&args.component),
-            crate::names::shown(&args.version),
-            crate::names::DNS_LABEL_RULE
+            crate::model::names::shown(&args.component),
+            crate::model::names::shown(&args.version),
+            crate::model::names::DNS_LABEL_RULE
         )));
     }
-    if !crate::names::is_build_tag(&args.build_tag) {
+    if !crate::model::names::is_build_tag(&args.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::names::shown(&args.build_tag)
+            crate::model::names::shown(&args.build_tag)
         )));
     }
     check_who(args.by.as_deref())?;

@@ -2,14 +2,14 @@
 //! init, validate, plan, policy gate, apply, verify, the package's own tests, and always destroy
 //! (also after a failure); resources left in the state after destroy are a failure.
 
-use super::record::StepResult;
 use crate::error::{Error, Result};
-use crate::load::SourceFile;
+use crate::exec::terraform::Terraform;
+use crate::model::load::SourceFile;
+use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::model::{Deployment, Package};
+use crate::plan::rendered::RenderedDir;
+use crate::records::certification::StepResult;
 use crate::render::Renderer;
-use crate::rendered::RenderedDir;
-use crate::sot::{DeploymentId, SourceRepo};
-use crate::terraform::Terraform;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,10 +56,10 @@ pub fn deployment_name(component: &str, version: &str, profile: &str) -> String 
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    if crate::names::is_dns_label(&raw) {
+    if crate::model::names::is_dns_label(&raw) {
         return raw;
     }
-    let hash = &crate::load::sha256_hex(raw.as_bytes())[..8];
+    let hash = &crate::model::load::sha256_hex(raw.as_bytes())[..8];
     let head: String = raw.chars().take(54).collect();
     format!("{}-{hash}", head.trim_end_matches('-'))
 }
@@ -130,7 +130,7 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
     };
     let dir = sh.work.join("out").join(&id.env).join(&id.name);
     let rendered = steps.run("render", false, || render(sh, &id, &job.profile, &dir));
-    let mut tf: Option<(Terraform, Option<crate::vault::VaultSession>)> = None;
+    let mut tf: Option<(Terraform, Option<crate::exec::vault::VaultSession>)> = None;
     let initialized = steps
         .run("init", false, || {
             let rd = RenderedDir::open(&dir)?;
@@ -160,7 +160,7 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
             .as_ref()
             .map(|(_, m)| m.clone())
             .unwrap_or(Value::Null);
-        let report = crate::policy::evaluate(
+        let report = crate::plan::policy::evaluate(
             &sh.repo.root,
             plan.as_ref().unwrap_or(&Value::Null),
             &manifest,
@@ -363,7 +363,7 @@ mod tests {
             "web-service-1-0-0-high-traffic-api"
         );
         let long = deployment_name(&"a".repeat(40), "1.0.0-rc.1+build.7", &"p".repeat(40));
-        assert!(crate::names::is_dns_label(&long), "{long}");
+        assert!(crate::model::names::is_dns_label(&long), "{long}");
         assert_eq!(long.len(), 63);
     }
 }

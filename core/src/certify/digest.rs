@@ -3,11 +3,11 @@
 //! repository name, ref, sub-path, commit and tree (the git tree id is a digest of the vendored
 //! code). The module URL is left out: it differs between machines.
 
-use super::record::RecordModule;
 use crate::error::{Error, Result};
-use crate::load::sha256_hex;
-use crate::modcache::ResolvedModule;
+use crate::exec::modcache::ResolvedModule;
+use crate::model::load::sha256_hex;
 use crate::model::{Cloud, Package};
+use crate::records::certification::RecordModule;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

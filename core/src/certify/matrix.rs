@@ -1,8 +1,8 @@
 //! `gitops-certify matrix`: which module versions were certified together, from the records.
 
-use super::record::{self, normalize_ref, Record, RevokedList};
 use crate::error::Result;
-use crate::sot::SourceRepo;
+use crate::model::sot::SourceRepo;
+use crate::records::certification::{self as record, normalize_ref, Record, RevokedList};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -10,12 +10,8 @@
 pub mod cmd;
 pub mod deploy;
 pub mod digest;
-pub mod enforce;
 pub mod matrix;
-pub mod record;
 pub mod report;
 pub mod revoke;
 pub mod run;
 pub mod status;
-
-pub use enforce::enforce;

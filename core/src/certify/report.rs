@@ -1,7 +1,7 @@
 //! Reports of a certification run for Jenkins: JUnit XML (one test case per step per profile, and
 //! per module check) and a Markdown summary.
 
-use super::record::StepResult;
+use crate::records::certification::StepResult;
 use std::collections::BTreeMap;
 
 fn xml(s: &str) -> String {

@@ -2,13 +2,13 @@
 //! goes into `certifications/revoked.toml`, committed (and pushed); every package containing it
 //! is refused by protected environments from then on.
 
-use super::enforce::revocation;
-use super::record::{self, normalize_ref, Revocation, RevokedList};
 use crate::error::{Error, Result};
-use crate::git::{Change, GitRepo};
+use crate::exec::git::{Change, GitRepo};
+use crate::guard::certification::revocation;
+use crate::model::names;
+use crate::model::sot::SourceRepo;
 use crate::model::Package;
-use crate::names;
-use crate::sot::SourceRepo;
+use crate::records::certification::{self as record, normalize_ref, Revocation, RevokedList};
 use std::path::Path;
 
 /// Every package of the repository: (component, version, package). Packages that do not load
@@ -16,12 +16,12 @@ use std::path::Path;
 pub fn all_packages(repo: &SourceRepo) -> Vec<(String, String, Package)> {
     let mut out = Vec::new();
     for c in repo.components() {
-        let versions =
-            crate::sot::version_stems(&repo.root.join("packages").join(&c)).unwrap_or_default();
+        let versions = crate::model::sot::version_stems(&repo.root.join("packages").join(&c))
+            .unwrap_or_default();
         for v in versions {
             let rel = Path::new("packages").join(&c).join(format!("{v}.toml"));
-            if let Ok(Some(src)) = crate::load::SourceFile::read(&repo.root, &rel) {
-                if let Ok(p) = crate::load::package(&src) {
+            if let Ok(Some(src)) = crate::model::load::SourceFile::read(&repo.root, &rel) {
+                if let Ok(p) = crate::model::load::package(&src) {
                     out.push((c.clone(), v, p));
                 }
             }

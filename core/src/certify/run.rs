@@ -4,14 +4,14 @@
 
 use super::deploy::{self, Job, Shared};
 use super::digest;
-use super::record::{self, Record, RecordModule, StepResult};
 use crate::error::{ConfigError, Error, Result};
-use crate::git::{Change, GitRepo};
-use crate::modcache::{ModuleCache, ResolvedModule};
+use crate::exec::git::{Change, GitRepo};
+use crate::exec::modcache::{ModuleCache, ResolvedModule};
+use crate::exec::terraform::Terraform;
+use crate::model::sot::SourceRepo;
 use crate::model::{Cloud, Environment, Package};
+use crate::records::certification::{self as record, Record, RecordModule, StepResult};
 use crate::render::{RenderOptions, Renderer, TOOLKIT_VERSION};
-use crate::sot::SourceRepo;
-use crate::terraform::Terraform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -147,13 +147,15 @@ pub fn prepare(
     }
     let digest = digest::package_digest(&package, &modules)?;
     let revoked = record::read_revoked(repo)?;
-    if let Some(why) = super::enforce::revocation(&revoked, component, version, &package) {
+    if let Some(why) =
+        crate::guard::certification::revocation(&revoked, component, version, &package)
+    {
         return Err(Error::Refused(format!(
             "{component}@{version} cannot be certified: {why}"
         )));
     }
     let mut jobs = Vec::new();
-    for name in crate::profile::available(&repo.root) {
+    for name in crate::model::profile::available(&repo.root) {
         let blame = |known: String| {
             ConfigError::new(
                 format!("profiles/{name}.toml"),
@@ -162,7 +164,7 @@ pub fn prepare(
                 known,
             )
         };
-        let p = crate::profile::resolve(&repo.root, &name, &blame)?;
+        let p = crate::model::profile::resolve(&repo.root, &name, &blame)?;
         let comps = &p.profile.components;
         if !comps.is_empty() && !comps.iter().any(|c| c == component) {
             continue;
@@ -370,7 +372,7 @@ fn check_module(
         });
     };
     step("validate", &|| {
-        crate::modcache::copy_tree(&cache.module_dir(m), &dir)?;
+        crate::exec::modcache::copy_tree(&cache.module_dir(m), &dir)?;
         tf.run_ok(
             &dir,
             &["init", "-backend=false", "-input=false", "-no-color"],

@@ -1,13 +1,13 @@
 //! `gitops-certify status`: every package of the repository, its certification state for the
 //! clouds of the certification environments, and the deployments that use it.
 
-use super::enforce::{self, State};
-use super::record;
 use super::revoke::all_packages;
 use crate::error::Result;
-use crate::modcache::ModuleCache;
+use crate::exec::modcache::ModuleCache;
+use crate::guard::certification::{self as enforce, State};
+use crate::model::sot::SourceRepo;
 use crate::model::Cloud;
-use crate::sot::SourceRepo;
+use crate::records::certification as record;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,15 +1,15 @@
 //! `gitops-destroy`: guarded destruction of a deployment, recorded as a tombstone tag, its request
 //! removed from git; `--orphans` lists deployments whose request is gone but whose resources live.
 
-use super::meta::{self, DeployMeta, PUSH_ATTEMPTS};
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::git::{Change, GitRepo};
-use crate::modcache::{default_cache_dir, ModuleCache};
-use crate::plan_run::{self, data_loss_refusal, policy_refusal};
+use crate::exec::git::{Change, GitRepo};
+use crate::exec::modcache::{default_cache_dir, ModuleCache};
+use crate::model::sot::{DeploymentId, SourceRepo};
+use crate::plan::rendered::RenderedDir;
+use crate::plan::run::{self as plan_run, data_loss_refusal, policy_refusal};
+use crate::records::deployment::{self as meta, DeployMeta, PUSH_ATTEMPTS};
 use crate::render::{self, RenderOptions, Rendered, Renderer};
-use crate::rendered::RenderedDir;
-use crate::sot::{DeploymentId, SourceRepo};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,10 +93,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Err(Error::Usage("give <env>/<name> or --orphans".into()));
     };
     let id = DeploymentId::parse(dep)?;
-    if !crate::names::is_build_tag(&cli.build_tag) {
+    if !crate::model::names::is_build_tag(&cli.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::names::shown(&cli.build_tag)
+            crate::model::names::shown(&cli.build_tag)
         )));
     }
     super::check_approver(cli.approved_by.as_deref())?;
@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Some(c) => {
             return Err(Error::Refused(format!(
             "--confirm {} does not match the deployment name: destroying {id} needs --confirm {}",
-            crate::names::shown(c),
+            crate::model::names::shown(c),
             id.name
         )))
         }

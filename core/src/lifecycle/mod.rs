@@ -4,15 +4,13 @@
 //! desired state is a git commit.
 
 pub mod destroy;
-pub mod meta;
 pub mod orphans;
 
-pub mod revoked;
 pub mod rollback;
 pub mod tag;
 pub mod tag_cmd;
 
-use crate::sot::DeploymentId;
+use crate::model::sot::DeploymentId;
 use std::path::{Path, PathBuf};
 
 /// Where rollback and destroy render when no `--out` is given: `<state-dir>/work/<verb>/<env>/<name>`
@@ -31,7 +29,7 @@ pub fn check_approver(who: Option<&str>) -> crate::Result<()> {
         if who.is_empty() || who.len() > 128 || who.chars().any(char::is_control) {
             return Err(crate::Error::Usage(format!(
                 "--approved-by {}: allowed is a 1-128 character name without control characters",
-                crate::names::shown(who)
+                crate::model::names::shown(who)
             )));
         }
     }

@@ -2,11 +2,11 @@
 //! as deployed (a `deploy/` tag without a later `destroyed/` tombstone). Resources must never
 //! outlive their request: each orphan is reported for `gitops-destroy`.
 
-use super::meta;
 use crate::cli::print_json;
 use crate::error::{exit, Result};
-use crate::git::GitRepo;
-use crate::sot::{DeploymentId, SourceRepo};
+use crate::exec::git::GitRepo;
+use crate::model::sot::{DeploymentId, SourceRepo};
+use crate::records::deployment as meta;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -36,7 +36,7 @@ pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
         }
     }
     let deleted: BTreeSet<String> = match since {
-        Some(rev) => crate::changes::changed_since(repo, rev, None)?
+        Some(rev) => crate::render::affected::changed_since(repo, rev, None)?
             .destroy
             .into_iter()
             .collect(),

@@ -2,16 +2,16 @@
 //! commit that restores its request, so git stays the source of truth and the next pipeline run
 //! applies the rollback instead of undoing it.
 
-use super::meta::{self, Record, PUSH_ATTEMPTS};
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::git::{Change, GitRepo};
-use crate::load::SourceFile;
-use crate::modcache::{default_cache_dir, ModuleCache};
-use crate::plan_run::{self, data_loss_refusal, policy_refusal};
+use crate::exec::git::{Change, GitRepo};
+use crate::exec::modcache::{default_cache_dir, ModuleCache};
+use crate::model::load::SourceFile;
+use crate::model::sot::{DeploymentId, SourceRepo};
+use crate::plan::rendered::RenderedDir;
+use crate::plan::run::{self as plan_run, data_loss_refusal, policy_refusal};
+use crate::records::deployment::{self as meta, Record, PUSH_ATTEMPTS};
 use crate::render::{self, RenderOptions, Renderer};
-use crate::rendered::RenderedDir;
-use crate::sot::{DeploymentId, SourceRepo};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -116,7 +116,7 @@ pub fn pick<'a>(deploys: &'a [Record], to: &str, id: &DeploymentId) -> Result<&'
     found.ok_or_else(|| {
         Error::Usage(format!(
             "--to {}: not a recorded deployment of {id}; allowed: previous, a sequence number or one of: {}",
-            crate::names::shown(to),
+            crate::model::names::shown(to),
             known()
         ))
     })
@@ -147,7 +147,11 @@ impl Ctx<'_> {
     }
 
     /// Plans the render in `out`, holding the deployment lock.
-    fn plan(&self, out: &Path, tf: &crate::terraform::Terraform) -> Result<plan_run::Planned> {
+    fn plan(
+        &self,
+        out: &Path,
+        tf: &crate::exec::terraform::Terraform,
+    ) -> Result<plan_run::Planned> {
         let rendered = RenderedDir::open(out)?;
         let _lock = rendered.lock(PROGRAM, Duration::from_secs(self.cli.lock_timeout))?;
         let title = format!(
@@ -169,10 +173,10 @@ impl Ctx<'_> {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
-    if !crate::names::is_build_tag(&cli.build_tag) {
+    if !crate::model::names::is_build_tag(&cli.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::names::shown(&cli.build_tag)
+            crate::model::names::shown(&cli.build_tag)
         )));
     }
     let id = DeploymentId::parse(&cli.deployment)?;
@@ -207,7 +211,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         ))
     })?;
     let src = SourceFile::from_text(format!("{} (at {})", id.path().display(), target.tag), text);
-    let request = crate::load::deployment(&src)?;
+    let request = crate::model::load::deployment(&src)?;
     let state_dir = cli
         .state_dir
         .as_deref()
@@ -242,8 +246,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let manifest =
         serde_json::to_value(&first.manifest).map_err(|e| Error::Process(e.to_string()))?;
-    let revoked = super::revoked::read(&repo.root)?;
-    let hits = super::revoked::hits(&revoked, &manifest);
+    let revoked = crate::records::revocation::read(&repo.root)?;
+    let hits = crate::records::revocation::hits(&revoked, &manifest);
     if !hits.is_empty() && !cli.allow_revoked {
         let list: Vec<String> = hits
             .iter()

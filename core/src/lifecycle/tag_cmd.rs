@@ -1,14 +1,14 @@
 //! `gitops-tag`: after a successful apply, verify the deployment tags on every resource of the
 //! state and record the deployment as an annotated git tag; `history` lists the records.
 
-use super::meta::{self, DeployMeta, Record, PUSH_ATTEMPTS};
 use super::tag::{check, TagCheck};
 use crate::cli::{print_json, progress};
 use crate::error::{exit, Error, Result};
-use crate::git::GitRepo;
-use crate::modcache::default_cache_dir;
-use crate::rendered::RenderedDir;
-use crate::sot::{DeploymentId, SourceRepo};
+use crate::exec::git::GitRepo;
+use crate::exec::modcache::default_cache_dir;
+use crate::model::sot::{DeploymentId, SourceRepo};
+use crate::plan::rendered::RenderedDir;
+use crate::records::deployment::{self as meta, DeployMeta, Record, PUSH_ATTEMPTS};
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! remote head, push again).
 
 use crate::error::{Error, GitError, Result};
-use crate::sot::SourceRepo;
+use crate::model::sot::SourceRepo;
 use std::path::{Path, PathBuf};
 
 /// One file change, relative to the source-of-truth repo root; `None` deletes the file.

@@ -3,9 +3,9 @@
 //! promotion guard, `gitops-tag history`, rollback, destroy and the orphan report parse.
 
 use crate::error::{Error, Result};
-use crate::git::{GitRepo, TagInfo};
-use crate::load::sha256_hex;
-use crate::sot::DeploymentId;
+use crate::exec::git::{GitRepo, TagInfo};
+use crate::model::load::sha256_hex;
+use crate::model::sot::DeploymentId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -7,8 +7,8 @@
 //! request on the same reqwest/rustls stack, parsed from Vault's documented response envelope.
 //! Secrets live only in memory and in the Terraform child's environment.
 
+use crate::exec::terraform::Masker;
 use crate::model::{Credential, Engine, Environment, VaultSettings};
-use crate::terraform::Masker;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};

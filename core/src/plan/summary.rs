@@ -2,8 +2,8 @@
 //! deletions at the top, drift reports (JSON, Markdown, JUnit XML), and the digest binding a plan to
 //! the render and the state it was computed from.
 
-use crate::load::sha256_hex;
-use crate::policy::PolicyReport;
+use crate::model::load::sha256_hex;
+use crate::plan::policy::PolicyReport;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

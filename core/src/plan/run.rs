@@ -3,11 +3,11 @@
 //! `gitops-apply` accepts a directory planned here exactly as one planned by `gitops-plan`.
 
 use crate::error::{Error, Result};
-use crate::plan::{self, PlanRecord, Summary};
-use crate::policy::PolicyReport;
-use crate::rendered::{state_identity, RenderedDir};
-use crate::sot::SourceRepo;
-use crate::terraform::Terraform;
+use crate::exec::terraform::Terraform;
+use crate::model::sot::SourceRepo;
+use crate::plan::policy::PolicyReport;
+use crate::plan::rendered::{state_identity, RenderedDir};
+use crate::plan::summary::{self as plan, PlanRecord, Summary};
 use serde_json::Value;
 
 /// What a plan said.
@@ -37,7 +37,7 @@ pub fn plan(
     let dir = &rendered.dir;
     // A broken repository policy is invalid input, reported before init (and before the old plan
     // artifacts are removed).
-    crate::policy::check(&repo.root)?;
+    crate::plan::policy::check(&repo.root)?;
     for f in [
         "plan.bin",
         "plan.json",
@@ -64,11 +64,11 @@ pub fn plan(
     }
     let out = tf.run(dir, &args)?;
     if out.code != 0 && out.code != 2 {
-        return Err(crate::terraform::TerraformError::Exit {
+        return Err(crate::exec::terraform::TerraformError::Exit {
             command: "plan".into(),
             dir: dir.display().to_string(),
             code: out.code,
-            stderr: crate::terraform::tail(&out.stderr, 40),
+            stderr: crate::exec::terraform::tail(&out.stderr, 40),
         }
         .into());
     }
@@ -80,7 +80,7 @@ pub fn plan(
         .map_err(|e| Error::Process(format!("terraform show -json: {e}")))?;
     write(&dir.join("plan.json"), &plan_json)?;
     let summary = plan::summarize(&plan_value);
-    let policy = crate::policy::evaluate(&repo.root, &plan_value, &rendered.manifest)?;
+    let policy = crate::plan::policy::evaluate(&repo.root, &plan_value, &rendered.manifest)?;
     let policy_json = serde_json::to_value(&policy).map_err(|e| Error::Process(e.to_string()))?;
     write(
         &dir.join("plan.policy.json"),

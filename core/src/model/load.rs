@@ -2,8 +2,8 @@
 //! serde cannot express. Every problem becomes a [`ConfigError`] naming file, key and line.
 
 use crate::error::{ConfigError, Error, Result};
+use crate::model::names::{self, shown};
 use crate::model::{Deployment, Environment, GitopsConfig, Inputs, Package, Profile};
-use crate::names::{self, shown};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -633,7 +633,8 @@ mod tests {
     /// spans"): it must be an invalid-input error, not a panic.
     #[test]
     fn fuzz_regression_toml_edit_span_panic_is_an_error() {
-        let bytes = include_bytes!("../../fuzz/corpus/load_deployment/regression-toml-edit-spans");
+        let bytes =
+            include_bytes!("../../../fuzz/corpus/load_deployment/regression-toml-edit-spans");
         let text = std::str::from_utf8(bytes).expect("utf-8");
         let e = deployment(&src(text)).unwrap_err();
         assert_eq!(e.file, std::path::PathBuf::from("deployments/dev/web.toml"));

@@ -37,19 +37,19 @@ use std::time::Duration;
 pub const BUILTIN_POLICIES: &[(&str, &str)] = &[
     (
         "builtin:policies/deletion-protection.rego",
-        include_str!("../../policies/deletion-protection.rego"),
+        include_str!("../../../policies/deletion-protection.rego"),
     ),
     (
         "builtin:policies/no-public-database.rego",
-        include_str!("../../policies/no-public-database.rego"),
+        include_str!("../../../policies/no-public-database.rego"),
     ),
     (
         "builtin:policies/stateful-destroy.rego",
-        include_str!("../../policies/stateful-destroy.rego"),
+        include_str!("../../../policies/stateful-destroy.rego"),
     ),
     (
         "builtin:policies/tags.rego",
-        include_str!("../../policies/tags.rego"),
+        include_str!("../../../policies/tags.rego"),
     ),
 ];
 
@@ -918,7 +918,7 @@ warn contains "just saying" if true
 
     #[test]
     fn readme_example_policy_works() {
-        let readme = include_str!("../../policies/README.md");
+        let readme = include_str!("../../../policies/README.md");
         let start = readme.find("package gitops.no_large_databases").unwrap();
         let example = &readme[start..start + readme[start..].find("```").unwrap()];
         let repo = repo_with(&[("policies/no-large-databases.rego", example)]);

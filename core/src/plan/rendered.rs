@@ -2,11 +2,11 @@
 //! Terraform (with credentials from Vault) that runs in it.
 
 use crate::error::{ConfigError, Error, Result};
-use crate::load::sha256_hex;
-use crate::lock::{holder_text, DeploymentLock};
-use crate::sot::SourceRepo;
-use crate::terraform::Terraform;
-use crate::vault::VaultSession;
+use crate::exec::lock::{holder_text, DeploymentLock};
+use crate::exec::terraform::Terraform;
+use crate::exec::vault::VaultSession;
+use crate::model::load::sha256_hex;
+use crate::model::sot::SourceRepo;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -113,7 +113,7 @@ impl RenderedDir {
                 Some("environment"),
                 format!(
                     "environment {}, which {} has no file for",
-                    crate::names::shown(&env_name),
+                    crate::model::names::shown(&env_name),
                     repo.root.display()
                 ),
                 format!("an environment of the repository: {known}"),

@@ -1,9 +1,9 @@
 //! A source-of-truth repository: its settings, its files by kind, and its git state.
 
 use crate::error::{ConfigError, Error, GitError, Result};
-use crate::load::{self, SourceFile};
+use crate::model::load::{self, SourceFile};
+use crate::model::names::{self, shown};
 use crate::model::{Deployment, Environment, GitopsConfig, Package};
-use crate::names::{self, shown};
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,8 @@
 //! (`certifications/revoked.toml`), and reading them from the source-of-truth repository.
 
 use crate::error::{Error, Result};
-use crate::load::SourceFile;
-use crate::sot::SourceRepo;
+use crate::model::load::SourceFile;
+use crate::model::sot::SourceRepo;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -134,7 +134,7 @@ pub fn all_records(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Rec
     comps.sort();
     for c in comps {
         let versions =
-            crate::sot::version_stems(&base.join(&c)).map_err(Error::io(base.join(&c)))?;
+            crate::model::sot::version_stems(&base.join(&c)).map_err(Error::io(base.join(&c)))?;
         for v in versions {
             if let Some(r) = read_record(repo, &c, &v)? {
                 out.push(r);

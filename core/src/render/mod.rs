@@ -2,14 +2,16 @@
 //! syntax with vendored module code and a manifest. Everything is resolved and checked in memory
 //! first; only a fully valid render is written, through a temporary directory and a rename.
 
+pub mod affected;
+
 use crate::error::{ConfigError, Error, Result};
-use crate::interface::ModuleInterface;
-use crate::load::SourceFile;
-use crate::modcache::{ModuleCache, ResolvedModule};
+use crate::exec::modcache::{ModuleCache, ResolvedModule};
+use crate::model::interface::ModuleInterface;
+use crate::model::load::SourceFile;
+use crate::model::names::shown;
+use crate::model::profile::{self, ResolvedProfile};
+use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::model::{BackendKind, Cloud, Deployment, Environment, Package};
-use crate::names::shown;
-use crate::profile::{self, ResolvedProfile};
-use crate::sot::{DeploymentId, SourceRepo};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -300,7 +302,7 @@ impl<'a> Renderer<'a> {
             inputs,
             modules: modules.clone(),
             tags: tags.clone(),
-            root_module_digest: format!("sha256:{}", crate::load::sha256_hex(&main_tf_json)),
+            root_module_digest: format!("sha256:{}", crate::model::load::sha256_hex(&main_tf_json)),
         };
         let manifest_json = to_json_bytes(
             &serde_json::to_value(&manifest).map_err(|e| Error::Process(e.to_string()))?,
@@ -934,7 +936,7 @@ fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
     std::fs::write(meta.join("manifest.json"), &r.manifest_json)
         .map_err(Error::io(meta.join("manifest.json")))?;
     for (name, from) in &r.vendor {
-        crate::modcache::copy_tree(from, &dir.join("modules").join(name))?;
+        crate::exec::modcache::copy_tree(from, &dir.join("modules").join(name))?;
     }
     Ok(())
 }
@@ -1019,7 +1021,7 @@ pub fn tree_files(dir: &Path) -> Result<BTreeMap<String, String>> {
                 walk(base, &path, out)?;
             } else {
                 let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
-                out.insert(rel, crate::load::sha256_hex(&bytes));
+                out.insert(rel, crate::model::load::sha256_hex(&bytes));
             }
         }
         Ok(())

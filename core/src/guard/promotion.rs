@@ -4,9 +4,9 @@
 //! previous environment. Environments not in the list, and the first one, are not restricted.
 
 use crate::error::{Error, Result};
-use crate::git::GitRepo;
+use crate::exec::git::GitRepo;
 use crate::guard::GuardContext;
-use crate::lifecycle::meta::DeployMeta;
+use crate::records::deployment::DeployMeta;
 
 /// Promotion guard, for plan and apply: a refusal names the missing environment and package.
 pub fn enforce(ctx: &GuardContext<'_>) -> Result<Vec<String>> {

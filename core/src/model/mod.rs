@@ -1,6 +1,12 @@
 //! The typed TOML files of a source-of-truth repository (see `docs/file-formats.md`). Serde rejects
-//! unknown keys; [`crate::load`] adds the checks serde cannot express (names, versions, refs) with the
+//! unknown keys; [`crate::model::load`] adds the checks serde cannot express (names, versions, refs) with the
 //! file, key and line of each problem.
+
+pub mod interface;
+pub mod load;
+pub mod names;
+pub mod profile;
+pub mod sot;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! that uses it; a deleted request is reported for destruction.
 
 use crate::error::{Error, GitError, Result};
-use crate::sot::{DeploymentId, SourceRepo};
+use crate::model::sot::{DeploymentId, SourceRepo};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -29,13 +29,13 @@ fn profile_chain(root: &Path, name: &str) -> Vec<String> {
     let mut chain = vec![name.to_owned()];
     let mut current = name.to_owned();
     while chain.len() < 9 {
-        let Ok(Some(src)) = crate::load::SourceFile::read(
+        let Ok(Some(src)) = crate::model::load::SourceFile::read(
             root,
             &Path::new("profiles").join(format!("{current}.toml")),
         ) else {
             break;
         };
-        let Ok(p) = crate::load::profile(&src) else {
+        let Ok(p) = crate::model::load::profile(&src) else {
             break;
         };
         match p.extends {
@@ -59,7 +59,7 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
         .map_err(|_| {
             Error::Usage(format!(
                 "--changed-since {}: not a commit of {}",
-                crate::names::shown(rev),
+                crate::model::names::shown(rev),
                 repo.root.display()
             ))
         })?;
@@ -208,7 +208,7 @@ fn request_uses(
             .root
             .canonicalize()
             .unwrap_or_else(|_| repo.root.clone());
-        let key = crate::load::sha256_hex(root.as_os_str().as_encoded_bytes());
+        let key = crate::model::load::sha256_hex(root.as_os_str().as_encoded_bytes());
         d.join("requests").join(format!("{}.idx", &key[..16]))
     });
     let index = index_path.as_deref().map(read_index).unwrap_or_default();
@@ -243,11 +243,11 @@ fn request_uses(
             Text::Known(u) => (Some(u), None),
             Text::Unreadable => (None, None),
             Text::Blob(oid, t) => {
-                let src = crate::load::SourceFile::from_text(id.path(), t);
+                let src = crate::model::load::SourceFile::from_text(id.path(), t);
                 (parse_uses(&src), Some(oid))
             }
             Text::WorkTree => {
-                let src = crate::load::SourceFile::read(&repo.root, &id.path())
+                let src = crate::model::load::SourceFile::read(&repo.root, &id.path())
                     .ok()
                     .flatten();
                 (src.as_ref().and_then(parse_uses), None)
@@ -271,8 +271,8 @@ fn request_uses(
     parsed.into_iter().map(|(u, _)| u).collect()
 }
 
-fn parse_uses(src: &crate::load::SourceFile) -> Option<Uses> {
-    let d = crate::load::deployment(src).ok()?;
+fn parse_uses(src: &crate::model::load::SourceFile) -> Option<Uses> {
+    let d = crate::model::load::deployment(src).ok()?;
     Some(Uses {
         profiles: vec![d.profile],
         component: d.component,

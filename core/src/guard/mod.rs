@@ -6,9 +6,12 @@
 //! - promotion (`promotion::enforce`, plan and apply only): a package version reaches an environment
 //!   only after a recorded deployment to the previous environment of `gitops.toml`'s `promotion`.
 
+pub mod certification;
+pub mod promotion;
+
 use crate::error::Result;
-use crate::modcache::ResolvedModule;
-use crate::sot::SourceRepo;
+use crate::exec::modcache::ResolvedModule;
+use crate::model::sot::SourceRepo;
 use std::collections::BTreeMap;
 
 /// Which command asks.
@@ -42,9 +45,9 @@ pub fn check(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
     if ctx.stage == Stage::Destroy {
         return Ok(Vec::new());
     }
-    let mut warnings = crate::certify::enforce(ctx)?;
+    let mut warnings = crate::guard::certification::enforce(ctx)?;
     if ctx.stage != Stage::Render {
-        warnings.extend(crate::promotion::enforce(ctx)?);
+        warnings.extend(crate::guard::promotion::enforce(ctx)?);
     }
     Ok(warnings)
 }

@@ -4,7 +4,7 @@
 //! `refresh` is asked for.
 
 use crate::error::{ConfigError, Error, GitError, Result};
-use crate::interface::ModuleInterface;
+use crate::model::interface::ModuleInterface;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ pub struct ModuleCache {
 }
 
 fn url_key(url: &str) -> String {
-    crate::load::sha256_hex(url.as_bytes())[..24].to_owned()
+    crate::model::load::sha256_hex(url.as_bytes())[..24].to_owned()
 }
 
 impl ModuleCache {
@@ -198,7 +198,7 @@ impl ModuleCache {
             return Err(origin(
                 format!(
                     "tag {}, which {url} does not have",
-                    crate::names::shown(git_ref)
+                    crate::model::names::shown(git_ref)
                 ),
                 allowed,
             )
@@ -216,7 +216,7 @@ impl ModuleCache {
                     return Err(origin(
                         format!(
                             "path {} not found in {url} at {git_ref}",
-                            crate::names::shown(path)
+                            crate::model::names::shown(path)
                         ),
                         "a directory of the module repository".into(),
                     )

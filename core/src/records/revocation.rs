@@ -4,7 +4,7 @@
 //! "<name>@<version>"` and `reason`.
 
 use crate::error::{ConfigError, Result};
-use crate::load::SourceFile;
+use crate::model::load::SourceFile;
 use std::path::Path;
 
 pub const REVOKED_FILE: &str = "certifications/revoked.toml";

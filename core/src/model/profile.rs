@@ -3,7 +3,7 @@
 //! `extends` another profile).
 
 use crate::error::{ConfigError, Result};
-use crate::load::{self, SourceFile};
+use crate::model::load::{self, SourceFile};
 use crate::model::{Cloud, Profile};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,15 +12,15 @@ use std::path::Path;
 pub const BUILTIN: [(&str, &str); 3] = [
     (
         "internal-tooling",
-        include_str!("../../profiles/internal-tooling.toml"),
+        include_str!("../../../profiles/internal-tooling.toml"),
     ),
     (
         "high-traffic-api",
-        include_str!("../../profiles/high-traffic-api.toml"),
+        include_str!("../../../profiles/high-traffic-api.toml"),
     ),
     (
         "database-cluster",
-        include_str!("../../profiles/database-cluster.toml"),
+        include_str!("../../../profiles/database-cluster.toml"),
     ),
 ];
 
@@ -123,7 +123,7 @@ fn resolve_depth(
             return Err(src
                 .error(
                     &["extends"],
-                    crate::names::shown(parent),
+                    crate::model::names::shown(parent),
                     "a chain of at most 8 profiles without cycles",
                 )
                 .into());
@@ -131,7 +131,7 @@ fn resolve_depth(
         let parent_blame = |known: String| {
             src.error(
                 &["extends"],
-                crate::names::shown(parent),
+                crate::model::names::shown(parent),
                 format!("a profile: {known}"),
             )
         };

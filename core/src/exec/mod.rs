@@ -1,0 +1,7 @@
+//! Everything that runs outside the process: Terraform, Vault, git, the module cache, locks.
+
+pub mod git;
+pub mod lock;
+pub mod modcache;
+pub mod terraform;
+pub mod vault;
