@@ -5,19 +5,15 @@
 //! [`interface`]) -> a rendered root module ([`render`]); [`changes`] maps a commit range to the
 //! deployments it affects.
 
-pub mod apply_cmd;
 pub mod certify;
-pub mod cli;
 pub mod error;
 pub mod exec;
 pub mod guard;
 pub mod lifecycle;
 pub mod model;
 pub mod plan;
-pub mod plan_cmd;
 pub mod records;
 pub mod render;
-pub mod render_cmd;
 pub mod time;
 
 pub use error::{exit, ConfigError, Error, Result};

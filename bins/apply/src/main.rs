@@ -1,12 +1,14 @@
-//! `gitops-apply`: see `gitops-apply --help`. All the work is in `gitops_core::apply_cmd`.
+//! `gitops-apply`: see `gitops-apply --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::apply_cmd::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-apply", || run(cli))
+    gitops_cli::run("gitops-apply", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::apply_cmd::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

@@ -1,12 +1,14 @@
-//! `gitops-certify`: see `gitops-certify --help`. All the work is in `gitops_core::certify::cmd`.
+//! `gitops-certify`: see `gitops-certify --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::certify::cmd::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-certify", || run(cli))
+    gitops_cli::run("gitops-certify", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::certify::cmd::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

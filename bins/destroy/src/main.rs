@@ -1,12 +1,14 @@
-//! `gitops-destroy`: see `gitops-destroy --help`. All the work is in `gitops_core::lifecycle::destroy`.
+//! `gitops-destroy`: see `gitops-destroy --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::lifecycle::destroy::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-destroy", || run(cli))
+    gitops_cli::run("gitops-destroy", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::lifecycle::destroy::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

@@ -1,12 +1,14 @@
-//! `gitops-plan`: see `gitops-plan --help`. All the work is in `gitops_core::plan_cmd`.
+//! `gitops-plan`: see `gitops-plan --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::plan_cmd::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-plan", || run(cli))
+    gitops_cli::run("gitops-plan", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::plan_cmd::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

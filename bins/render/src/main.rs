@@ -1,12 +1,14 @@
-//! `gitops-render`: see `gitops-render --help`. All the work is in `gitops_core::render_cmd`.
+//! `gitops-render`: see `gitops-render --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::render_cmd::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-render", || run(cli))
+    gitops_cli::run("gitops-render", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::render_cmd::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

@@ -1,12 +1,14 @@
-//! `gitops-rollback`: see `gitops-rollback --help`. All the work is in `gitops_core::lifecycle::rollback`.
+//! `gitops-rollback`: see `gitops-rollback --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::lifecycle::rollback::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-rollback", || run(cli))
+    gitops_cli::run("gitops-rollback", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::lifecycle::rollback::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

@@ -1,12 +1,14 @@
-//! `gitops-tag`: see `gitops-tag --help`. All the work is in `gitops_core::lifecycle::tag_cmd`.
+//! `gitops-tag`: see `gitops-tag --help`. The command layer is in `cmd.rs`.
+
+mod cmd;
 
 use clap::Parser;
-use gitops_core::lifecycle::tag_cmd::{run, Cli};
+use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    gitops_core::cli::run("gitops-tag", || run(cli))
+    gitops_cli::run("gitops-tag", || run(cli))
 }
 
 #[cfg(test)]
@@ -14,6 +16,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
-        gitops_core::lifecycle::tag_cmd::Cli::command().debug_assert();
+        super::cmd::Cli::command().debug_assert();
     }
 }

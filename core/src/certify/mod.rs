@@ -7,7 +7,6 @@
 //!   that is uncertified, stale (package or module moved since) or revoked;
 //! - [`revoke`], [`status`], [`matrix`]: the other subcommands.
 
-pub mod cmd;
 pub mod deploy;
 pub mod digest;
 pub mod matrix;

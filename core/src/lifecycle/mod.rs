@@ -3,12 +3,9 @@
 //! record is an annotated git tag whose message is a [`meta::DeployMeta`]; every change of the
 //! desired state is a git commit.
 
-pub mod destroy;
 pub mod orphans;
 
-pub mod rollback;
 pub mod tag;
-pub mod tag_cmd;
 
 use crate::model::sot::DeploymentId;
 use std::path::{Path, PathBuf};

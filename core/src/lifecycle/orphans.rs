@@ -2,14 +2,12 @@
 //! as deployed (a `deploy/` tag without a later `destroyed/` tombstone). Resources must never
 //! outlive their request: each orphan is reported for `gitops-destroy`.
 
-use crate::cli::print_json;
-use crate::error::{exit, Result};
+use crate::error::Result;
 use crate::exec::git::GitRepo;
 use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::records::deployment as meta;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::Path;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Orphan {
@@ -79,23 +77,4 @@ pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
         });
     }
     Ok(out)
-}
-
-/// `gitops-destroy --orphans [--since REV]`.
-pub fn run(repo: &Path, since: Option<&str>, json: bool) -> Result<u8> {
-    let repo = SourceRepo::open(repo)?;
-    let orphans = find(&repo, since)?;
-    if json {
-        print_json(&serde_json::json!({ "orphans": orphans }))?;
-    } else if orphans.is_empty() {
-        println!("no orphaned deployment");
-    } else {
-        for o in &orphans {
-            println!(
-                "destroy  {}  ({})\n         {}",
-                o.deployment, o.reason, o.destroy
-            );
-        }
-    }
-    Ok(exit::OK)
 }

@@ -1,13 +1,13 @@
 //! The `gitops-certify` command line: argument types (their doc comments are the `--help` text)
 //! and the code that runs them.
 
-use super::{matrix, report, revoke, run, status};
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::modcache::{default_cache_dir, ModuleCache};
-use crate::model::sot::SourceRepo;
-use crate::records::certification as record;
 use clap::{Args, Parser, Subcommand};
+use gitops_cli::{print_json, progress};
+use gitops_core::certify::{matrix, report, revoke, run, status};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::modcache::{default_cache_dir, ModuleCache};
+use gitops_core::model::sot::SourceRepo;
+use gitops_core::records::certification as record;
 use std::path::{Path, PathBuf};
 
 const PROGRAM: &str = "gitops-certify";
@@ -125,7 +125,7 @@ fn check_who(who: Option<&str>) -> Result<()> {
         Some(w) if w.trim().is_empty() || w.len() > 128 || w.chars().any(char::is_control) => {
             Err(Error::Usage(format!(
                 "--by {}: allowed is a 1-128 character name without control characters",
-                crate::model::names::shown(w)
+                gitops_core::model::names::shown(w)
             )))
         }
         _ => Ok(()),
@@ -232,20 +232,20 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn run_cmd(repo: &SourceRepo, cache_dir: PathBuf, json: bool, args: RunArgs) -> Result<u8> {
-    if !crate::model::names::is_dns_label(&args.component)
-        || !crate::model::names::is_semver(&args.version)
+    if !gitops_core::model::names::is_dns_label(&args.component)
+        || !gitops_core::model::names::is_semver(&args.version)
     {
         return Err(Error::Usage(format!(
             "run {} {}: expected a component name ({}) and a semver package version",
-            crate::model::names::shown(&args.component),
-            crate::model::names::shown(&args.version),
-            crate::model::names::DNS_LABEL_RULE
+            gitops_core::model::names::shown(&args.component),
+            gitops_core::model::names::shown(&args.version),
+            gitops_core::model::names::DNS_LABEL_RULE
         )));
     }
-    if !crate::model::names::is_build_tag(&args.build_tag) {
+    if !gitops_core::model::names::is_build_tag(&args.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::model::names::shown(&args.build_tag)
+            gitops_core::model::names::shown(&args.build_tag)
         )));
     }
     check_who(args.by.as_deref())?;

@@ -1,6 +1,6 @@
 //! Conventions shared by every binary: error-to-exit-code mapping, `--json` output, progress lines.
 
-use crate::error::{Error, Result};
+use gitops_core::error::{Error, Result};
 use std::io::Write;
 use std::process::ExitCode;
 

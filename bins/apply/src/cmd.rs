@@ -1,14 +1,14 @@
 //! `gitops-apply`: applies exactly the plan `gitops-plan` saved, after proving nothing it was
 //! computed from has changed.
 
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::modcache::default_cache_dir;
-use crate::model::load::sha256_hex;
-use crate::model::sot::SourceRepo;
-use crate::plan::rendered::{state_identity, RenderedDir};
-use crate::plan::summary::PlanRecord;
 use clap::Parser;
+use gitops_cli::{print_json, progress};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::modcache::default_cache_dir;
+use gitops_core::model::load::sha256_hex;
+use gitops_core::model::sot::SourceRepo;
+use gitops_core::plan::rendered::{state_identity, RenderedDir};
+use gitops_core::plan::summary::PlanRecord;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         if who.is_empty() || who.len() > 128 || who.chars().any(char::is_control) {
             return Err(Error::Usage(format!(
                 "--approved-by {}: allowed is a 1-128 character name without control characters",
-                crate::model::names::shown(who)
+                gitops_core::model::names::shown(who)
             )));
         }
     }
@@ -74,15 +74,15 @@ pub fn run(cli: Cli) -> Result<u8> {
             rendered.environment()
         )));
     }
-    for w in crate::guard::check(&crate::guard::GuardContext {
+    for w in gitops_core::guard::check(&gitops_core::guard::GuardContext {
         repo: &repo,
-        stage: crate::guard::Stage::Apply,
+        stage: gitops_core::guard::Stage::Apply,
         environment: rendered.environment(),
         protected: rendered.protected(),
         deployment: rendered.deployment(),
         component: rendered.manifest["component"].as_str().unwrap_or(""),
         version: rendered.manifest["package"].as_str().unwrap_or(""),
-        modules: &crate::guard::manifest_modules(&rendered.manifest),
+        modules: &gitops_core::guard::manifest_modules(&rendered.manifest),
         allow_revoked: false,
     })? {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
@@ -161,7 +161,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             ],
         )?;
     }
-    let outputs = crate::plan::rendered::state_outputs(&tf, &dir)?;
+    let outputs = gitops_core::plan::rendered::state_outputs(&tf, &dir)?;
     let visible: serde_json::Map<String, serde_json::Value> = outputs
         .as_object()
         .into_iter()
@@ -179,7 +179,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         "outputs": visible,
     });
     let path = dir.join("outputs.json");
-    std::fs::write(&path, crate::render::to_json_bytes(&result)).map_err(Error::io(&path))?;
+    std::fs::write(&path, gitops_core::render::to_json_bytes(&result)).map_err(Error::io(&path))?;
     let _ = std::fs::remove_file(dir.join("plan.bin"));
     if let Some(v) = vault {
         for e in v.close() {

@@ -1,13 +1,13 @@
 //! `gitops-plan`: `terraform init` + `plan -out` of a rendered directory with credentials from Vault;
 //! writes plan.bin, plan.json, plan.md, plan.policy.json and plan.digest; policy gate; drift mode.
 
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::modcache::default_cache_dir;
-use crate::model::sot::SourceRepo;
-use crate::plan::rendered::RenderedDir;
-use crate::plan::summary as plan;
 use clap::Parser;
+use gitops_cli::{print_json, progress};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::modcache::default_cache_dir;
+use gitops_core::model::sot::SourceRepo;
+use gitops_core::plan::rendered::RenderedDir;
+use gitops_core::plan::summary as plan;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -63,21 +63,21 @@ pub fn run(cli: Cli) -> Result<u8> {
     let repo = SourceRepo::open(&cli.repo)?;
     let dir = rendered.dir.clone();
     let id = rendered.deployment().to_owned();
-    for w in crate::guard::check(&crate::guard::GuardContext {
+    for w in gitops_core::guard::check(&gitops_core::guard::GuardContext {
         repo: &repo,
-        stage: crate::guard::Stage::Plan,
+        stage: gitops_core::guard::Stage::Plan,
         environment: rendered.environment(),
         protected: rendered.protected(),
         deployment: rendered.deployment(),
         component: rendered.manifest["component"].as_str().unwrap_or(""),
         version: rendered.manifest["package"].as_str().unwrap_or(""),
-        modules: &crate::guard::manifest_modules(&rendered.manifest),
+        modules: &gitops_core::guard::manifest_modules(&rendered.manifest),
         allow_revoked: false,
     })? {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
     }
     // A broken repository policy is invalid input: found before Vault, Terraform or any write.
-    crate::plan::policy::check(&repo.root)?;
+    gitops_core::plan::policy::check(&repo.root)?;
     let _lock = rendered.lock(PROGRAM, Duration::from_secs(cli.lock_timeout))?;
     let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
     let (tf, vault) = rendered.terraform(&repo, &cache)?;
@@ -97,7 +97,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         rendered.manifest["profile"].as_str().unwrap_or("?")
     );
     say("terraform init + plan");
-    let planned = crate::plan::run::plan(&rendered, &repo, &tf, false, cli.lock_timeout, &title)?;
+    let planned =
+        gitops_core::plan::run::plan(&rendered, &repo, &tf, false, cli.lock_timeout, &title)?;
     let (summary, report, record, md) = (
         planned.summary,
         planned.policy,
@@ -114,7 +115,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         let drift = serde_json::json!({ "deployment": id, "drift": summary.has_changes(), "resources": summary.changes });
         write(
             &dir.join("drift.json"),
-            &crate::render::to_json_bytes(&drift),
+            &gitops_core::render::to_json_bytes(&drift),
         )?;
     }
     if let Some(v) = vault {

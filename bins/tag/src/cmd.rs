@@ -1,15 +1,15 @@
 //! `gitops-tag`: after a successful apply, verify the deployment tags on every resource of the
 //! state and record the deployment as an annotated git tag; `history` lists the records.
 
-use super::tag::{check, TagCheck};
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::git::GitRepo;
-use crate::exec::modcache::default_cache_dir;
-use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::plan::rendered::RenderedDir;
-use crate::records::deployment::{self as meta, DeployMeta, Record, PUSH_ATTEMPTS};
 use clap::{Parser, Subcommand};
+use gitops_cli::{print_json, progress};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::git::GitRepo;
+use gitops_core::exec::modcache::default_cache_dir;
+use gitops_core::lifecycle::tag::{check, TagCheck};
+use gitops_core::model::sot::{DeploymentId, SourceRepo};
+use gitops_core::plan::rendered::RenderedDir;
+use gitops_core::records::deployment::{self as meta, DeployMeta, Record, PUSH_ATTEMPTS};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -2,17 +2,17 @@
 //! commit that restores its request, so git stays the source of truth and the next pipeline run
 //! applies the rollback instead of undoing it.
 
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::git::{Change, GitRepo};
-use crate::exec::modcache::{default_cache_dir, ModuleCache};
-use crate::model::load::SourceFile;
-use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::plan::rendered::RenderedDir;
-use crate::plan::run::{self as plan_run, data_loss_refusal, policy_refusal};
-use crate::records::deployment::{self as meta, Record, PUSH_ATTEMPTS};
-use crate::render::{self, RenderOptions, Renderer};
 use clap::Parser;
+use gitops_cli::{print_json, progress};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::git::{Change, GitRepo};
+use gitops_core::exec::modcache::{default_cache_dir, ModuleCache};
+use gitops_core::model::load::SourceFile;
+use gitops_core::model::sot::{DeploymentId, SourceRepo};
+use gitops_core::plan::rendered::RenderedDir;
+use gitops_core::plan::run::{self as plan_run, data_loss_refusal, policy_refusal};
+use gitops_core::records::deployment::{self as meta, Record, PUSH_ATTEMPTS};
+use gitops_core::render::{self, RenderOptions, Renderer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,7 +116,7 @@ pub fn pick<'a>(deploys: &'a [Record], to: &str, id: &DeploymentId) -> Result<&'
     found.ok_or_else(|| {
         Error::Usage(format!(
             "--to {}: not a recorded deployment of {id}; allowed: previous, a sequence number or one of: {}",
-            crate::model::names::shown(to),
+            gitops_core::model::names::shown(to),
             known()
         ))
     })
@@ -141,7 +141,7 @@ impl Ctx<'_> {
             build_tag: self.cli.build_tag.clone(),
             state_dir: self.state_dir.clone(),
             vendor: true,
-            stage: crate::guard::Stage::Render,
+            stage: gitops_core::guard::Stage::Render,
             allow_revoked: self.cli.allow_revoked,
         }
     }
@@ -150,7 +150,7 @@ impl Ctx<'_> {
     fn plan(
         &self,
         out: &Path,
-        tf: &crate::exec::terraform::Terraform,
+        tf: &gitops_core::exec::terraform::Terraform,
     ) -> Result<plan_run::Planned> {
         let rendered = RenderedDir::open(out)?;
         let _lock = rendered.lock(PROGRAM, Duration::from_secs(self.cli.lock_timeout))?;
@@ -173,10 +173,10 @@ impl Ctx<'_> {
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
-    if !crate::model::names::is_build_tag(&cli.build_tag) {
+    if !gitops_core::model::names::is_build_tag(&cli.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::model::names::shown(&cli.build_tag)
+            gitops_core::model::names::shown(&cli.build_tag)
         )));
     }
     let id = DeploymentId::parse(&cli.deployment)?;
@@ -211,7 +211,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         ))
     })?;
     let src = SourceFile::from_text(format!("{} (at {})", id.path().display(), target.tag), text);
-    let request = crate::model::load::deployment(&src)?;
+    let request = gitops_core::model::load::deployment(&src)?;
     let state_dir = cli
         .state_dir
         .as_deref()
@@ -227,8 +227,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     };
     let out = match &cli.out {
         Some(o) => std::path::absolute(o).map_err(Error::io(o))?,
-        None => std::path::absolute(super::default_out("rollback", state_dir.as_deref(), &id))
-            .map_err(Error::io("build"))?,
+        None => std::path::absolute(gitops_core::lifecycle::default_out(
+            "rollback",
+            state_dir.as_deref(),
+            &id,
+        ))
+        .map_err(Error::io("build"))?,
     };
 
     // 1. The restored request, rendered against HEAD and planned from a scratch directory: every
@@ -246,8 +250,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let manifest =
         serde_json::to_value(&first.manifest).map_err(|e| Error::Process(e.to_string()))?;
-    let revoked = crate::records::revocation::read(&repo.root)?;
-    let hits = crate::records::revocation::hits(&revoked, &manifest);
+    let revoked = gitops_core::records::revocation::read(&repo.root)?;
+    let hits = gitops_core::records::revocation::hits(&revoked, &manifest);
     if !hits.is_empty() && !cli.allow_revoked {
         let list: Vec<String> = hits
             .iter()

@@ -1,14 +1,14 @@
 //! The `gitops-render` command line: argument types (their doc comments are the `--help` text) and
 //! the code that runs them.
 
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::modcache::{default_cache_dir, ModuleCache};
-use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::model::FileKind;
-use crate::render::affected as changes;
-use crate::render::{self, RenderOptions, Rendered, Renderer};
 use clap::{Args, Parser, Subcommand};
+use gitops_cli::{print_json, progress};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::modcache::{default_cache_dir, ModuleCache};
+use gitops_core::model::sot::{DeploymentId, SourceRepo};
+use gitops_core::model::FileKind;
+use gitops_core::render::affected as changes;
+use gitops_core::render::{self, RenderOptions, Rendered, Renderer};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -105,10 +105,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Ok(exit::OK);
     }
     let args = cli.render;
-    if !crate::model::names::is_build_tag(&args.build_tag) {
+    if !gitops_core::model::names::is_build_tag(&args.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::model::names::shown(&args.build_tag)
+            gitops_core::model::names::shown(&args.build_tag)
         )));
     }
     let repo = SourceRepo::open(&args.repo)?;
@@ -147,7 +147,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             build_tag: args.build_tag.clone(),
             state_dir,
             vendor: !args.no_vendor,
-            stage: crate::guard::Stage::Render,
+            stage: gitops_core::guard::Stage::Render,
             allow_revoked: false,
         },
     )?;

@@ -1,16 +1,16 @@
 //! `gitops-destroy`: guarded destruction of a deployment, recorded as a tombstone tag, its request
 //! removed from git; `--orphans` lists deployments whose request is gone but whose resources live.
 
-use crate::cli::{print_json, progress};
-use crate::error::{exit, Error, Result};
-use crate::exec::git::{Change, GitRepo};
-use crate::exec::modcache::{default_cache_dir, ModuleCache};
-use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::plan::rendered::RenderedDir;
-use crate::plan::run::{self as plan_run, data_loss_refusal, policy_refusal};
-use crate::records::deployment::{self as meta, DeployMeta, PUSH_ATTEMPTS};
-use crate::render::{self, RenderOptions, Rendered, Renderer};
 use clap::Parser;
+use gitops_cli::{print_json, progress};
+use gitops_core::error::{exit, Error, Result};
+use gitops_core::exec::git::{Change, GitRepo};
+use gitops_core::exec::modcache::{default_cache_dir, ModuleCache};
+use gitops_core::model::sot::{DeploymentId, SourceRepo};
+use gitops_core::plan::rendered::RenderedDir;
+use gitops_core::plan::run::{self as plan_run, data_loss_refusal, policy_refusal};
+use gitops_core::records::deployment::{self as meta, DeployMeta, PUSH_ATTEMPTS};
+use gitops_core::render::{self, RenderOptions, Rendered, Renderer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -87,25 +87,25 @@ pub struct Cli {
 
 pub fn run(cli: Cli) -> Result<u8> {
     if cli.orphans {
-        return super::orphans::run(&cli.repo, cli.since.as_deref(), cli.json);
+        return orphans(&cli.repo, cli.since.as_deref(), cli.json);
     }
     let Some(dep) = &cli.deployment else {
         return Err(Error::Usage("give <env>/<name> or --orphans".into()));
     };
     let id = DeploymentId::parse(dep)?;
-    if !crate::model::names::is_build_tag(&cli.build_tag) {
+    if !gitops_core::model::names::is_build_tag(&cli.build_tag) {
         return Err(Error::Usage(format!(
             "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            crate::model::names::shown(&cli.build_tag)
+            gitops_core::model::names::shown(&cli.build_tag)
         )));
     }
-    super::check_approver(cli.approved_by.as_deref())?;
+    gitops_core::lifecycle::check_approver(cli.approved_by.as_deref())?;
     match cli.confirm.as_deref() {
         Some(c) if c == id.name => {}
         Some(c) => {
             return Err(Error::Refused(format!(
             "--confirm {} does not match the deployment name: destroying {id} needs --confirm {}",
-            crate::model::names::shown(c),
+            gitops_core::model::names::shown(c),
             id.name
         )))
         }
@@ -135,7 +135,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         build_tag: cli.build_tag.clone(),
         state_dir: state_dir.clone(),
         vendor: true,
-        stage: crate::guard::Stage::Destroy,
+        stage: gitops_core::guard::Stage::Destroy,
         allow_revoked: false,
     };
     let history = meta::history(&git, &id)?;
@@ -179,7 +179,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
     };
     let (env, _) = source_repo.environment(&id.env, |known| {
-        crate::error::ConfigError::new(
+        gitops_core::error::ConfigError::new(
             id.path(),
             None,
             format!(
@@ -205,8 +205,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     let rendered: Rendered = renderer.render(&id)?;
     let out = match &cli.out {
         Some(o) => std::path::absolute(o).map_err(Error::io(o))?,
-        None => std::path::absolute(super::default_out("destroy", state_dir.as_deref(), &id))
-            .map_err(Error::io("build"))?,
+        None => std::path::absolute(gitops_core::lifecycle::default_out(
+            "destroy",
+            state_dir.as_deref(),
+            &id,
+        ))
+        .map_err(Error::io("build"))?,
     };
     render::write(&rendered, &out)?;
     let dir = RenderedDir::open(&out)?;
@@ -324,6 +328,25 @@ pub fn run(cli: Cli) -> Result<u8> {
                 None => "request already removed at HEAD".into(),
             }
         );
+    }
+    Ok(exit::OK)
+}
+
+/// `gitops-destroy --orphans [--since REV]`.
+fn orphans(repo: &Path, since: Option<&str>, json: bool) -> Result<u8> {
+    let repo = gitops_core::model::sot::SourceRepo::open(repo)?;
+    let orphans = gitops_core::lifecycle::orphans::find(&repo, since)?;
+    if json {
+        gitops_cli::print_json(&serde_json::json!({ "orphans": orphans }))?;
+    } else if orphans.is_empty() {
+        println!("no orphaned deployment");
+    } else {
+        for o in &orphans {
+            println!(
+                "destroy  {}  ({})\n         {}",
+                o.deployment, o.reason, o.destroy
+            );
+        }
     }
     Ok(exit::OK)
 }
