@@ -14,6 +14,7 @@ pub mod model;
 pub mod plan;
 pub mod records;
 pub mod render;
+pub mod report;
 pub mod time;
 
 pub use error::{exit, ConfigError, Error, Result};

@@ -1,8 +1,15 @@
-//! Conventions shared by every binary: error-to-exit-code mapping, `--json` output, progress lines.
+//! The command layer every gitops-toolkit binary shares: the argument groups (each flag and its
+//! value check defined once, flattened into each binary's `Cli`), the error-to-exit-code mapping,
+//! `--json` output and the [`Output`] reporter that prints the library's progress and warnings.
 
+use clap::Args;
 use gitops_core::error::{Error, Result};
+use gitops_core::model::names;
+use gitops_core::report::Reporter;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Runs a binary's body: prints the error (with a hint for usage errors) and returns the
 /// documented exit code. `main` of every binary is one call to this.
@@ -34,4 +41,154 @@ pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
 /// A progress line on stderr (stdout is reserved for results).
 pub fn progress(program: &str, message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{program}: {message}");
+}
+
+/// Prints what the library reports: progress lines on stderr unless `--json` (stdout is for
+/// results), warnings on stderr always, each prefixed with the program's name.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub program: &'static str,
+    pub json: bool,
+}
+
+impl Output {
+    pub fn new(program: &'static str, json: bool) -> Self {
+        Output { program, json }
+    }
+}
+
+impl Reporter for Output {
+    fn progress(&self, message: &str) {
+        if !self.json {
+            progress(self.program, message);
+        }
+    }
+    fn warning(&self, message: &str) {
+        progress(self.program, &format!("warning: {message}"));
+    }
+}
+
+/// `--repo DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct RepoArg {
+    /// The source-of-truth repository.
+    #[arg(long, env = "GITOPS_REPO", default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+}
+
+/// `--cache-dir DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct CacheDirArg {
+    /// Module and plugin cache directory [default: $GITOPS_CACHE_DIR, else ~/.cache/gitops-toolkit].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheDirArg {
+    /// The directory given, else the default one.
+    pub fn dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(gitops_core::exec::modcache::default_cache_dir)
+    }
+}
+
+/// `--json`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonArg {
+    /// Machine-readable output on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--build-tag TAG` (Jenkins sets `BUILD_TAG`).
+#[derive(Debug, Clone, Args)]
+pub struct BuildTagArg {
+    /// Build tag put on every resource (Jenkins sets BUILD_TAG).
+    #[arg(long, env = "BUILD_TAG", default_value = "local", value_name = "TAG")]
+    pub build_tag: String,
+}
+
+impl BuildTagArg {
+    /// The tag, checked (exit 2 naming the flag when it is not a build tag).
+    pub fn checked(&self) -> Result<&str> {
+        names::check_build_tag("--build-tag", &self.build_tag)?;
+        Ok(&self.build_tag)
+    }
+}
+
+/// `--state-dir DIR`.
+#[derive(Debug, Clone, Args)]
+pub struct StateDirArg {
+    /// Directory for local Terraform state, used by `{state_dir}` in the backend template.
+    #[arg(long, env = "GITOPS_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateDirArg {
+    /// The directory as an absolute path (the backend template needs one).
+    pub fn absolute(&self) -> Result<Option<PathBuf>> {
+        self.state_dir
+            .as_deref()
+            .map(|d| std::path::absolute(d).map_err(Error::io(d)))
+            .transpose()
+    }
+}
+
+/// `--lock-timeout SECONDS`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LockTimeoutArg {
+    /// Seconds to wait for a deployment lock held by another run.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+}
+
+impl LockTimeoutArg {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.lock_timeout)
+    }
+}
+
+/// `--approved-by WHO`.
+#[derive(Debug, Clone, Args)]
+pub struct ApproverArg {
+    /// Who approved; required for protected environments, recorded with the run.
+    #[arg(long, value_name = "WHO")]
+    pub approved_by: Option<String>,
+}
+
+impl ApproverArg {
+    /// The approver, checked (exit 2 naming the flag when it is not a name).
+    pub fn checked(&self) -> Result<Option<&str>> {
+        if let Some(who) = &self.approved_by {
+            names::check_person("--approved-by", who)?;
+        }
+        Ok(self.approved_by.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_name_the_flag() {
+        let tag = BuildTagArg {
+            build_tag: "a b".into(),
+        };
+        let e = tag.checked().unwrap_err();
+        assert!(
+            matches!(e, Error::Usage(_)) && e.to_string().starts_with("--build-tag "),
+            "{e}"
+        );
+        let who = ApproverArg {
+            approved_by: Some("x\ny".into()),
+        };
+        assert!(who
+            .checked()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--approved-by "));
+        assert_eq!(ApproverArg { approved_by: None }.checked().ok(), Some(None));
+    }
 }

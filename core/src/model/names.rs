@@ -64,6 +64,43 @@ pub fn is_build_tag(s: &str) -> bool {
         })
 }
 
+/// The one check of a build tag given on the command line (`--build-tag`, `BUILD_TAG`).
+pub fn check_build_tag(flag: &str, value: &str) -> Result<(), crate::Error> {
+    if is_build_tag(value) {
+        return Ok(());
+    }
+    Err(crate::Error::Usage(format!(
+        "{flag} {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
+        shown(value)
+    )))
+}
+
+/// Who approved, certified or revoked something (`--approved-by`, `--by`): 1-128 characters, not
+/// blank, no control characters. The one check of such a name.
+pub fn is_person(who: &str) -> bool {
+    !who.trim().is_empty() && who.len() <= 128 && !who.chars().any(char::is_control)
+}
+
+/// [`is_person`] as a usage error naming the flag.
+pub fn check_person(flag: &str, who: &str) -> Result<(), crate::Error> {
+    if is_person(who) {
+        return Ok(());
+    }
+    Err(crate::Error::Usage(format!(
+        "{flag} {}: allowed is a 1-128 character name without control characters",
+        shown(who)
+    )))
+}
+
+/// The first `n` characters of an id (a commit id, a digest) for display. Ids come from files
+/// people edit, so a short or non-ASCII one must not panic: this never cuts inside a character.
+pub fn short_id(id: &str, n: usize) -> &str {
+    match id.char_indices().nth(n) {
+        Some((i, _)) => &id[..i],
+        None => id,
+    }
+}
+
 /// App config keys: `LOG_LEVEL`.
 pub fn is_setting_key(s: &str) -> bool {
     let b = s.as_bytes();
@@ -164,6 +201,12 @@ mod tests {
             is_setting_key("LOG_LEVEL") && !is_setting_key("log_level") && !is_setting_key("A-B")
         );
         assert_eq!(shown("a\nb"), "\"a\\nb\"");
+        assert_eq!(short_id("0123456789abcdef", 8), "01234567");
+        assert_eq!(short_id("a", 8), "a");
+        assert_eq!(short_id("ééééééééé", 8), "éééééééé");
+        assert!(is_person("alice") && !is_person("  ") && !is_person("a\nb") && !is_person(""));
+        assert!(check_build_tag("--build-tag", "a b")
+            .is_err_and(|e| e.to_string().contains("--build-tag \"a b\"")));
         assert_eq!(shown("dеv"), "\"d\\u{435}v\"");
     }
 }

@@ -1,0 +1,46 @@
+//! The one channel from the library to whoever runs it: progress and warnings. The library never
+//! prints; the command layer (`bins/cli`) implements [`Reporter`] for text and `--json` output,
+//! and tests implement it to collect what was said.
+
+use std::sync::Mutex;
+
+/// Where an operation says what it is doing. Results are not reported here: every operation
+/// returns a typed report.
+pub trait Reporter: Sync {
+    /// A step of a long operation (`dev/web: terraform init + plan`).
+    fn progress(&self, message: &str);
+    /// Something the user should know that does not stop the operation.
+    fn warning(&self, message: &str);
+}
+
+/// Says nothing (library callers that only want the report).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn progress(&self, _: &str) {}
+    fn warning(&self, _: &str) {}
+}
+
+/// Keeps everything said, in order (`"progress: ..."`, `"warning: ..."`); for tests.
+#[derive(Debug, Default)]
+pub struct Collect(pub Mutex<Vec<String>>);
+
+impl Collect {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Reporter for Collect {
+    fn progress(&self, message: &str) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push(format!("progress: {message}"));
+        }
+    }
+    fn warning(&self, message: &str) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push(format!("warning: {message}"));
+        }
+    }
+}
