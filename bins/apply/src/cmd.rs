@@ -80,9 +80,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         environment: rendered.environment(),
         protected: rendered.protected(),
         deployment: rendered.deployment(),
-        component: rendered.manifest["component"].as_str().unwrap_or(""),
-        version: rendered.manifest["package"].as_str().unwrap_or(""),
-        modules: &gitops_core::guard::manifest_modules(&rendered.manifest),
+        component: &rendered.manifest.component,
+        version: &rendered.manifest.package,
+        modules: &rendered.manifest.modules,
         allow_revoked: false,
     })? {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
@@ -173,8 +173,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         "deployment": id,
         "plan_digest": record.digest,
         "approved_by": cli.approved_by,
-        "build_tag": rendered.manifest["build_tag"],
-        "source_commit": rendered.manifest["source_commit"],
+        "build_tag": rendered.manifest.build_tag,
+        "source_commit": rendered.manifest.source_commit,
         "applied": record.changes,
         "outputs": visible,
     });

@@ -69,9 +69,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         environment: rendered.environment(),
         protected: rendered.protected(),
         deployment: rendered.deployment(),
-        component: rendered.manifest["component"].as_str().unwrap_or(""),
-        version: rendered.manifest["package"].as_str().unwrap_or(""),
-        modules: &gitops_core::guard::manifest_modules(&rendered.manifest),
+        component: &rendered.manifest.component,
+        version: &rendered.manifest.package,
+        modules: &rendered.manifest.modules,
         allow_revoked: false,
     })? {
         progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
@@ -92,9 +92,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     let title = format!(
         "{} {id} ({}@{}, profile {})",
         if cli.drift { "Drift check:" } else { "Plan:" },
-        rendered.manifest["component"].as_str().unwrap_or("?"),
-        rendered.manifest["package"].as_str().unwrap_or("?"),
-        rendered.manifest["profile"].as_str().unwrap_or("?")
+        rendered.manifest.component,
+        rendered.manifest.package,
+        rendered.manifest.profile
     );
     say("terraform init + plan");
     let planned =

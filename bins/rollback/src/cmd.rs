@@ -157,9 +157,9 @@ impl Ctx<'_> {
         let title = format!(
             "Rollback plan: {} ({}@{}, profile {})",
             self.id,
-            rendered.manifest["component"].as_str().unwrap_or("?"),
-            rendered.manifest["package"].as_str().unwrap_or("?"),
-            rendered.manifest["profile"].as_str().unwrap_or("?")
+            rendered.manifest.component,
+            rendered.manifest.package,
+            rendered.manifest.profile
         );
         plan_run::plan(
             &rendered,
@@ -248,10 +248,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     for w in &first.warnings {
         progress(PROGRAM, &format!("warning: {id}: {w}"));
     }
-    let manifest =
-        serde_json::to_value(&first.manifest).map_err(|e| Error::Process(e.to_string()))?;
     let revoked = gitops_core::records::revocation::read(&repo.root)?;
-    let hits = gitops_core::records::revocation::hits(&revoked, &manifest);
+    let hits = gitops_core::records::revocation::hits(&revoked, &first.manifest);
     if !hits.is_empty() && !cli.allow_revoked {
         let list: Vec<String> = hits
             .iter()

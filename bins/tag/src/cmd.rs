@@ -90,12 +90,7 @@ fn refuse(msg: String) -> Error {
 
 /// The deployment tags every resource must carry: those of the render manifest.
 fn required_tags(rendered: &RenderedDir) -> BTreeMap<String, String> {
-    rendered.manifest["tags"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        .collect()
+    rendered.manifest.tags.clone()
 }
 
 fn offenders_text(c: &TagCheck) -> String {
@@ -117,7 +112,6 @@ fn record(args: &Cli) -> Result<u8> {
     let repo = SourceRepo::open(&args.repo)?;
     let id = DeploymentId::parse(rendered.deployment())?;
     let m = &rendered.manifest;
-    let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
     let outputs_path = rendered.dir.join("outputs.json");
     if !outputs_path.is_file() {
         return Err(Error::Usage(format!(
@@ -126,15 +120,15 @@ fn record(args: &Cli) -> Result<u8> {
         )));
     }
     let outputs = meta::read_json(&outputs_path)?;
-    if outputs["source_commit"].as_str() != Some(s("source_commit").as_str())
+    if outputs["source_commit"].as_str() != Some(m.source_commit.as_str())
         || outputs["deployment"].as_str() != Some(id.to_string().as_str())
     {
         return Err(refuse(format!(
             "{id}: outputs.json was not written by an apply of this render (source commit {} vs {}): render, plan and apply again",
-            outputs["source_commit"], m["source_commit"]
+            outputs["source_commit"], serde_json::json!(m.source_commit)
         )));
     }
-    if m["source_dirty"].as_bool() == Some(true) {
+    if m.source_dirty {
         return Err(refuse(format!(
             "{id}: the render was made from uncommitted files (source_dirty): a deployment is recorded only against a commit"
         )));
@@ -180,10 +174,10 @@ fn record(args: &Cli) -> Result<u8> {
     }
 
     let git = GitRepo::open(&repo)?;
-    let commit = git2::Oid::from_str(&s("source_commit")).map_err(|_| {
+    let commit = git2::Oid::from_str(&m.source_commit).map_err(|_| {
         refuse(format!(
             "{id}: the manifest's source_commit {} is not a commit",
-            m["source_commit"]
+            serde_json::json!(m.source_commit)
         ))
     })?;
     let request = git.file_at(commit, &id.path())?.ok_or_else(|| {
@@ -194,11 +188,11 @@ fn record(args: &Cli) -> Result<u8> {
     })?;
     let record = DeployMeta {
         deployment: id.to_string(),
-        package: format!("{}@{}", s("component"), s("package")),
-        profile: s("profile"),
+        package: m.package_ref(),
+        profile: m.profile.clone(),
         plan_digest: plan_digest.clone(),
         outputs_digest: meta::outputs_digest(&outputs["outputs"]),
-        build_tag: s("build_tag"),
+        build_tag: m.build_tag.clone(),
         approved_by: outputs["approved_by"].as_str().map(str::to_owned),
         time: meta::now(),
         source_commit: commit.to_string(),

@@ -10,18 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// A module pinned to a commit.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ResolvedModule {
-    pub url: String,
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-    pub commit: String,
-    /// Git tree id of the module directory at that commit: a content digest of the module code.
-    pub tree: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub path: String,
-}
+pub use crate::records::manifest::ResolvedModule;
 
 /// Location of the cache: `--cache-dir`, `GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/gitops-toolkit`, or
 /// `~/.cache/gitops-toolkit`.

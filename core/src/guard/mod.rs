@@ -51,25 +51,3 @@ pub fn check(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
     }
     Ok(warnings)
 }
-
-/// The modules recorded in a render manifest (`.gitops/manifest.json`).
-pub fn manifest_modules(manifest: &serde_json::Value) -> BTreeMap<String, ResolvedModule> {
-    manifest["modules"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, m)| {
-            let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
-            (
-                name.clone(),
-                ResolvedModule {
-                    url: s("url"),
-                    git_ref: s("ref"),
-                    commit: s("commit"),
-                    tree: s("tree"),
-                    path: s("path"),
-                },
-            )
-        })
-        .collect()
-}

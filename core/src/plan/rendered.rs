@@ -7,17 +7,18 @@ use crate::exec::terraform::Terraform;
 use crate::exec::vault::VaultSession;
 use crate::model::load::sha256_hex;
 use crate::model::sot::SourceRepo;
+use crate::records::manifest::Manifest;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const MANIFEST: &str = ".gitops/manifest.json";
+pub use crate::records::manifest::MANIFEST;
 
 /// A rendered deployment directory.
 #[derive(Debug, Clone)]
 pub struct RenderedDir {
     pub dir: PathBuf,
-    pub manifest: Value,
+    pub manifest: Manifest,
     pub manifest_bytes: Vec<u8>,
     pub main: Value,
 }
@@ -33,19 +34,12 @@ impl RenderedDir {
                 dir.display()
             ))
         })?;
-        let manifest: Value = serde_json::from_slice(&manifest_bytes).map_err(|e| {
-            ConfigError::new(
-                &manifest_path,
-                None,
-                format!("invalid JSON: {e}"),
-                "a manifest written by gitops-render",
-            )
-        })?;
+        let manifest = Manifest::parse(&manifest_path, &manifest_bytes)?;
         let main_bytes =
             std::fs::read(dir.join("main.tf.json")).map_err(Error::io(dir.join("main.tf.json")))?;
         let digest = format!("sha256:{}", sha256_hex(&main_bytes));
-        if manifest["root_module_digest"].as_str() != Some(digest.as_str()) {
-            return Err(Error::Refused(format!("{}: main.tf.json was changed after gitops-render wrote it (digest {digest}, manifest says {}); render again", dir.display(), manifest["root_module_digest"])));
+        if manifest.root_module_digest != digest {
+            return Err(Error::Refused(format!("{}: main.tf.json was changed after gitops-render wrote it (digest {digest}, manifest says {}); render again", dir.display(), manifest.root_module_digest)));
         }
         let main = serde_json::from_slice(&main_bytes)
             .map_err(|e| Error::Process(format!("{}: main.tf.json: {e}", dir.display())))?;
@@ -58,13 +52,13 @@ impl RenderedDir {
     }
 
     pub fn deployment(&self) -> &str {
-        self.manifest["deployment"].as_str().unwrap_or("?")
+        &self.manifest.deployment
     }
     pub fn environment(&self) -> &str {
-        self.manifest["environment"].as_str().unwrap_or("?")
+        &self.manifest.environment
     }
     pub fn protected(&self) -> bool {
-        self.manifest["protected"].as_bool().unwrap_or(true)
+        self.manifest.protected
     }
 
     /// sha256 over every file of the rendered tree (Terraform's working files and the plan

@@ -80,7 +80,9 @@ pub fn plan(
         .map_err(|e| Error::Process(format!("terraform show -json: {e}")))?;
     write(&dir.join("plan.json"), &plan_json)?;
     let summary = plan::summarize(&plan_value);
-    let policy = crate::plan::policy::evaluate(&repo.root, &plan_value, &rendered.manifest)?;
+    let manifest =
+        serde_json::to_value(&rendered.manifest).map_err(|e| Error::Process(e.to_string()))?;
+    let policy = crate::plan::policy::evaluate(&repo.root, &plan_value, &manifest)?;
     let policy_json = serde_json::to_value(&policy).map_err(|e| Error::Process(e.to_string()))?;
     write(
         &dir.join("plan.policy.json"),

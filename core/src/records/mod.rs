@@ -3,4 +3,5 @@
 
 pub mod certification;
 pub mod deployment;
+pub mod manifest;
 pub mod revocation;

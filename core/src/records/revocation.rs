@@ -5,6 +5,7 @@
 
 use crate::error::{ConfigError, Result};
 use crate::model::load::SourceFile;
+use crate::records::manifest::Manifest;
 use std::path::Path;
 
 pub const REVOKED_FILE: &str = "certifications/revoked.toml";
@@ -63,23 +64,17 @@ fn same_version(revoked: &str, git_ref: &str) -> bool {
 
 /// The revocations that hit a render: its package, or one of its modules (by module name or
 /// repository name, at the pinned ref).
-pub fn hits<'a>(list: &'a [Revocation], manifest: &serde_json::Value) -> Vec<&'a Revocation> {
-    let package = format!(
-        "{}@{}",
-        manifest["component"].as_str().unwrap_or(""),
-        manifest["package"].as_str().unwrap_or("")
-    );
-    let modules: Vec<(String, String, String)> = manifest["modules"]
-        .as_object()
-        .into_iter()
-        .flatten()
+pub fn hits<'a>(list: &'a [Revocation], manifest: &Manifest) -> Vec<&'a Revocation> {
+    let package = manifest.package_ref();
+    let modules: Vec<(String, String, String)> = manifest
+        .modules
+        .iter()
         .map(|(name, m)| {
-            let url = m["url"].as_str().unwrap_or("");
-            let repo = url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            let repo = m.url.trim_end_matches('/').rsplit('/').next().unwrap_or("");
             (
                 name.clone(),
                 repo.trim_end_matches(".git").to_owned(),
-                m["ref"].as_str().unwrap_or("").to_owned(),
+                m.git_ref.clone(),
             )
         })
         .collect();
@@ -101,6 +96,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A manifest with the given component, package and modules (the rest does not matter here).
+    fn manifest(partial: serde_json::Value) -> Manifest {
+        let mut m = json!({
+            "toolkit_version": "0", "deployment": "dev/x", "environment": "dev", "name": "x",
+            "profile": "p", "cloud": "sandbox", "protected": false, "source_commit": "",
+            "source_dirty": false, "build_tag": "local", "inputs": {}, "tags": {},
+            "root_module_digest": "",
+        });
+        for (k, v) in partial.as_object().into_iter().flatten() {
+            m[k] = v.clone();
+        }
+        for module in m["modules"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            module["commit"] = json!("");
+            module["tree"] = json!("");
+        }
+        serde_json::from_value(m).unwrap()
+    }
+
     #[test]
     fn packages_and_modules_are_matched() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -112,13 +129,17 @@ mod tests {
         .unwrap_or_default();
         let list = read(dir.path()).unwrap_or_default();
         assert_eq!(list.len(), 2);
-        let web = json!({"component": "web-service", "package": "1.0.0", "modules": {}});
+        let web = manifest(json!({"component": "web-service", "package": "1.0.0", "modules": {}}));
         assert_eq!(hits(&list, &web).len(), 1);
-        let db = json!({"component": "data-store", "package": "1.1.0", "modules": {
-            "database": {"url": "/x/modules/database", "ref": "v1.1.0"}}});
+        let db = manifest(
+            json!({"component": "data-store", "package": "1.1.0", "modules": {
+            "database": {"url": "/x/modules/database", "ref": "v1.1.0"}}}),
+        );
         assert_eq!(hits(&list, &db)[0].reason, "data loss");
-        let old = json!({"component": "data-store", "package": "1.0.0", "modules": {
-            "database": {"url": "/x/modules/database", "ref": "v1.0.0"}}});
+        let old = manifest(
+            json!({"component": "data-store", "package": "1.0.0", "modules": {
+            "database": {"url": "/x/modules/database", "ref": "v1.0.0"}}}),
+        );
         assert!(hits(&list, &old).is_empty());
         assert!(read(&dir.path().join("none"))
             .unwrap_or_default()

@@ -13,6 +13,8 @@ use crate::model::profile::{self, ResolvedProfile};
 use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::model::{BackendKind, Cloud, Deployment, Environment, Package};
 use serde::Serialize;
+
+pub use crate::records::manifest::Manifest;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,29 +61,6 @@ pub struct Explained {
     /// Values offered by a lower layer, or not applied (`skipped: ...`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-}
-
-/// The manifest written to `.gitops/manifest.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Manifest {
-    pub toolkit_version: String,
-    pub deployment: String,
-    pub environment: String,
-    pub name: String,
-    pub component: String,
-    pub package: String,
-    pub profile: String,
-    pub cloud: Cloud,
-    pub protected: bool,
-    pub source_commit: String,
-    pub source_dirty: bool,
-    pub build_tag: String,
-    /// Input file -> `sha256:<hex>`.
-    pub inputs: BTreeMap<String, String>,
-    pub modules: BTreeMap<String, ResolvedModule>,
-    pub tags: BTreeMap<String, String>,
-    /// `sha256` of `main.tf.json`.
-    pub root_module_digest: String,
 }
 
 /// A render held in memory, ready to be written or compared.

@@ -1,0 +1,68 @@
+//! `.gitops/manifest.json`: what gitops-render resolved for a deployment, read back by plan, apply,
+//! tag, rollback and destroy. One type, written and read through serde.
+
+use crate::error::{ConfigError, Result};
+use crate::model::Cloud;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where the manifest lives in a rendered directory.
+pub const MANIFEST: &str = ".gitops/manifest.json";
+
+/// The manifest written to `.gitops/manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub toolkit_version: String,
+    pub deployment: String,
+    pub environment: String,
+    pub name: String,
+    pub component: String,
+    pub package: String,
+    pub profile: String,
+    pub cloud: Cloud,
+    pub protected: bool,
+    pub source_commit: String,
+    pub source_dirty: bool,
+    pub build_tag: String,
+    /// Input file -> `sha256:<hex>`.
+    pub inputs: BTreeMap<String, String>,
+    pub modules: BTreeMap<String, ResolvedModule>,
+    pub tags: BTreeMap<String, String>,
+    /// `sha256` of `main.tf.json`.
+    pub root_module_digest: String,
+}
+
+impl Manifest {
+    /// Parses the manifest read from `path`; a problem names the file and the key.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        serde_json::from_slice(bytes).map_err(|e| -> crate::Error {
+            ConfigError::new(
+                path,
+                None,
+                format!("invalid manifest: {e}"),
+                "a manifest written by gitops-render",
+            )
+            .at_line(Some(e.line()).filter(|l| *l > 0))
+            .into()
+        })
+    }
+
+    /// `<component>@<package version>`.
+    pub fn package_ref(&self) -> String {
+        format!("{}@{}", self.component, self.package)
+    }
+}
+
+/// A module pinned to a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedModule {
+    pub url: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+    /// Git tree id of the module directory at that commit: a content digest of the module code.
+    pub tree: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+}
