@@ -1,0 +1,119 @@
+//! Output I/O: writing a render into its directory (atomically), comparing a directory with what
+//! would be written (`--check`), and the deterministic JSON bytes.
+
+use super::Rendered;
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Pretty JSON with sorted keys and a final newline: the same value always gives the same bytes.
+pub fn to_json_bytes(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Writes the files of a render into an empty directory.
+fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
+    std::fs::write(dir.join("main.tf.json"), &r.main_tf_json)
+        .map_err(Error::io(dir.join("main.tf.json")))?;
+    let meta = dir.join(".gitops");
+    std::fs::create_dir_all(&meta).map_err(Error::io(&meta))?;
+    std::fs::write(meta.join("manifest.json"), &r.manifest_json)
+        .map_err(Error::io(meta.join("manifest.json")))?;
+    for (name, from) in &r.vendor {
+        crate::exec::modcache::copy_tree(from, &dir.join("modules").join(name))?;
+    }
+    Ok(())
+}
+
+/// Writes a render to `out`, replacing what was there only once the new tree is complete: the new
+/// tree is written next to `out` and renamed into place, so a failure (a full disk, say) leaves the
+/// previous output intact. Terraform's own `.terraform` directory and lock file are carried over.
+pub fn write(r: &Rendered, out: &Path) -> Result<()> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".gitops-render-")
+        .tempdir_in(parent)
+        .map_err(Error::io(parent))?;
+    write_into(r, staging.path())?;
+    if out.exists() {
+        for keep in [".terraform", ".terraform.lock.hcl"] {
+            let old = out.join(keep);
+            if old.exists() {
+                std::fs::rename(&old, staging.path().join(keep)).map_err(Error::io(&old))?;
+            }
+        }
+        let trash = tempfile::Builder::new()
+            .prefix(".gitops-old-")
+            .tempdir_in(parent)
+            .map_err(Error::io(parent))?;
+        let old_place = trash.path().join("old");
+        std::fs::rename(out, &old_place).map_err(Error::io(out))?;
+        if let Err(e) = std::fs::rename(staging.path(), out) {
+            let _ = std::fs::rename(&old_place, out);
+            return Err(Error::io(out)(e));
+        }
+    } else {
+        std::fs::rename(staging.path(), out).map_err(Error::io(out))?;
+    }
+    let _ = staging.keep();
+    Ok(())
+}
+
+/// Files that differ between what `r` would write and what `out` holds (Terraform's working files
+/// aside). Empty means `out` is up to date.
+pub fn check(r: &Rendered, out: &Path) -> Result<Vec<String>> {
+    let staging = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+    write_into(r, staging.path())?;
+    let want = tree_files(staging.path())?;
+    let have = if out.is_dir() {
+        tree_files(out)?
+    } else {
+        BTreeMap::new()
+    };
+    let mut diff: Vec<String> = want
+        .iter()
+        .filter(|(p, d)| have.get(*p) != Some(d))
+        .map(|(p, _)| p.clone())
+        .collect();
+    diff.extend(have.keys().filter(|p| !want.contains_key(*p)).cloned());
+    diff.sort();
+    Ok(diff)
+}
+
+/// Relative path -> sha256 of every file under `dir`, skipping Terraform's working files.
+pub fn tree_files(dir: &Path) -> Result<BTreeMap<String, String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(Error::io(dir))?.flatten() {
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(base)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".terraform"
+                || rel == ".terraform.lock.hcl"
+                || rel.starts_with("plan.")
+                || rel == "terraform.tfstate"
+            {
+                continue;
+            }
+            if path.is_dir() {
+                walk(base, &path, out)?;
+            } else {
+                let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+                out.insert(rel, crate::model::load::sha256_hex(&bytes));
+            }
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out)?;
+    Ok(out)
+}

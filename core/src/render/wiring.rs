@@ -1,0 +1,116 @@
+//! The wiring check: every wired input and output exists, every module has a `tags` variable, and
+//! the wiring has no cycle.
+
+use crate::error::Result;
+use crate::exec::modcache::ResolvedModule;
+use crate::model::interface::ModuleInterface;
+use crate::model::load::SourceFile;
+use crate::model::Package;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub(super) fn check_wiring(
+    package: &Package,
+    pkg_src: &SourceFile,
+    modules: &BTreeMap<String, ResolvedModule>,
+    interfaces: &BTreeMap<String, Arc<ModuleInterface>>,
+) -> Result<()> {
+    for (name, m) in &package.modules {
+        let iface = &interfaces[name];
+        if !iface.variables.contains_key("tags") {
+            return Err(pkg_src
+                .error(
+                    &["modules", name],
+                    format!("module {name}@{} without a `tags` variable", m.git_ref),
+                    "modules with a `tags` variable: every resource must carry the deployment tags",
+                )
+                .into());
+        }
+        for (input, target) in &m.wiring {
+            let path = ["modules", name.as_str(), "wiring", input.as_str()];
+            if !iface.variables.contains_key(input) {
+                return Err(pkg_src
+                    .error(
+                        &path,
+                        format!(
+                            "input `{input}`, which {name}@{} does not declare",
+                            m.git_ref
+                        ),
+                        format!(
+                            "an input of {name}@{}: {}",
+                            m.git_ref,
+                            iface
+                                .variables
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
+            }
+            let (src_module, output) = target.split_once('.').unwrap_or((target, ""));
+            let src_iface = &interfaces[src_module];
+            if !src_iface.outputs.contains_key(output) {
+                return Err(pkg_src
+                    .error(
+                        &path,
+                        format!(
+                            "output `{output}`, which {src_module}@{} does not declare",
+                            modules[src_module].git_ref
+                        ),
+                        format!(
+                            "an output of {src_module}@{}: {}",
+                            modules[src_module].git_ref,
+                            src_iface
+                                .outputs
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
+            }
+        }
+    }
+    // Wiring must be acyclic: Terraform would reject the cycle much later and less clearly.
+    fn visit<'p>(
+        package: &'p Package,
+        node: &'p str,
+        stack: &mut Vec<&'p str>,
+        done: &mut Vec<&'p str>,
+    ) -> Option<Vec<String>> {
+        if done.contains(&node) {
+            return None;
+        }
+        if let Some(pos) = stack.iter().position(|n| *n == node) {
+            let mut cycle: Vec<String> = stack[pos..].iter().map(|s| (*s).to_owned()).collect();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        stack.push(node);
+        for target in package.modules[node].wiring.values() {
+            let dep = target.split_once('.').map(|(m, _)| m).unwrap_or(target);
+            if let Some(c) = visit(package, dep, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        done.push(node);
+        None
+    }
+    let mut done = Vec::new();
+    for name in package.modules.keys() {
+        if let Some(cycle) = visit(package, name, &mut Vec::new(), &mut done) {
+            return Err(pkg_src
+                .error(
+                    &["modules", &cycle[0], "wiring"],
+                    format!("a wiring cycle: {}", cycle.join(" -> ")),
+                    "wiring without cycles",
+                )
+                .into());
+        }
+    }
+    Ok(())
+}
