@@ -8,7 +8,6 @@
 //! - [`revoke`], [`status`], [`matrix`]: the other subcommands.
 
 pub mod deploy;
-pub mod digest;
 pub mod matrix;
 pub mod report;
 pub mod revoke;

@@ -3,7 +3,6 @@
 //! environment (see `deploy.rs`), and on success write and commit the record plus an annotated tag.
 
 use super::deploy::{self, Job, Shared};
-use super::digest;
 use crate::error::{ConfigError, Error, Result};
 use crate::exec::git::{Change, GitRepo};
 use crate::exec::modcache::{ModuleCache, ResolvedModule};
@@ -11,6 +10,7 @@ use crate::exec::terraform::Terraform;
 use crate::model::sot::SourceRepo;
 use crate::model::{Cloud, Environment, Package};
 use crate::records::certification::{self as record, Record, RecordModule, StepResult};
+use crate::records::digest;
 use crate::render::{RenderOptions, Renderer, TOOLKIT_VERSION};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,13 +2,13 @@
 //! uncertified) for the modules a deployment resolved, and what render, plan and apply do with it.
 //! Protected environments refuse anything but certified (exit 3); unprotected ones warn.
 
-use crate::certify::digest;
 use crate::error::{ConfigError, Error, Result};
 use crate::exec::modcache::ResolvedModule;
 use crate::guard::GuardContext;
 use crate::model::sot::SourceRepo;
 use crate::model::{Cloud, Package};
 use crate::records::certification::{self as record, normalize_ref, RevokedList};
+use crate::records::digest;
 use std::collections::BTreeMap;
 
 /// The certification state of one package version.

@@ -3,5 +3,6 @@
 
 pub mod certification;
 pub mod deployment;
+pub mod digest;
 pub mod manifest;
 pub mod revocation;
