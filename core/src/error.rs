@@ -97,6 +97,60 @@ impl GitError {
     }
 }
 
+/// Terraform failures: "not found on PATH" and "exited non-zero" are different problems.
+/// (Defined here, re-exported by `exec::terraform`, so this module depends on nothing
+/// else in the crate.)
+#[derive(Debug, thiserror::Error)]
+pub enum TerraformError {
+    #[error("no terraform or tofu found on PATH (set GITOPS_TERRAFORM to choose one)")]
+    NotFound,
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("terraform {command} in {dir} exited with {code}:\n{stderr}")]
+    Exit {
+        command: String,
+        dir: String,
+        code: i32,
+        stderr: String,
+    },
+}
+
+/// Vault failures: configuration (no address, nothing to log in with), a request that failed
+/// (after its retries), a secret without the field a credential maps. Re-exported by
+/// `exec::vault`.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("Vault: no address for the credentials of environment {env}: set VAULT_ADDR or [vault] address in gitops.toml")]
+    NoAddress { env: String },
+    #[error("Vault {addr}: nothing to log in with: set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_ROLE_ID_FILE/VAULT_SECRET_ID_FILE), or VAULT_JWT (or VAULT_JWT_FILE) with a JWT role")]
+    NoAuth { addr: String },
+    #[error("Vault {addr}: {what}: {message}{}", if *.attempts > 1 { format!(" (after {} attempts)", .attempts) } else { String::new() })]
+    Request {
+        addr: String,
+        what: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("Vault {addr}: {path}: the secret has no field `{field}` (it has: {fields})")]
+    MissingField {
+        addr: String,
+        path: String,
+        field: String,
+        fields: String,
+    },
+    #[error("Vault: cannot read {what} from {file}: {source}")]
+    File {
+        what: &'static str,
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Any error of the core library; [`Error::exit_code`] maps it to the documented exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -115,9 +169,9 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
-    Terraform(#[from] crate::exec::terraform::TerraformError),
+    Terraform(#[from] TerraformError),
     #[error(transparent)]
-    Vault(#[from] crate::exec::vault::VaultError),
+    Vault(#[from] VaultError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

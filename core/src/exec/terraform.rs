@@ -7,25 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-/// Terraform failures: "not found on PATH" and "exited non-zero" are different problems.
-#[derive(Debug, thiserror::Error)]
-pub enum TerraformError {
-    #[error("no terraform or tofu found on PATH (set GITOPS_TERRAFORM to choose one)")]
-    NotFound,
-    #[error("could not run {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("terraform {command} in {dir} exited with {code}:\n{stderr}")]
-    Exit {
-        command: String,
-        dir: String,
-        code: i32,
-        stderr: String,
-    },
-}
+pub use crate::error::TerraformError;
 
 /// Replaces secret values in text before it is printed or stored.
 #[derive(Debug, Clone, Default)]

@@ -1,14 +1,19 @@
 //! Vault: log in (token, AppRole, JWT), read an environment's credentials (KV v1/v2, AWS and Azure
 //! secrets engines), keep the token and leases alive during long runs, and revoke what this run
-//! created when it ends, also after a failure (on drop).
+//! created when it ends ([`VaultSession::finish`]), also after a failure (on drop, silently).
 //!
 //! vaultrs does the login, KV reads and token calls. It returns only the `data` of a response, so
 //! the dynamic credentials (whose `lease_id` we must revoke) and the lease calls go through a plain
 //! request on the same reqwest/rustls stack, parsed from Vault's documented response envelope.
 //! Secrets live only in memory and in the Terraform child's environment.
+//!
+//! The pure parts are separate functions with unit tests: the retry classification
+//! ([`retried_status`], `status_failure`, `connection_failure`, the `retry` loop) and the
+//! credential mapping (`kv_vars`, `dynamic_vars`, `cloud_vars`).
 
 use crate::exec::terraform::Masker;
 use crate::model::{Credential, Engine, Environment, VaultSettings};
+use crate::report::Reporter;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,34 +22,7 @@ use std::time::{Duration, Instant};
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum VaultError {
-    #[error("Vault: no address for the credentials of environment {env}: set VAULT_ADDR or [vault] address in gitops.toml")]
-    NoAddress { env: String },
-    #[error("Vault {addr}: nothing to log in with: set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID (or VAULT_ROLE_ID_FILE/VAULT_SECRET_ID_FILE), or VAULT_JWT (or VAULT_JWT_FILE) with a JWT role")]
-    NoAuth { addr: String },
-    #[error("Vault {addr}: {what}: {message}{}", if *.attempts > 1 { format!(" (after {} attempts)", .attempts) } else { String::new() })]
-    Request {
-        addr: String,
-        what: String,
-        message: String,
-        attempts: u32,
-    },
-    #[error("Vault {addr}: {path}: the secret has no field `{field}` (it has: {fields})")]
-    MissingField {
-        addr: String,
-        path: String,
-        field: String,
-        fields: String,
-    },
-    #[error("Vault: cannot read {what} from {file}: {source}")]
-    File {
-        what: &'static str,
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use crate::error::VaultError;
 
 /// How failures are retried: transient ones (connection refused, timeouts, 5xx, sealed, 429) with
 /// exponential backoff; 4xx (403 permission denied, 404 not found, 400) never.
@@ -73,29 +51,62 @@ impl RetryPolicy {
     }
 }
 
+/// Whether an HTTP status from Vault is worth another attempt: 5xx (503 while sealed or in
+/// standby, 502/504 from a proxy) and 429 (rate limited). Every other 4xx (400 bad request, 403
+/// permission denied, 404 not found) is final: asking again gives the same answer.
+pub fn retried_status(code: u16) -> bool {
+    code >= 500 || code == 429
+}
+
 /// A failure of one attempt: its message and whether trying again may help.
+#[derive(Debug)]
 struct Attempt {
     message: String,
     transient: bool,
 }
 
+/// An error answer of Vault (`HTTP 503: Vault is sealed`).
+fn status_failure(code: u16, errors: &[String]) -> Attempt {
+    Attempt {
+        message: format!(
+            "HTTP {code}{}",
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", errors.join("; "))
+            }
+        ),
+        transient: retried_status(code),
+    }
+}
+
+/// No answer: connection refused or dropped, DNS, TLS. Always worth another attempt.
+fn connection_failure(e: &dyn std::error::Error) -> Attempt {
+    Attempt {
+        message: format!("cannot connect: {}", error_chain(e)),
+        transient: true,
+    }
+}
+
+/// The `errors` of Vault's error body (`{"errors": ["permission denied"]}`); none when the body
+/// is not one.
+fn error_messages(body: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v["errors"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .unwrap_or_default()
+}
+
 fn classify(e: &ClientError) -> Attempt {
     match e {
-        ClientError::APIError { code, errors } => Attempt {
-            message: format!(
-                "HTTP {code}{}",
-                if errors.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", errors.join("; "))
-                }
-            ),
-            transient: *code >= 500 || *code == 429,
-        },
-        ClientError::RestClientError { source } => Attempt {
-            message: format!("cannot connect: {}", error_chain(source)),
-            transient: true,
-        },
+        ClientError::APIError { code, errors } => status_failure(*code, errors),
+        ClientError::RestClientError { source } => connection_failure(source),
         other => Attempt {
             message: other.to_string(),
             transient: false,
@@ -114,6 +125,44 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `policy.attempts` are used up, sleeping
+/// with exponential backoff (capped at 10 s) between transient failures. `what` names the call
+/// and path for the error.
+fn retry<T>(
+    policy: &RetryPolicy,
+    addr: &str,
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T, Attempt>,
+) -> Result<T, VaultError> {
+    let mut backoff = policy.first_backoff;
+    let mut last = String::new();
+    for n in 1..=policy.attempts {
+        let failure = match attempt() {
+            Ok(v) => return Ok(v),
+            Err(a) => a,
+        };
+        last = failure.message;
+        if !failure.transient {
+            return Err(VaultError::Request {
+                addr: addr.to_owned(),
+                what: what.to_owned(),
+                message: last,
+                attempts: n,
+            });
+        }
+        if n < policy.attempts {
+            std::thread::sleep(backoff);
+            backoff = backoff.saturating_mul(2).min(Duration::from_secs(10));
+        }
+    }
+    Err(VaultError::Request {
+        addr: addr.to_owned(),
+        what: what.to_owned(),
+        message: last,
+        attempts: policy.attempts,
+    })
 }
 
 /// Vault's response envelope, as documented for every API call.
@@ -153,7 +202,9 @@ struct Inner {
     closed: AtomicBool,
 }
 
-/// A logged-in Vault session. Dropping it revokes the leases and the token it created.
+/// A logged-in Vault session. End it with [`VaultSession::finish`], which revokes the leases and
+/// the token it created and reports what could not be revoked; dropping it unfinished (an early
+/// return, a panic) still revokes, without reporting.
 pub struct VaultSession {
     inner: Arc<Inner>,
     keeper: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
@@ -191,7 +242,45 @@ fn env_or_file(var: &str, file_var: &'static str) -> Result<Option<String>, Vaul
     }
 }
 
+fn setup_error(addr: &str, what: &str) -> impl FnOnce(String) -> VaultError {
+    let (addr, what) = (addr.to_owned(), what.to_owned());
+    move |message| VaultError::Request {
+        addr,
+        what,
+        message,
+        attempts: 1,
+    }
+}
+
 impl Inner {
+    /// An anonymous (not yet logged in) connection to `addr`: runtime, vaultrs client, HTTP
+    /// client. Connects to nothing yet.
+    fn new(addr: &str, namespace: Option<String>, retry: RetryPolicy) -> Result<Inner, VaultError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| setup_error(addr, "runtime")(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(retry.request_timeout)
+            .build()
+            .map_err(|e| setup_error(addr, "http client")(e.to_string()))?;
+        let client = Inner::client_for(addr, "", namespace.as_deref(), retry.request_timeout)?;
+        Ok(Inner {
+            addr: addr.to_owned(),
+            namespace,
+            token: String::new(),
+            created: false,
+            token_ttl: 0,
+            token_renewable: false,
+            rt,
+            client,
+            http,
+            retry,
+            leases: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
     fn client_for(
         addr: &str,
         token: &str,
@@ -203,18 +292,10 @@ impl Inner {
         if let Some(ns) = namespace {
             b.set_namespace(ns.to_owned());
         }
-        let settings = b.build().map_err(|e| VaultError::Request {
-            addr: addr.to_owned(),
-            what: "client settings".into(),
-            message: e.to_string(),
-            attempts: 1,
-        })?;
-        VaultClient::new(settings).map_err(|e| VaultError::Request {
-            addr: addr.to_owned(),
-            what: "client".into(),
-            message: e.to_string(),
-            attempts: 1,
-        })
+        let settings = b
+            .build()
+            .map_err(|e| setup_error(addr, "client settings")(e.to_string()))?;
+        VaultClient::new(settings).map_err(|e| setup_error(addr, "client")(e.to_string()))
     }
 
     /// Runs one Vault call with timeout and retries. `what` names the call and path for messages.
@@ -223,42 +304,18 @@ impl Inner {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
-        let mut backoff = self.retry.first_backoff;
-        let mut last = String::new();
-        for attempt in 1..=self.retry.attempts {
-            let result = self
+        let timeout = self.retry.request_timeout;
+        retry(&self.retry, &self.addr, what, || {
+            match self
                 .rt
-                .block_on(async { tokio::time::timeout(self.retry.request_timeout, f()).await });
-            let failure = match result {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(a)) => a,
-                Err(_) => Attempt {
-                    message: format!(
-                        "no answer within {} ms",
-                        self.retry.request_timeout.as_millis()
-                    ),
+                .block_on(async { tokio::time::timeout(timeout, f()).await })
+            {
+                Ok(result) => result,
+                Err(_) => Err(Attempt {
+                    message: format!("no answer within {} ms", timeout.as_millis()),
                     transient: true,
-                },
-            };
-            last = failure.message;
-            if !failure.transient {
-                return Err(VaultError::Request {
-                    addr: self.addr.clone(),
-                    what: what.to_owned(),
-                    message: last,
-                    attempts: attempt,
-                });
+                }),
             }
-            if attempt < self.retry.attempts {
-                std::thread::sleep(backoff);
-                backoff = backoff.saturating_mul(2).min(Duration::from_secs(10));
-            }
-        }
-        Err(VaultError::Request {
-            addr: self.addr.clone(),
-            what: what.to_owned(),
-            message: last,
-            attempts: self.retry.attempts,
         })
     }
 
@@ -281,38 +338,14 @@ impl Inner {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.map_err(|e| Attempt {
-            message: format!("cannot connect: {}", error_chain(&e)),
-            transient: true,
-        })?;
+        let resp = req.send().await.map_err(|e| connection_failure(&e))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| Attempt {
             message: format!("reading the answer: {}", error_chain(&e)),
             transient: true,
         })?;
         if !status.is_success() {
-            let errors = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| {
-                    v["errors"].as_array().map(|a| {
-                        a.iter()
-                            .filter_map(|e| e.as_str().map(str::to_owned))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .unwrap_or_default();
-            return Err(Attempt {
-                message: format!(
-                    "HTTP {}{}",
-                    status.as_u16(),
-                    if errors.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", errors.join("; "))
-                    }
-                ),
-                transient: status.is_server_error() || status.as_u16() == 429,
-            });
+            return Err(status_failure(status.as_u16(), &error_messages(&text)));
         }
         if status.as_u16() == 204 || text.trim().is_empty() {
             return Ok(None);
@@ -421,73 +454,11 @@ impl VaultSession {
             .ok()
             .filter(|n| !n.is_empty())
             .or_else(|| settings.namespace.clone());
-        let retry = RetryPolicy::from_env();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| VaultError::Request {
-                addr: addr.clone(),
-                what: "runtime".into(),
-                message: e.to_string(),
-                attempts: 1,
-            })?;
-        let http = reqwest::Client::builder()
-            .timeout(retry.request_timeout)
-            .build()
-            .map_err(|e| VaultError::Request {
-                addr: addr.clone(),
-                what: "http client".into(),
-                message: e.to_string(),
-                attempts: 1,
-            })?;
-        let anonymous = Inner::client_for(&addr, "", namespace.as_deref(), retry.request_timeout)?;
-        let mut inner = Inner {
-            addr: addr.clone(),
-            namespace: namespace.clone(),
-            token: String::new(),
-            created: false,
-            token_ttl: 0,
-            token_renewable: false,
-            rt,
-            client: anonymous,
-            http,
-            retry,
-            leases: Mutex::new(Vec::new()),
-            closed: AtomicBool::new(false),
-        };
-        let auth = if let Some(token) = std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty())
-        {
+        let mut inner = Inner::new(&addr, namespace, RetryPolicy::from_env())?;
+        if let Some(token) = std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty()) {
             inner.token = token;
-            None
-        } else if let (Some(role_id), Some(secret_id)) = (
-            env_or_file("VAULT_ROLE_ID", "VAULT_ROLE_ID_FILE")?,
-            env_or_file("VAULT_SECRET_ID", "VAULT_SECRET_ID_FILE")?,
-        ) {
-            let mount = settings.approle_mount.clone();
-            Some(
-                inner.call(&format!("AppRole login at auth/{mount}/login"), || async {
-                    vaultrs::auth::approle::login(&inner.client, &mount, &role_id, &secret_id)
-                        .await
-                        .map_err(|e| classify(&e))
-                })?,
-            )
-        } else if let Some(jwt) = env_or_file("VAULT_JWT", "VAULT_JWT_FILE")? {
-            let mount = settings.jwt_mount.clone();
-            let role = std::env::var("VAULT_JWT_ROLE")
-                .ok()
-                .filter(|r| !r.is_empty())
-                .or_else(|| jwt_role.map(str::to_owned));
-            Some(
-                inner.call(&format!("JWT login at auth/{mount}/login"), || async {
-                    vaultrs::auth::oidc::login(&inner.client, &mount, &jwt, role.clone())
-                        .await
-                        .map_err(|e| classify(&e))
-                })?,
-            )
         } else {
-            return Err(VaultError::NoAuth { addr });
-        };
-        if let Some(auth) = auth {
+            let auth = log_in(&inner, settings, jwt_role)?;
             inner.token = auth.client_token;
             inner.created = true;
             inner.token_ttl = auth.lease_duration;
@@ -496,7 +467,7 @@ impl VaultSession {
         inner.client = Inner::client_for(
             &addr,
             &inner.token,
-            namespace.as_deref(),
+            inner.namespace.as_deref(),
             inner.retry.request_timeout,
         )?;
         Ok(VaultSession {
@@ -511,54 +482,36 @@ impl VaultSession {
 
     /// Reads every credential an environment declares and maps it to environment variables.
     pub fn credentials(&self, env: &Environment) -> Result<Credentials, VaultError> {
-        let mut out = Credentials::default();
-        let mut secrets = Vec::new();
-        let inner = &*self.inner;
+        let mut vars = Vec::new();
         for c in &env.credentials {
-            let vars = match c.engine {
-                Engine::Kv1 | Engine::Kv2 => {
-                    let path = if c.engine == Engine::Kv1 {
-                        format!("{}/{}", c.mount, c.path)
-                    } else {
-                        format!("{}/data/{}", c.mount, c.path)
-                    };
-                    let data: HashMap<String, serde_json::Value> =
-                        inner.call(&format!("read {path}"), || async {
-                            let r = if c.engine == Engine::Kv1 {
-                                vaultrs::kv1::get(&inner.client, &c.mount, &c.path).await
-                            } else {
-                                vaultrs::kv2::read(&inner.client, &c.mount, &c.path).await
-                            };
-                            r.map_err(|e| classify(&e))
-                        })?;
-                    kv_vars(inner, c, &path, &data)?
-                }
-                Engine::Aws | Engine::Azure => self.dynamic(env, c)?,
-            };
-            for (k, v) in vars {
-                secrets.push(v.clone());
-                out.env.insert(k, v);
-            }
+            vars.extend(match c.engine {
+                Engine::Kv1 | Engine::Kv2 => self.kv(c)?,
+                Engine::Aws | Engine::Azure => self.dynamic(c)?,
+            });
         }
-        if env.credentials.iter().any(|c| c.engine == Engine::Azure) {
-            out.env
-                .insert("ARM_SUBSCRIPTION_ID".into(), env.account.clone());
-            if let Some(t) = &env.tenant {
-                out.env.insert("ARM_TENANT_ID".into(), t.clone());
-            }
-        }
-        out.masker = Masker::new(secrets);
-        Ok(out)
+        Ok(credentials_of(env, vars))
     }
 
-    fn dynamic(
-        &self,
-        _env: &Environment,
-        c: &Credential,
-    ) -> Result<Vec<(String, String)>, VaultError> {
+    /// Reads a KV secret and maps the fields the credential names.
+    fn kv(&self, c: &Credential) -> Result<Vec<(String, String)>, VaultError> {
         let inner = &*self.inner;
-        let kind = if c.sts { "sts" } else { "creds" };
-        let path = format!("{}/{kind}/{}", c.mount, c.role);
+        let path = kv_path(c);
+        let data: HashMap<String, serde_json::Value> =
+            inner.call(&format!("read {path}"), || async {
+                let r = if c.engine == Engine::Kv1 {
+                    vaultrs::kv1::get(&inner.client, &c.mount, &c.path).await
+                } else {
+                    vaultrs::kv2::read(&inner.client, &c.mount, &c.path).await
+                };
+                r.map_err(|e| classify(&e))
+            })?;
+        kv_vars(&inner.addr, c, &path, &data)
+    }
+
+    /// Reads dynamic credentials (AWS, Azure engines) and records their lease for revocation.
+    fn dynamic(&self, c: &Credential) -> Result<Vec<(String, String)>, VaultError> {
+        let inner = &*self.inner;
+        let path = dynamic_path(c);
         let method = if c.sts {
             reqwest::Method::POST
         } else {
@@ -583,34 +536,7 @@ impl VaultSession {
                 });
             }
         }
-        let data = env.data.unwrap_or_default();
-        let field = |name: &str| -> Result<String, VaultError> {
-            match data.get(name) {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                _ => Err(VaultError::MissingField {
-                    addr: inner.addr.clone(),
-                    path: path.clone(),
-                    field: name.into(),
-                    fields: data.keys().cloned().collect::<Vec<_>>().join(", "),
-                }),
-            }
-        };
-        Ok(match c.engine {
-            Engine::Aws => {
-                let mut v = vec![
-                    ("AWS_ACCESS_KEY_ID".to_owned(), field("access_key")?),
-                    ("AWS_SECRET_ACCESS_KEY".to_owned(), field("secret_key")?),
-                ];
-                if let Some(serde_json::Value::String(t)) = data.get("security_token") {
-                    v.push(("AWS_SESSION_TOKEN".to_owned(), t.clone()));
-                }
-                v
-            }
-            _ => vec![
-                ("ARM_CLIENT_ID".to_owned(), field("client_id")?),
-                ("ARM_CLIENT_SECRET".to_owned(), field("client_secret")?),
-            ],
-        })
+        dynamic_vars(&inner.addr, c.engine, &path, &env.data.unwrap_or_default())
     }
 
     /// Starts a thread that renews the token and leases while a long Terraform run goes on.
@@ -635,7 +561,16 @@ impl VaultSession {
         self.keeper = Some((stop, handle));
     }
 
+    /// Ends the session, the one way a run ends it: stops renewing, revokes the run's leases and
+    /// the token it created, and reports each one that could not be revoked as a warning.
+    pub fn finish(self, reporter: &dyn Reporter) {
+        for e in self.close() {
+            reporter.warning(&e.to_string());
+        }
+    }
+
     /// Revokes the run's leases and created token; returns what could not be revoked.
+    /// Prefer [`VaultSession::finish`].
     pub fn close(mut self) -> Vec<VaultError> {
         self.stop_keeper();
         self.inner.close()
@@ -650,16 +585,86 @@ impl VaultSession {
 }
 
 impl Drop for VaultSession {
+    /// A session dropped without [`VaultSession::finish`] (an early return, a panic) still revokes
+    /// what it created; what could not be revoked is not reported (the library never prints, and
+    /// the error that ended the run is the one to show).
     fn drop(&mut self) {
         self.stop_keeper();
-        for e in self.inner.close() {
-            eprintln!("warning: {e}");
-        }
+        let _ = self.inner.close();
     }
 }
 
-fn kv_vars(
+/// The login of AppRole (`VAULT_ROLE_ID`/`VAULT_SECRET_ID` or `_FILE`), else JWT (`VAULT_JWT` or
+/// `VAULT_JWT_FILE`); nothing to log in with is an error.
+fn log_in(
     inner: &Inner,
+    settings: &VaultSettings,
+    jwt_role: Option<&str>,
+) -> Result<vaultrs::api::AuthInfo, VaultError> {
+    if let (Some(role_id), Some(secret_id)) = (
+        env_or_file("VAULT_ROLE_ID", "VAULT_ROLE_ID_FILE")?,
+        env_or_file("VAULT_SECRET_ID", "VAULT_SECRET_ID_FILE")?,
+    ) {
+        let mount = settings.approle_mount.clone();
+        return inner.call(&format!("AppRole login at auth/{mount}/login"), || async {
+            vaultrs::auth::approle::login(&inner.client, &mount, &role_id, &secret_id)
+                .await
+                .map_err(|e| classify(&e))
+        });
+    }
+    if let Some(jwt) = env_or_file("VAULT_JWT", "VAULT_JWT_FILE")? {
+        let mount = settings.jwt_mount.clone();
+        let role = std::env::var("VAULT_JWT_ROLE")
+            .ok()
+            .filter(|r| !r.is_empty())
+            .or_else(|| jwt_role.map(str::to_owned));
+        return inner.call(&format!("JWT login at auth/{mount}/login"), || async {
+            vaultrs::auth::oidc::login(&inner.client, &mount, &jwt, role.clone())
+                .await
+                .map_err(|e| classify(&e))
+        });
+    }
+    Err(VaultError::NoAuth {
+        addr: inner.addr.clone(),
+    })
+}
+
+/// The Vault path of a KV credential: `<mount>/<path>` (v1), `<mount>/data/<path>` (v2).
+fn kv_path(c: &Credential) -> String {
+    if c.engine == Engine::Kv1 {
+        format!("{}/{}", c.mount, c.path)
+    } else {
+        format!("{}/data/{}", c.mount, c.path)
+    }
+}
+
+/// The Vault path of dynamic credentials: `<mount>/creds/<role>`, `<mount>/sts/<role>` (AWS STS).
+fn dynamic_path(c: &Credential) -> String {
+    let kind = if c.sts { "sts" } else { "creds" };
+    format!("{}/{kind}/{}", c.mount, c.role)
+}
+
+/// The error for a secret at `path` that lacks `field`, listing the fields it has (sorted).
+fn missing_field(
+    addr: &str,
+    path: &str,
+    field: &str,
+    data: &HashMap<String, serde_json::Value>,
+) -> VaultError {
+    let mut fields: Vec<&str> = data.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    VaultError::MissingField {
+        addr: addr.to_owned(),
+        path: path.to_owned(),
+        field: field.to_owned(),
+        fields: fields.join(", "),
+    }
+}
+
+/// A KV credential: each `VAR = "field"` of its `env` table becomes `VAR=<value of field>`
+/// (strings as they are, numbers and booleans as JSON text).
+fn kv_vars(
+    addr: &str,
     c: &Credential,
     path: &str,
     data: &HashMap<String, serde_json::Value>,
@@ -672,18 +677,421 @@ fn kv_vars(
                 Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
                     v.to_string()
                 }
-                _ => {
-                    let mut fields: Vec<&String> = data.keys().collect();
-                    fields.sort();
-                    return Err(VaultError::MissingField {
-                        addr: inner.addr.clone(),
-                        path: path.to_owned(),
-                        field: field.clone(),
-                        fields: fields.into_iter().cloned().collect::<Vec<_>>().join(", "),
-                    });
-                }
+                _ => return Err(missing_field(addr, path, field, data)),
             };
             Ok((var.clone(), value))
         })
         .collect()
+}
+
+/// Dynamic credentials as Terraform's providers read them: AWS `access_key`, `secret_key` and
+/// (STS) `security_token` -> `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
+/// Azure `client_id`, `client_secret` -> `ARM_CLIENT_ID`, `ARM_CLIENT_SECRET`.
+fn dynamic_vars(
+    addr: &str,
+    engine: Engine,
+    path: &str,
+    data: &HashMap<String, serde_json::Value>,
+) -> Result<Vec<(String, String)>, VaultError> {
+    let field = |name: &str| -> Result<String, VaultError> {
+        match data.get(name) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            _ => Err(missing_field(addr, path, name, data)),
+        }
+    };
+    Ok(match engine {
+        Engine::Aws => {
+            let mut v = vec![
+                ("AWS_ACCESS_KEY_ID".to_owned(), field("access_key")?),
+                ("AWS_SECRET_ACCESS_KEY".to_owned(), field("secret_key")?),
+            ];
+            if let Some(serde_json::Value::String(t)) = data.get("security_token") {
+                v.push(("AWS_SESSION_TOKEN".to_owned(), t.clone()));
+            }
+            v
+        }
+        _ => vec![
+            ("ARM_CLIENT_ID".to_owned(), field("client_id")?),
+            ("ARM_CLIENT_SECRET".to_owned(), field("client_secret")?),
+        ],
+    })
+}
+
+/// The credentials of a run: the variables read from Vault in order (a later one wins; every
+/// value is masked), plus, when an
+/// Azure credential is declared, `ARM_SUBSCRIPTION_ID` (the environment's account) and
+/// `ARM_TENANT_ID` (its tenant, when set), which are not secrets.
+fn credentials_of(env: &Environment, vars: Vec<(String, String)>) -> Credentials {
+    let masker = Masker::new(vars.iter().map(|(_, v)| v.clone()));
+    let mut env_vars: BTreeMap<String, String> = vars.into_iter().collect();
+    if env.credentials.iter().any(|c| c.engine == Engine::Azure) {
+        env_vars.insert("ARM_SUBSCRIPTION_ID".into(), env.account.clone());
+        if let Some(t) = &env.tenant {
+            env_vars.insert("ARM_TENANT_ID".into(), t.clone());
+        }
+    }
+    Credentials {
+        env: env_vars,
+        masker,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::cell::Cell;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    fn data(v: serde_json::Value) -> HashMap<String, serde_json::Value> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn credential(engine: Engine, mount: &str, path: &str, role: &str) -> Credential {
+        Credential {
+            engine,
+            mount: mount.into(),
+            path: path.into(),
+            role: role.into(),
+            sts: false,
+            env: BTreeMap::new(),
+        }
+    }
+
+    fn fast(attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            first_backoff: Duration::from_millis(1),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn server_errors_sealed_and_rate_limits_are_retried_client_errors_are_final() {
+        for code in [500, 502, 503, 504, 429] {
+            assert!(retried_status(code), "{code} must be retried");
+        }
+        for code in [400, 401, 403, 404, 405, 412] {
+            assert!(!retried_status(code), "{code} must be final");
+        }
+        let sealed = status_failure(503, &["Vault is sealed".into()]);
+        assert!(sealed.transient);
+        assert_eq!(sealed.message, "HTTP 503: Vault is sealed");
+        let denied = status_failure(403, &["permission denied".into()]);
+        assert!(!denied.transient);
+        assert_eq!(denied.message, "HTTP 403: permission denied");
+        let bad = status_failure(400, &[]);
+        assert!(!bad.transient);
+        assert_eq!(bad.message, "HTTP 400");
+        assert_eq!(
+            error_messages(r#"{"errors": ["a", "b"]}"#),
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+        assert!(error_messages("<html>proxy error</html>").is_empty());
+    }
+
+    #[test]
+    fn vaultrs_errors_are_classified_like_raw_answers() {
+        let sealed = classify(&ClientError::APIError {
+            code: 503,
+            errors: vec!["Vault is sealed".into()],
+        });
+        assert!(sealed.transient);
+        assert_eq!(sealed.message, "HTTP 503: Vault is sealed");
+        let denied = classify(&ClientError::APIError {
+            code: 403,
+            errors: vec!["permission denied".into()],
+        });
+        assert!(!denied.transient);
+        // An answer that is not what was asked for does not get better by asking again.
+        assert!(!classify(&ClientError::ResponseEmptyError).transient);
+        let dropped = connection_failure(&std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        ));
+        assert!(dropped.transient);
+        assert_eq!(dropped.message, "cannot connect: connection reset by peer");
+    }
+
+    #[test]
+    fn retry_repeats_transient_failures_and_stops_at_a_final_one() {
+        let calls = Cell::new(0);
+        let got = retry(&fast(5), "http://v", "read kv/x", || {
+            calls.set(calls.get() + 1);
+            if calls.get() < 3 {
+                Err(status_failure(503, &["Vault is sealed".into()]))
+            } else {
+                Ok("secret")
+            }
+        });
+        assert_eq!(got.unwrap(), "secret");
+        assert_eq!(calls.get(), 3);
+
+        calls.set(0);
+        let e = retry(&fast(5), "http://v", "read kv/x", || -> Result<(), _> {
+            calls.set(calls.get() + 1);
+            Err(status_failure(403, &["permission denied".into()]))
+        })
+        .unwrap_err();
+        assert_eq!(calls.get(), 1, "a 403 is not asked again");
+        assert_eq!(
+            e.to_string(),
+            "Vault http://v: read kv/x: HTTP 403: permission denied"
+        );
+
+        calls.set(0);
+        let e = retry(&fast(3), "http://v", "read kv/x", || -> Result<(), _> {
+            calls.set(calls.get() + 1);
+            Err(status_failure(503, &["Vault is sealed".into()]))
+        })
+        .unwrap_err();
+        assert_eq!(calls.get(), 3);
+        assert!(
+            matches!(e, VaultError::Request { attempts: 3, .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "Vault http://v: read kv/x: HTTP 503: Vault is sealed (after 3 attempts)"
+        );
+    }
+
+    /// A one-thread HTTP server answering each connection with the next of `answers` (`None`:
+    /// close the connection without answering); returns its address and the request lines seen.
+    fn server(
+        answers: Vec<Option<(u16, &'static str)>>,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                seen.push(line.trim().to_owned());
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                        break;
+                    }
+                }
+                if let Some((status, body)) = answer {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            }
+            seen
+        });
+        (addr, handle)
+    }
+
+    fn read_creds(inner: &Inner) -> Result<Option<Envelope>, VaultError> {
+        inner.call("read aws/creds/deploy", || {
+            inner.raw(reqwest::Method::GET, "aws/creds/deploy", None)
+        })
+    }
+
+    #[test]
+    fn dropped_connections_and_a_sealed_vault_are_retried_over_http() {
+        let (addr, seen) = server(vec![
+            None,
+            Some((503, r#"{"errors": ["Vault is sealed"]}"#)),
+            Some((
+                200,
+                r#"{"lease_id": "aws/creds/deploy/l1", "lease_duration": 900, "renewable": true, "data": {"access_key": "AKIA1", "secret_key": "s1"}}"#,
+            )),
+        ]);
+        let inner = Inner::new(&addr, None, fast(4)).unwrap();
+        let env = read_creds(&inner).unwrap().unwrap();
+        assert_eq!(env.lease_id, "aws/creds/deploy/l1");
+        assert_eq!(env.lease_duration, 900);
+        assert_eq!(env.data.unwrap()["access_key"], "AKIA1");
+        assert_eq!(seen.join().unwrap().len(), 3, "one request per attempt");
+    }
+
+    #[test]
+    fn forbidden_and_bad_requests_are_not_retried_over_http() {
+        for (status, body, message) in [
+            (
+                403,
+                r#"{"errors": ["permission denied"]}"#,
+                "HTTP 403: permission denied",
+            ),
+            (
+                400,
+                r#"{"errors": ["missing role"]}"#,
+                "HTTP 400: missing role",
+            ),
+        ] {
+            let (addr, seen) = server(vec![Some((status, body))]);
+            let inner = Inner::new(&addr, None, fast(4)).unwrap();
+            let e = read_creds(&inner).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("Vault {addr}: read aws/creds/deploy: {message}")
+            );
+            assert_eq!(
+                seen.join().unwrap(),
+                vec!["GET /v1/aws/creds/deploy HTTP/1.1"]
+            );
+        }
+    }
+
+    #[test]
+    fn aws_credentials_become_the_aws_provider_variables() {
+        let sts = data(json!({"access_key": "AKIA1", "secret_key": "s1", "security_token": "t1"}));
+        assert_eq!(
+            dynamic_vars("http://v", Engine::Aws, "aws/sts/deploy", &sts).unwrap(),
+            vec![
+                ("AWS_ACCESS_KEY_ID".to_owned(), "AKIA1".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY".to_owned(), "s1".to_owned()),
+                ("AWS_SESSION_TOKEN".to_owned(), "t1".to_owned()),
+            ]
+        );
+        let iam = data(json!({"access_key": "AKIA2", "secret_key": "s2", "security_token": null}));
+        let vars = dynamic_vars("http://v", Engine::Aws, "aws/creds/deploy", &iam).unwrap();
+        assert_eq!(
+            vars.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        );
+        let mut c = credential(Engine::Aws, "aws", "", "deploy");
+        assert_eq!(dynamic_path(&c), "aws/creds/deploy");
+        c.sts = true;
+        assert_eq!(dynamic_path(&c), "aws/sts/deploy");
+    }
+
+    #[test]
+    fn azure_credentials_become_the_azurerm_provider_variables() {
+        let d = data(json!({"client_id": "app-1", "client_secret": "pw-1"}));
+        assert_eq!(
+            dynamic_vars("http://v", Engine::Azure, "azure/creds/deploy", &d).unwrap(),
+            vec![
+                ("ARM_CLIENT_ID".to_owned(), "app-1".to_owned()),
+                ("ARM_CLIENT_SECRET".to_owned(), "pw-1".to_owned()),
+            ]
+        );
+        let env: Environment = toml::from_str(
+            r#"
+            cloud = "azure"
+            region = "westeurope"
+            account = "sub-123"
+            tenant = "tenant-9"
+            [[credentials]]
+            engine = "azure"
+            mount = "azure"
+            role = "deploy"
+            "#,
+        )
+        .unwrap();
+        let creds = credentials_of(
+            &env,
+            vec![
+                ("ARM_CLIENT_ID".into(), "app-1".into()),
+                ("ARM_CLIENT_SECRET".into(), "pw-secret-1".into()),
+            ],
+        );
+        assert_eq!(creds.env["ARM_SUBSCRIPTION_ID"], "sub-123");
+        assert_eq!(creds.env["ARM_TENANT_ID"], "tenant-9");
+        assert_eq!(creds.env["ARM_CLIENT_SECRET"], "pw-secret-1");
+        assert_eq!(creds.masker.mask("x pw-secret-1 sub-123"), "x **** sub-123");
+        // Debug never shows a value.
+        assert!(!format!("{creds:?}").contains("pw-secret-1"));
+    }
+
+    #[test]
+    fn kv_fields_map_to_the_declared_variables() {
+        let mut c = credential(Engine::Kv2, "secret", "app/db", "");
+        c.env.insert("DB_PASSWORD".into(), "password".into());
+        c.env.insert("DB_PORT".into(), "port".into());
+        c.env.insert("DB_TLS".into(), "tls".into());
+        assert_eq!(kv_path(&c), "secret/data/app/db");
+        let d = data(json!({"password": "s3cret", "port": 5432, "tls": true, "unused": "x"}));
+        assert_eq!(
+            kv_vars("http://v", &c, &kv_path(&c), &d).unwrap(),
+            vec![
+                ("DB_PASSWORD".to_owned(), "s3cret".to_owned()),
+                ("DB_PORT".to_owned(), "5432".to_owned()),
+                ("DB_TLS".to_owned(), "true".to_owned()),
+            ]
+        );
+        c.engine = Engine::Kv1;
+        assert_eq!(kv_path(&c), "secret/app/db");
+        let env: Environment =
+            toml::from_str("cloud = \"aws\"\nregion = \"eu-west-1\"\naccount = \"123\"\n").unwrap();
+        let creds = credentials_of(&env, vec![("DB_PASSWORD".into(), "s3cret".into())]);
+        assert!(!creds.env.contains_key("ARM_SUBSCRIPTION_ID"));
+    }
+
+    #[test]
+    fn a_missing_field_names_the_path_and_the_fields_present() {
+        let mut c = credential(Engine::Kv2, "secret", "app/db", "");
+        c.env.insert("DB_PASSWORD".into(), "password".into());
+        // An object is not a value a variable can hold: as good as missing.
+        let d = data(json!({"user": "app", "pass": "x", "password": {"nested": 1}}));
+        let e = kv_vars("http://v", &c, "secret/data/app/db", &d).unwrap_err();
+        match &e {
+            VaultError::MissingField {
+                path,
+                field,
+                fields,
+                ..
+            } => {
+                assert_eq!(path, "secret/data/app/db");
+                assert_eq!(field, "password");
+                assert_eq!(fields, "pass, password, user");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            "Vault http://v: secret/data/app/db: the secret has no field `password` (it has: pass, password, user)"
+        );
+        let aws = data(json!({"access_key": "AKIA1", "lease": "x"}));
+        let e = dynamic_vars("http://v", Engine::Aws, "aws/creds/deploy", &aws).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Vault http://v: aws/creds/deploy: the secret has no field `secret_key` (it has: access_key, lease)"
+        );
+        let e =
+            dynamic_vars("http://v", Engine::Azure, "azure/creds/d", &data(json!({}))).unwrap_err();
+        assert!(
+            matches!(e, VaultError::MissingField { ref field, .. } if field == "client_id"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn finish_reports_each_revocation_failure_as_a_warning() {
+        // A lease to revoke and a server that refuses: finish says so through the reporter.
+        let (addr, seen) = server(vec![Some((403, r#"{"errors": ["permission denied"]}"#))]);
+        let inner = Inner::new(&addr, None, fast(1)).unwrap();
+        inner.leases.lock().unwrap().push(Lease {
+            id: "aws/creds/deploy/l1".into(),
+            duration: 60,
+            renewable: false,
+            renewed_at: Instant::now(),
+        });
+        let session = VaultSession {
+            inner: Arc::new(inner),
+            keeper: None,
+        };
+        let said = crate::report::Collect::default();
+        session.finish(&said);
+        assert_eq!(
+            said.lines(),
+            vec![format!(
+                "warning: Vault {addr}: revoke lease aws/creds/deploy/l1: HTTP 403: permission denied"
+            )]
+        );
+        assert_eq!(
+            seen.join().unwrap(),
+            vec!["PUT /v1/sys/leases/revoke HTTP/1.1"]
+        );
+    }
 }
