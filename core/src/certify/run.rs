@@ -5,9 +5,10 @@
 use super::deploy::{self, Job, Shared};
 use crate::error::{ConfigError, Error, Result};
 use crate::exec::git::{Change, GitRepo};
-use crate::exec::modcache::{ModuleCache, ResolvedModule};
+use crate::exec::modcache::ModuleCache;
 use crate::exec::terraform::Terraform;
 use crate::model::sot::SourceRepo;
+use crate::model::ResolvedModule;
 use crate::model::{Cloud, Environment, Package};
 use crate::records::certification::{self as record, Record, RecordModule, StepResult};
 use crate::records::digest;

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use crate::records::manifest::ResolvedModule;
+pub use crate::model::ResolvedModule;
 
 /// Location of the cache: `--cache-dir`, `GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/gitops-toolkit`, or
 /// `~/.cache/gitops-toolkit`.

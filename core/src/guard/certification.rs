@@ -3,9 +3,9 @@
 //! Protected environments refuse anything but certified (exit 3); unprotected ones warn.
 
 use crate::error::{ConfigError, Error, Result};
-use crate::exec::modcache::ResolvedModule;
 use crate::guard::GuardContext;
 use crate::model::sot::SourceRepo;
+use crate::model::ResolvedModule;
 use crate::model::{Cloud, Package};
 use crate::records::certification::{self as record, normalize_ref, RevokedList};
 use crate::records::digest;

@@ -10,8 +10,8 @@ pub mod certification;
 pub mod promotion;
 
 use crate::error::Result;
-use crate::exec::modcache::ResolvedModule;
 use crate::model::sot::SourceRepo;
+use crate::model::ResolvedModule;
 use std::collections::BTreeMap;
 
 /// Which command asks.

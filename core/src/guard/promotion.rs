@@ -4,9 +4,7 @@
 //! previous environment. Environments not in the list, and the first one, are not restricted.
 
 use crate::error::{Error, Result};
-use crate::exec::git::GitRepo;
 use crate::guard::GuardContext;
-use crate::records::deployment::DeployMeta;
 
 /// Promotion guard, for plan and apply: a refusal names the missing environment and package.
 pub fn enforce(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
@@ -19,19 +17,13 @@ pub fn enforce(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
     }
     let previous = &order[pos - 1];
     let package = format!("{}@{}", ctx.component, ctx.version);
-    let git = GitRepo::open(ctx.repo)?;
-    let prefix = format!("deploy/{previous}/");
-    let found = git
-        .tags(&prefix)?
-        .into_iter()
-        .find(|t| DeployMeta::parse(&t.message).is_some_and(|m| m.package == package));
-    match found {
-        Some(_) => Ok(Vec::new()),
-        None => Err(Error::Refused(format!(
+    if crate::records::deployment::package_recorded_in(ctx.repo, previous, &package)? {
+        return Ok(Vec::new());
+    }
+    Err(Error::Refused(format!(
             "promotion: {package} has no recorded deployment to {previous}, which comes before {} in gitops.toml's promotion order ({}); deploy {package} to {previous} and record it with gitops-tag first ({} needs it)",
             ctx.environment,
             order.join(" -> "),
             ctx.deployment
-        ))),
-    }
+    )))
 }

@@ -324,3 +324,16 @@ impl FileKind {
         schema.to_value()
     }
 }
+
+/// A module pinned to a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedModule {
+    pub url: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+    /// Git tree id of the module directory at that commit: a content digest of the module code.
+    pub tree: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+}

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::exec::git::{GitRepo, TagInfo};
 use crate::model::load::sha256_hex;
-use crate::model::sot::DeploymentId;
+use crate::model::sot::{DeploymentId, SourceRepo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -124,6 +124,16 @@ pub fn history(git: &GitRepo, id: &DeploymentId) -> Result<Vec<Record>> {
     all.extend(records(git, &destroyed_prefix(id))?);
     all.sort_by(|a, b| a.when().cmp(&b.when()).then(a.tag.cmp(&b.tag)));
     Ok(all)
+}
+
+/// True when some deployment of the environment `env` was recorded with `package`
+/// (`<component>@<version>`): what the promotion guard asks of the previous environment.
+pub fn package_recorded_in(repo: &SourceRepo, env: &str, package: &str) -> Result<bool> {
+    let git = GitRepo::open(repo)?;
+    Ok(git
+        .tags(&format!("deploy/{env}/"))?
+        .into_iter()
+        .any(|t| DeployMeta::parse(&t.message).is_some_and(|m| m.package == package)))
 }
 
 /// True when the last event of `history` is a deployment (not a tombstone).

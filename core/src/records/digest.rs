@@ -4,8 +4,8 @@
 //! code). The module URL is left out: it differs between machines.
 
 use crate::error::{Error, Result};
-use crate::exec::modcache::ResolvedModule;
 use crate::model::load::sha256_hex;
+use crate::model::ResolvedModule;
 use crate::model::{Cloud, Package};
 use crate::records::certification::RecordModule;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! tag, rollback and destroy. One type, written and read through serde.
 
 use crate::error::{ConfigError, Result};
-use crate::model::Cloud;
+use crate::model::{Cloud, ResolvedModule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,17 +52,4 @@ impl Manifest {
     pub fn package_ref(&self) -> String {
         format!("{}@{}", self.component, self.package)
     }
-}
-
-/// A module pinned to a commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResolvedModule {
-    pub url: String,
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-    pub commit: String,
-    /// Git tree id of the module directory at that commit: a content digest of the module code.
-    pub tree: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub path: String,
 }

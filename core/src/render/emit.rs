@@ -4,9 +4,9 @@
 use super::Renderer;
 use super::TOOLKIT_VERSION;
 use crate::error::Result;
-use crate::exec::modcache::ResolvedModule;
 use crate::model::names::shown;
 use crate::model::sot::DeploymentId;
+use crate::model::ResolvedModule;
 use crate::model::{BackendKind, Cloud, Deployment, Environment, Package};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;

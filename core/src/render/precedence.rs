@@ -4,12 +4,12 @@
 
 use super::emit::escape_templates;
 use crate::error::{Error, Result};
-use crate::exec::modcache::ResolvedModule;
 use crate::model::interface::ModuleInterface;
 use crate::model::load::SourceFile;
 use crate::model::names::shown;
 use crate::model::profile::ResolvedProfile;
 use crate::model::sot::DeploymentId;
+use crate::model::ResolvedModule;
 use crate::model::{Deployment, Environment, Package};
 use serde::Serialize;
 use serde_json::{json, Map, Value};

@@ -2,10 +2,10 @@
 //! the wiring has no cycle.
 
 use crate::error::Result;
-use crate::exec::modcache::ResolvedModule;
 use crate::model::interface::ModuleInterface;
 use crate::model::load::SourceFile;
 use crate::model::Package;
+use crate::model::ResolvedModule;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
