@@ -1,15 +1,13 @@
 //! `gitops-plan`: `terraform init` + `plan -out` of a rendered directory with credentials from Vault;
 //! writes plan.bin, plan.json, plan.md, plan.policy.json and plan.digest; policy gate; drift mode.
+//! The work is [`gitops_core::plan::op::plan`]; this file parses, prints and maps the exit code.
 
 use clap::Parser;
-use gitops_cli::{print_json, progress};
+use gitops_cli::{print_json, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
 use gitops_core::error::{exit, Error, Result};
-use gitops_core::exec::modcache::default_cache_dir;
-use gitops_core::model::sot::SourceRepo;
-use gitops_core::plan::rendered::RenderedDir;
-use gitops_core::plan::summary as plan;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use gitops_core::plan::op::{plan, PlanOptions, PlanReport};
+use serde::Serialize;
+use std::path::PathBuf;
 
 const PROGRAM: &str = "gitops-plan";
 
@@ -25,6 +23,7 @@ const PROGRAM: &str = "gitops-plan";
 #[command(
     name = "gitops-plan",
     version,
+    mut_arg("repo", |a| a.help("The source-of-truth repository (environments, policies)")),
     after_help = "Examples:
   gitops-plan --repo platform-live build/dev/web-frontend
   gitops-plan --repo platform-live build/prod/orders-api --json
@@ -34,131 +33,73 @@ pub struct Cli {
     /// The rendered directory (gitops-render --out).
     #[arg(value_name = "RENDERED_DIR")]
     pub dir: PathBuf,
-    /// The source-of-truth repository (environments, policies).
-    #[arg(long, env = "GITOPS_REPO", default_value = ".", value_name = "DIR")]
-    pub repo: PathBuf,
+    #[command(flatten)]
+    pub repo: RepoArg,
     /// Drift check: plan the deployed commit and report differences (exit 4 when drift exists).
     #[arg(long)]
     pub drift: bool,
     /// With --drift: also write the JUnit XML report here (it is always written to drift.xml).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Seconds to wait for a deployment lock held by another run.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-    pub lock_timeout: u64,
-    /// Module and plugin cache directory [default: $GITOPS_CACHE_DIR, else ~/.cache/gitops-toolkit].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Machine-readable output on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub lock_timeout: LockTimeoutArg,
+    #[command(flatten)]
+    pub cache_dir: CacheDirArg,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(Error::io(path))
+/// The `--json` output: the report and the exit code.
+#[derive(Serialize)]
+struct Json<'a> {
+    #[serde(flatten)]
+    report: &'a PlanReport,
+    exit_code: u8,
 }
 
-pub fn run(cli: Cli) -> Result<u8> {
-    let rendered = RenderedDir::open(&cli.dir)?;
-    let repo = SourceRepo::open(&cli.repo)?;
-    let dir = rendered.dir.clone();
-    let id = rendered.deployment().to_owned();
-    for w in gitops_core::guard::check(&gitops_core::guard::GuardContext {
-        repo: &repo,
-        stage: gitops_core::guard::Stage::Plan,
-        environment: rendered.environment(),
-        protected: rendered.protected(),
-        deployment: rendered.deployment(),
-        component: &rendered.manifest.component,
-        version: &rendered.manifest.package,
-        modules: &rendered.manifest.modules,
-        allow_revoked: false,
-    })? {
-        progress(PROGRAM, &format!("warning: {}: {w}", rendered.deployment()));
-    }
-    // A broken repository policy is invalid input: found before Vault, Terraform or any write.
-    gitops_core::plan::policy::check(&repo.root)?;
-    let _lock = rendered.lock(PROGRAM, Duration::from_secs(cli.lock_timeout))?;
-    let cache = cli.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let (tf, vault) = rendered.terraform(&repo, &cache)?;
-    let say = |m: &str| {
-        if !cli.json {
-            progress(PROGRAM, &format!("{id}: {m}"));
-        }
-    };
-    if let Some(v) = &vault {
-        say(&format!("credentials from Vault {}", v.address()));
-    }
-    let title = format!(
-        "{} {id} ({}@{}, profile {})",
-        if cli.drift { "Drift check:" } else { "Plan:" },
-        rendered.manifest.component,
-        rendered.manifest.package,
-        rendered.manifest.profile
-    );
-    say("terraform init + plan");
-    let planned =
-        gitops_core::plan::run::plan(&rendered, &repo, &tf, false, cli.lock_timeout, &title)?;
-    let (summary, report, record, md) = (
-        planned.summary,
-        planned.policy,
-        planned.record,
-        planned.markdown,
-    );
-    if cli.drift {
-        let xml = plan::drift_junit(&id, &summary);
-        write(&dir.join("drift.xml"), xml.as_bytes())?;
-        if let Some(j) = &cli.junit {
-            write(j, xml.as_bytes())?;
-        }
-        write(&dir.join("drift.md"), md.as_bytes())?;
-        let drift = serde_json::json!({ "deployment": id, "drift": summary.has_changes(), "resources": summary.changes });
-        write(
-            &dir.join("drift.json"),
-            &gitops_core::render::to_json_bytes(&drift),
-        )?;
-    }
-    if let Some(v) = vault {
-        for e in v.close() {
-            progress(PROGRAM, &format!("warning: {e}"));
-        }
-    }
-    let code = if !report.denials.is_empty() && !cli.drift {
+/// 3 when a policy denied the plan (not in a drift check), else 4 with changes, else 0.
+fn exit_code(report: &PlanReport) -> u8 {
+    if report.refused {
         exit::REFUSED
-    } else if summary.has_changes() {
+    } else if report.changes {
         exit::CHANGES
     } else {
         exit::OK
+    }
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let json = cli.json.json;
+    let opts = PlanOptions {
+        dir: cli.dir,
+        repo: cli.repo.repo,
+        drift: cli.drift,
+        junit: cli.junit,
+        lock_timeout: cli.lock_timeout.duration(),
+        cache_dir: cli.cache_dir.dir(),
     };
-    if cli.json {
-        print_json(&serde_json::json!({
-            "deployment": id,
-            "changes": summary.has_changes(),
-            "drift": cli.drift && summary.has_changes(),
-            "summary": { "add": summary.add, "change": summary.change, "destroy": summary.destroy, "replace": summary.replace },
-            "resources": summary.changes,
-            "data_loss": summary.data_loss(),
-            "policy": report,
-            "digest": record.digest,
-            "exit_code": code,
-            "files": { "plan": dir.join("plan.bin"), "json": dir.join("plan.json"), "summary": dir.join("plan.md"), "digest": dir.join("plan.digest") },
-        }))?;
+    let report = plan(&opts, &Output::new(PROGRAM, json))?;
+    let code = exit_code(&report);
+    if json {
+        // Through a JSON value, so every object's keys come out sorted.
+        let value = serde_json::to_value(Json {
+            report: &report,
+            exit_code: code,
+        })
+        .map_err(|e| Error::Process(e.to_string()))?;
+        print_json(&value)?;
     } else {
-        print!("{md}");
-        if !report.denials.is_empty() {
-            for d in &report.denials {
-                eprintln!(
-                    "{PROGRAM}: denied by {} ({}): {}: {}",
-                    d.policy,
-                    d.rule,
-                    if d.resource.is_empty() {
-                        "(plan)"
-                    } else {
-                        &d.resource
-                    },
-                    d.message
-                );
-            }
+        print!("{}", report.markdown);
+        for d in &report.policy.denials {
+            let resource = if d.resource.is_empty() {
+                "(plan)"
+            } else {
+                &d.resource
+            };
+            eprintln!(
+                "{PROGRAM}: denied by {} ({}): {resource}: {}",
+                d.policy, d.rule, d.message
+            );
         }
     }
     Ok(code)

@@ -8,6 +8,7 @@ use crate::exec::vault::VaultSession;
 use crate::model::load::sha256_hex;
 use crate::model::sot::SourceRepo;
 use crate::records::manifest::Manifest;
+use crate::report::Reporter;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,6 +62,30 @@ impl RenderedDir {
         self.manifest.protected
     }
 
+    /// Runs the guards of `stage` on this render (certification, revocation, promotion); each
+    /// warning goes to `reporter` as `<deployment>: <warning>`, a refusal is the error.
+    pub fn guard(
+        &self,
+        repo: &SourceRepo,
+        stage: crate::guard::Stage,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        for w in crate::guard::check(&crate::guard::GuardContext {
+            repo,
+            stage,
+            environment: self.environment(),
+            protected: self.protected(),
+            deployment: self.deployment(),
+            component: &self.manifest.component,
+            version: &self.manifest.package,
+            modules: &self.manifest.modules,
+            allow_revoked: false,
+        })? {
+            reporter.warning(&format!("{}: {w}", self.deployment()));
+        }
+        Ok(())
+    }
+
     /// sha256 over every file of the rendered tree (Terraform's working files and the plan
     /// artifacts aside): what plan saw must be what apply applies.
     pub fn tree_digest(&self) -> Result<String> {
@@ -94,7 +119,8 @@ impl RenderedDir {
     }
 
     /// Terraform for this deployment: credentials from Vault when the environment declares any.
-    /// The returned session must live as long as Terraform runs (it revokes leases on drop).
+    /// The returned session must live as long as Terraform runs; end it with
+    /// [`VaultSession::finish`] (dropping it revokes too, without reporting failures).
     pub fn terraform(
         &self,
         repo: &SourceRepo,
