@@ -1,16 +1,20 @@
-//! The `gitops-render` command line: argument types (their doc comments are the `--help` text) and
-//! the code that runs them.
+//! The `gitops-render` command line: argument types (their doc comments are the `--help` text),
+//! the conversion to the library's options and the printing of its reports.
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use gitops_cli::{print_json, progress};
+use gitops_cli::{print_json, BuildTagArg, CacheDirArg, JsonArg, Output, RepoArg, StateDirArg};
 use gitops_core::error::{exit, Error, Result};
-use gitops_core::exec::modcache::{default_cache_dir, ModuleCache};
+use gitops_core::exec::modcache::ModuleCache;
+use gitops_core::model::names::short_id;
 use gitops_core::model::sot::{DeploymentId, SourceRepo};
 use gitops_core::model::FileKind;
 use gitops_core::render::affected as changes;
-use gitops_core::render::{self, RenderOptions, Rendered, Renderer};
-use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use gitops_core::render::{
+    self, CheckReport, FleetOptions, FleetReport, RenderOptions, Rendered, Renderer, Selection,
+};
+use gitops_core::report::Reporter;
+use std::path::PathBuf;
 
 const PROGRAM: &str = "gitops-render";
 
@@ -22,7 +26,9 @@ const PROGRAM: &str = "gitops-render";
 /// output.
 ///
 /// Exit codes: 0 success, 1 failure (git, I/O; `--check` found a difference), 2 invalid input
-/// (the message names file, key and line; nothing was written).
+/// (the message names file, key and line; nothing was written), 3 refused by a guard (a protected
+/// environment and a package without a valid certification: missing, changed or revoked; nothing
+/// was written).
 #[derive(Debug, Parser)]
 #[command(name = "gitops-render", version, args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 pub struct Cli {
@@ -45,9 +51,15 @@ pub enum Command {
     /// Print the JSON Schema of a file kind, for editors and CI validation.
     Schema {
         /// File kind.
-        #[arg(value_enum)]
+        #[arg(value_parser = file_kind())]
         kind: FileKind,
     },
+}
+
+/// `gitops-render schema <KIND>`: one of the kinds' names, listed in `--help` and in errors.
+fn file_kind() -> impl TypedValueParser<Value = FileKind> {
+    PossibleValuesParser::new(FileKind::ALL.map(FileKind::name))
+        .try_map(|name| name.parse::<FileKind>())
 }
 
 #[derive(Debug, Args)]
@@ -55,9 +67,8 @@ pub struct RenderArgs {
     /// Deployment to render, as <env>/<name> (deployments/<env>/<name>.toml).
     #[arg(value_name = "ENV/NAME", conflicts_with_all = ["all", "changed_since"])]
     pub deployment: Option<String>,
-    /// The source-of-truth repository.
-    #[arg(long, env = "GITOPS_REPO", default_value = ".", value_name = "DIR")]
-    pub repo: PathBuf,
+    #[command(flatten)]
+    pub repo: RepoArg,
     /// Output directory (with --all/--changed-since: the root; each deployment goes to <env>/<name>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -82,21 +93,17 @@ pub struct RenderArgs {
     /// Fetch module tags again even when the cache has them.
     #[arg(long)]
     pub refresh: bool,
-    /// Build tag put on every resource (Jenkins sets BUILD_TAG).
-    #[arg(long, env = "BUILD_TAG", default_value = "local", value_name = "TAG")]
-    pub build_tag: String,
-    /// Directory for local Terraform state, used by `{state_dir}` in the backend template.
-    #[arg(long, env = "GITOPS_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Module cache directory [default: $GITOPS_CACHE_DIR, else ~/.cache/gitops-toolkit].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub build_tag: BuildTagArg,
+    #[command(flatten)]
+    pub state_dir: StateDirArg,
+    #[command(flatten)]
+    pub cache_dir: CacheDirArg,
     /// Parallel renders for --all/--changed-since [default: number of CPUs].
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Machine-readable output on stdout.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
@@ -105,60 +112,32 @@ pub fn run(cli: Cli) -> Result<u8> {
         return Ok(exit::OK);
     }
     let args = cli.render;
-    if !gitops_core::model::names::is_build_tag(&args.build_tag) {
-        return Err(Error::Usage(format!(
-            "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            gitops_core::model::names::shown(&args.build_tag)
-        )));
-    }
-    let repo = SourceRepo::open(&args.repo)?;
-    let state_dir = args
-        .state_dir
-        .as_deref()
-        .map(|d| std::path::absolute(d).map_err(Error::io(d)))
-        .transpose()?;
-    let cache = ModuleCache::new(
-        args.cache_dir.clone().unwrap_or_else(default_cache_dir),
-        args.refresh,
-    );
+    let json = args.json.json;
+    let output = Output::new(PROGRAM, json);
+    let build_tag = args.build_tag.checked()?.to_owned();
+    let repo = SourceRepo::open(&args.repo.repo)?;
+    let state_dir = args.state_dir.absolute()?;
+    let cache = ModuleCache::new(args.cache_dir.dir(), args.refresh);
     // Listing what a commit range affects renders nothing: it needs neither the renderer nor the
     // work tree's status (a scan of every file), only the diff.
     if let (Some(rev), true) = (&args.changed_since, args.list || args.out.is_none()) {
         let affected = changes::changed_since(&repo, rev, Some(cache.dir()))?;
-        if args.json {
-            print_json(&affected)?;
-        } else {
-            for (id, why) in &affected.render {
-                println!("render   {id}  ({})", why.join("; "));
-            }
-            for id in &affected.destroy {
-                println!("destroy  {id}  (request deleted)");
-            }
-            if affected.render.is_empty() && affected.destroy.is_empty() {
-                println!("no deployment affected since {rev}");
-            }
-        }
+        print_affected(&affected, rev, json)?;
         return Ok(exit::OK);
     }
-    let renderer = Renderer::new(
-        &repo,
-        &cache,
-        RenderOptions {
-            build_tag: args.build_tag.clone(),
-            state_dir,
-            vendor: !args.no_vendor,
-            stage: gitops_core::guard::Stage::Render,
-            allow_revoked: false,
-        },
-    )?;
-    if renderer.dirty && !args.json {
-        progress(
-            PROGRAM,
-            &format!(
-                "warning: {} has uncommitted changes; the manifest records source_dirty = true",
-                repo.root.display()
-            ),
-        );
+    let options = RenderOptions {
+        build_tag,
+        state_dir,
+        vendor: !args.no_vendor,
+        stage: gitops_core::guard::Stage::Render,
+        allow_revoked: false,
+    };
+    let renderer = Renderer::new(&repo, &cache, options)?;
+    if renderer.dirty {
+        output.progress(&format!(
+            "warning: {} has uncommitted changes; the manifest records source_dirty = true",
+            repo.root.display()
+        ));
     }
     if let Some(jobs) = args.jobs {
         // Ignore the error when a pool already exists (tests call run more than once).
@@ -169,36 +148,63 @@ pub fn run(cli: Cli) -> Result<u8> {
 
     if let Some(dep) = &args.deployment {
         let id = DeploymentId::parse(dep)?;
-        let rendered = renderer.render(&id)?;
+        let rendered = render::render_deployment(&renderer, &id, &output)?;
         return single(&args, &rendered);
     }
-    let (ids, destroy, reasons) = if let Some(rev) = &args.changed_since {
-        let affected = changes::changed_since(&repo, rev, Some(cache.dir()))?;
-        let ids = affected
-            .render
-            .keys()
-            .map(|s| DeploymentId::parse(s))
-            .collect::<Result<Vec<_>>>()?;
-        (ids, affected.destroy, affected.render)
+    let selection = if let Some(rev) = &args.changed_since {
+        Selection::changed_since(&repo, rev, Some(cache.dir()))?
     } else if args.all {
-        (repo.deployments()?, Vec::new(), Default::default())
+        Selection::all(&repo)?
     } else {
         return Err(Error::Usage(
             "nothing to render: give <env>/<name>, --all or --changed-since REV".into(),
         ));
     };
-    fleet(&args, &renderer, &ids, &destroy, &reasons)
+    let Some(out) = &args.out else {
+        return Err(Error::Usage("--out DIR is required with --all".into()));
+    };
+    let options = FleetOptions {
+        selection,
+        out: out.clone(),
+        check: args.check,
+    };
+    let report = render::render_fleet(&renderer, &options, &output)?;
+    print_fleet(&report, json)?;
+    Ok(if report.up_to_date() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
-fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
-    for w in &rendered.warnings {
-        progress(PROGRAM, &format!("warning: {}: {w}", rendered.id));
+/// Prints a report as JSON with its keys sorted at every level (the shape of the JSON output
+/// since the first release).
+fn print_sorted(report: &impl serde::Serialize) -> Result<()> {
+    print_json(&serde_json::to_value(report).map_err(|e| Error::Process(e.to_string()))?)
+}
+
+fn print_affected(affected: &changes::Affected, rev: &str, json: bool) -> Result<()> {
+    if json {
+        return print_json(affected);
     }
+    for (id, why) in &affected.render {
+        println!("render   {id}  ({})", why.join("; "));
+    }
+    for id in &affected.destroy {
+        println!("destroy  {id}  (request deleted)");
+    }
+    if affected.render.is_empty() && affected.destroy.is_empty() {
+        println!("no deployment affected since {rev}");
+    }
+    Ok(())
+}
+
+/// One deployment: `--explain`, then `--check` or writing to `--out`.
+fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
+    let json = args.json.json;
     if args.explain {
-        if args.json {
-            print_json(
-                &serde_json::json!({ "deployment": rendered.id.to_string(), "inputs": rendered.explain }),
-            )?;
+        if json {
+            print_sorted(&render::explain(rendered))?;
         } else {
             print_explain(rendered);
         }
@@ -212,27 +218,25 @@ fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
         ));
     };
     if args.check {
-        let diff = render::check(rendered, out)?;
-        report_check(args, &[(rendered.id.to_string(), diff.clone())])?;
-        return Ok(if diff.is_empty() {
+        let report = render::check_deployment(rendered, out)?;
+        print_checks(std::slice::from_ref(&report), json)?;
+        return Ok(if report.up_to_date {
             exit::OK
         } else {
             exit::FAILED
         });
     }
-    render::write(rendered, out)?;
-    if args.json && !args.explain {
-        print_json(
-            &serde_json::json!({ "deployment": rendered.id.to_string(), "out": out, "manifest": rendered.manifest }),
-        )?;
-    } else if !args.json {
+    let report = render::write_deployment(rendered, out)?;
+    if json && !args.explain {
+        print_sorted(&report)?;
+    } else if !json {
         println!(
             "rendered {} ({}@{}, profile {}) -> {}",
-            rendered.id,
-            rendered.manifest.component,
-            rendered.manifest.package,
-            rendered.manifest.profile,
-            out.display()
+            report.deployment,
+            report.manifest.component,
+            report.manifest.package,
+            report.manifest.profile,
+            report.out.display()
         );
     }
     Ok(exit::OK)
@@ -252,7 +256,7 @@ fn print_explain(r: &Rendered) {
                 "\nmodule {module}  {}@{} ({})",
                 m.url,
                 m.git_ref,
-                &m.commit[..12.min(m.commit.len())]
+                short_id(&m.commit, 12)
             );
         }
         let value = if e.input == "tags" {
@@ -267,139 +271,38 @@ fn print_explain(r: &Rendered) {
     }
 }
 
-fn report_check(args: &RenderArgs, results: &[(String, Vec<String>)]) -> Result<()> {
-    if args.json {
-        let v: Vec<_> = results.iter().map(|(id, diff)| serde_json::json!({ "deployment": id, "up_to_date": diff.is_empty(), "differs": diff })).collect();
-        return print_json(&v);
+fn print_checks(checks: &[CheckReport], json: bool) -> Result<()> {
+    if json {
+        return print_sorted(&checks);
     }
-    for (id, diff) in results {
-        if diff.is_empty() {
-            println!("{id}: up to date");
+    for c in checks {
+        if c.up_to_date {
+            println!("{}: up to date", c.deployment);
         } else {
-            println!("{id}: {} file(s) differ: {}", diff.len(), diff.join(", "));
+            println!(
+                "{}: {} file(s) differ: {}",
+                c.deployment,
+                c.differs.len(),
+                c.differs.join(", ")
+            );
         }
     }
     Ok(())
 }
 
-fn fleet(
-    args: &RenderArgs,
-    renderer: &Renderer<'_>,
-    ids: &[DeploymentId],
-    destroy: &[String],
-    reasons: &std::collections::BTreeMap<String, Vec<String>>,
-) -> Result<u8> {
-    let Some(out) = &args.out else {
-        return Err(Error::Usage("--out DIR is required with --all".into()));
+fn print_fleet(report: &FleetReport, json: bool) -> Result<()> {
+    let written = match report {
+        FleetReport::Checked(checks) => return print_checks(checks, json),
+        FleetReport::Written(written) => written,
     };
-    if !args.json {
-        progress(PROGRAM, &format!("rendering {} deployment(s)", ids.len()));
+    if json {
+        return print_sorted(written);
     }
-    // Resolve and check everything first: one invalid request writes nothing at all.
-    // `--explain` is for one deployment: dropping it here keeps a 10,000-deployment run's peak
-    // memory to what is written (bench/ B7).
-    let results: Vec<Result<Rendered>> = ids
-        .par_iter()
-        .map(|id| {
-            renderer.render(id).map(|mut r| {
-                r.explain = Vec::new();
-                r
-            })
-        })
-        .collect();
-    let mut rendered = Vec::new();
-    let mut config_errors = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for r in results {
-        match r {
-            Ok(r) => rendered.push(r),
-            // A mistake in a shared file (gitops.toml, a package) fails every deployment that
-            // uses it with the same message: report it once.
-            Err(Error::Config(e)) => {
-                if seen.insert(e.to_string()) {
-                    config_errors.push(*e)
-                }
-            }
-            Err(e) => return Err(e),
-        }
+    for r in &written.rendered {
+        println!("rendered {} -> {}", r.deployment, r.out.display());
     }
-    if !config_errors.is_empty() {
-        return Err(Error::Configs(config_errors));
+    for id in &written.destroy {
+        println!("destroy  {id}  (request deleted)");
     }
-    // The same warning (an uncertified package, say) for many deployments is printed once, with
-    // how many deployments it concerns and the first few of them.
-    let mut warned: std::collections::BTreeMap<&str, Vec<&DeploymentId>> = Default::default();
-    for r in &rendered {
-        for w in &r.warnings {
-            warned.entry(w.as_str()).or_default().push(&r.id);
-        }
-    }
-    for (w, ids) in &warned {
-        match ids.as_slice() {
-            [id] => progress(PROGRAM, &format!("warning: {id}: {w}")),
-            _ => {
-                let first: Vec<String> = ids.iter().take(3).map(|i| i.to_string()).collect();
-                let more = if ids.len() > 3 { ", ..." } else { "" };
-                progress(
-                    PROGRAM,
-                    &format!(
-                        "warning: {w}: {} deployments ({}{more})",
-                        ids.len(),
-                        first.join(", ")
-                    ),
-                );
-            }
-        }
-    }
-    let target = |r: &Rendered| out.join(&r.id.env).join(&r.id.name);
-    if args.check {
-        let diffs = rendered
-            .par_iter()
-            .map(|r| render::check(r, &target(r)).map(|d| (r.id.to_string(), d)))
-            .collect::<Result<Vec<_>>>()?;
-        report_check(args, &diffs)?;
-        return Ok(if diffs.iter().all(|(_, d)| d.is_empty()) {
-            exit::OK
-        } else {
-            exit::FAILED
-        });
-    }
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    rendered.par_iter().try_for_each(|r| {
-        render::write(r, &target(r))?;
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if !args.json && n.is_multiple_of(500) {
-            progress(PROGRAM, &format!("{n}/{} written", rendered.len()));
-        }
-        Ok::<_, Error>(())
-    })?;
-    if args.json {
-        let items: Vec<_> = rendered
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                        "deployment": r.id.to_string(),
-                        "out": target(r),
-                        "component": r.manifest.component,
-                        "package": r.manifest.package,
-                        "profile": r.manifest.profile,
-                        "reasons": reasons.get(&r.id.to_string()).cloned().unwrap_or_default(),
-                "warnings": r.warnings,
-                    })
-            })
-            .collect();
-        print_json(&serde_json::json!({ "rendered": items, "destroy": destroy }))?;
-    } else {
-        for r in &rendered {
-            println!("rendered {} -> {}", r.id, display(&target(r)));
-        }
-        for id in destroy {
-            println!("destroy  {id}  (request deleted)");
-        }
-    }
-    Ok(exit::OK)
-}
-
-fn display(p: &Path) -> String {
-    p.display().to_string()
+    Ok(())
 }

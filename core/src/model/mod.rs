@@ -302,7 +302,7 @@ pub struct Deployment {
 }
 
 /// The file kinds `gitops-render schema` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Gitops,
     Environment,
@@ -312,6 +312,25 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    pub const ALL: [FileKind; 5] = [
+        FileKind::Gitops,
+        FileKind::Environment,
+        FileKind::Profile,
+        FileKind::Package,
+        FileKind::Deployment,
+    ];
+
+    /// The name on the command line (`gitops-render schema <name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Gitops => "gitops",
+            FileKind::Environment => "environment",
+            FileKind::Profile => "profile",
+            FileKind::Package => "package",
+            FileKind::Deployment => "deployment",
+        }
+    }
+
     /// JSON Schema (draft 2020-12) of this file kind.
     pub fn schema(self) -> serde_json::Value {
         let schema = match self {
@@ -322,6 +341,27 @@ impl FileKind {
             FileKind::Deployment => schemars::schema_for!(Deployment),
         };
         schema.to_value()
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for FileKind {
+    type Err = String;
+
+    /// One of [`FileKind::name`]; the error lists the kinds.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FileKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FileKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown file kind {s:?}; known: {}", names.join(", "))
+            })
     }
 }
 

@@ -53,6 +53,44 @@ fn profile_chain(root: &Path, name: &str) -> Vec<String> {
 /// every request each time.
 pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> Result<Affected> {
     let (git, prefix) = repo.git()?;
+    let (diff, new) = diff_since(repo, &git, &prefix, rev)?;
+    let changes = Changes::of(&diff, &prefix);
+
+    let mut affected = Affected::default();
+    let head_deployments = repo.deployments()?;
+    let needs_uses = !changes.packages.is_empty() || !changes.profiles.is_empty();
+    // What each request uses: a package change means knowing every request's component and
+    // package. A request that does not parse is rendered, so that render reports the error.
+    let uses: Vec<Option<Uses>> = if needs_uses {
+        request_uses(repo, &git, &prefix, &new, &head_deployments, index_dir)
+    } else {
+        Vec::new()
+    };
+    let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, id) in head_deployments.iter().enumerate() {
+        let uses = needs_uses.then(|| &uses[i]);
+        let reasons = changes.reasons(id, uses, &mut chains, &repo.root);
+        if !reasons.is_empty() {
+            affected.render.insert(id.to_string(), reasons);
+        }
+    }
+    let at_head: BTreeSet<&DeploymentId> = head_deployments.iter().collect();
+    affected.destroy = changes
+        .deleted
+        .into_iter()
+        .filter(|id| !at_head.contains(id))
+        .map(|id| id.to_string())
+        .collect();
+    Ok(affected)
+}
+
+/// The diff from `rev` to HEAD (limited to the repository's directory), and HEAD's tree.
+fn diff_since<'g>(
+    repo: &SourceRepo,
+    git: &'g git2::Repository,
+    prefix: &Path,
+    rev: &str,
+) -> Result<(git2::Diff<'g>, git2::Tree<'g>)> {
     let old = git
         .revparse_single(rev)
         .and_then(|o| o.peel_to_tree())
@@ -74,116 +112,124 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
     let diff = git
         .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))
         .map_err(GitError::op("diff", rev))?;
+    Ok((diff, new))
+}
 
-    let mut all_reason: Option<String> = None;
-    let mut envs: BTreeMap<String, String> = BTreeMap::new();
-    let mut packages: BTreeMap<(String, String), String> = BTreeMap::new();
-    let mut profiles: BTreeMap<String, String> = BTreeMap::new();
-    let mut requests: BTreeMap<DeploymentId, String> = BTreeMap::new();
-    let mut deleted: BTreeSet<DeploymentId> = BTreeSet::new();
-    for delta in diff.deltas() {
-        for (file, is_new) in [(delta.old_file(), false), (delta.new_file(), true)] {
-            let Some(path) = file.path() else { continue };
-            let Ok(rel) = path.strip_prefix(&prefix) else {
-                continue;
-            };
-            let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
-            let stem = |s: &str| s.strip_suffix(".toml").map(str::to_owned);
-            match parts.as_slice() {
-                ["gitops.toml"] => all_reason = Some("gitops.toml changed".into()),
-                ["policies", ..] => all_reason = Some(format!("policy {} changed", rel.display())),
-                ["environments", f] => {
-                    if let Some(env) = stem(f) {
-                        envs.insert(env.clone(), format!("environment {env} changed"));
-                    }
-                }
-                ["profiles", f] => {
-                    if let Some(p) = stem(f) {
-                        profiles.insert(p.clone(), format!("profile {p} changed"));
-                    }
-                }
-                ["packages", component, f] => {
-                    if let Some(v) = stem(f) {
-                        packages.insert(
-                            ((*component).to_owned(), v.clone()),
-                            format!("package {component}@{v} changed"),
-                        );
-                    }
-                }
-                ["deployments", env, f] => {
-                    if let Some(name) = stem(f) {
-                        let id = DeploymentId {
-                            env: (*env).to_owned(),
-                            name,
-                        };
-                        if delta.status() == git2::Delta::Deleted && !is_new {
-                            deleted.insert(id);
-                        } else if is_new {
-                            let what = if delta.status() == git2::Delta::Added {
-                                "request added"
-                            } else {
-                                "request changed"
-                            };
-                            requests.insert(id, what.into());
-                        }
-                    }
-                }
-                _ => {}
+/// The files a diff changed, by what they are, each with the reason a deployment using it gives.
+#[derive(Default)]
+struct Changes {
+    /// `gitops.toml` or a policy: every deployment.
+    all: Option<String>,
+    envs: BTreeMap<String, String>,
+    packages: BTreeMap<(String, String), String>,
+    profiles: BTreeMap<String, String>,
+    requests: BTreeMap<DeploymentId, String>,
+    deleted: BTreeSet<DeploymentId>,
+}
+
+impl Changes {
+    fn of(diff: &git2::Diff<'_>, prefix: &Path) -> Changes {
+        let mut changes = Changes::default();
+        for delta in diff.deltas() {
+            for (file, is_new) in [(delta.old_file(), false), (delta.new_file(), true)] {
+                let Some(path) = file.path() else { continue };
+                let Ok(rel) = path.strip_prefix(prefix) else {
+                    continue;
+                };
+                changes.add(rel, delta.status(), is_new);
             }
+        }
+        changes
+    }
+
+    /// One side (old or new) of one changed file, relative to the repository's directory.
+    fn add(&mut self, rel: &Path, status: git2::Delta, is_new: bool) {
+        let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+        let stem = |s: &str| s.strip_suffix(".toml").map(str::to_owned);
+        match parts.as_slice() {
+            ["gitops.toml"] => self.all = Some("gitops.toml changed".into()),
+            ["policies", ..] => self.all = Some(format!("policy {} changed", rel.display())),
+            ["environments", f] => {
+                if let Some(env) = stem(f) {
+                    self.envs
+                        .insert(env.clone(), format!("environment {env} changed"));
+                }
+            }
+            ["profiles", f] => {
+                if let Some(p) = stem(f) {
+                    self.profiles
+                        .insert(p.clone(), format!("profile {p} changed"));
+                }
+            }
+            ["packages", component, f] => {
+                if let Some(v) = stem(f) {
+                    self.packages.insert(
+                        ((*component).to_owned(), v.clone()),
+                        format!("package {component}@{v} changed"),
+                    );
+                }
+            }
+            ["deployments", env, f] => {
+                if let Some(name) = stem(f) {
+                    let id = DeploymentId {
+                        env: (*env).to_owned(),
+                        name,
+                    };
+                    if status == git2::Delta::Deleted && !is_new {
+                        self.deleted.insert(id);
+                    } else if is_new {
+                        let what = if status == git2::Delta::Added {
+                            "request added"
+                        } else {
+                            "request changed"
+                        };
+                        self.requests.insert(id, what.into());
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
-    let mut affected = Affected::default();
-    let head_deployments = repo.deployments()?;
-    let needs_uses = !packages.is_empty() || !profiles.is_empty();
-    // What each request uses: a package change means knowing every request's component and
-    // package. A request that does not parse is rendered, so that render reports the error.
-    let uses: Vec<Option<Uses>> = if needs_uses {
-        request_uses(repo, &git, &prefix, &new, &head_deployments, index_dir)
-    } else {
-        Vec::new()
-    };
-    let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, id) in head_deployments.iter().enumerate() {
+    /// Why deployment `id` must be rendered (empty: it need not). `uses` is what its request uses,
+    /// when a package or profile changed (`None` inside: the request does not parse); `chains`
+    /// caches the `extends` chain of each profile.
+    fn reasons(
+        &self,
+        id: &DeploymentId,
+        uses: Option<&Option<Uses>>,
+        chains: &mut BTreeMap<String, Vec<String>>,
+        root: &Path,
+    ) -> Vec<String> {
         let mut reasons = Vec::new();
-        if let Some(r) = &all_reason {
+        if let Some(r) = &self.all {
             reasons.push(r.clone());
         }
-        if let Some(r) = envs.get(&id.env) {
+        if let Some(r) = self.envs.get(&id.env) {
             reasons.push(r.clone());
         }
-        if let Some(r) = requests.get(id) {
+        if let Some(r) = self.requests.get(id) {
             reasons.push(r.clone());
         }
-        if needs_uses {
-            match &uses[i] {
-                Some(u) => {
-                    if let Some(r) = packages.get(&(u.component.clone(), u.package.clone())) {
+        match uses {
+            None => {}
+            Some(Some(u)) => {
+                if let Some(r) = self.packages.get(&(u.component.clone(), u.package.clone())) {
+                    reasons.push(r.clone());
+                }
+                let chain = chains
+                    .entry(u.profiles[0].clone())
+                    .or_insert_with(|| profile_chain(root, &u.profiles[0]));
+                for p in chain.iter() {
+                    if let Some(r) = self.profiles.get(p) {
                         reasons.push(r.clone());
                     }
-                    let chain = chains
-                        .entry(u.profiles[0].clone())
-                        .or_insert_with(|| profile_chain(&repo.root, &u.profiles[0]));
-                    for p in chain.iter() {
-                        if let Some(r) = profiles.get(p) {
-                            reasons.push(r.clone());
-                        }
-                    }
                 }
-                None => reasons.push("request does not parse".into()),
             }
+            Some(None) => reasons.push("request does not parse".into()),
         }
-        if !reasons.is_empty() {
-            affected.render.insert(id.to_string(), reasons);
-        }
+        reasons
     }
-    let at_head: BTreeSet<&DeploymentId> = head_deployments.iter().collect();
-    affected.destroy = deleted
-        .into_iter()
-        .filter(|id| !at_head.contains(id))
-        .map(|id| id.to_string())
-        .collect();
-    Ok(affected)
 }
 
 /// What each of `ids` uses, as committed at HEAD (`head`), in the order of `ids`.
@@ -209,7 +255,8 @@ fn request_uses(
             .canonicalize()
             .unwrap_or_else(|_| repo.root.clone());
         let key = crate::model::load::sha256_hex(root.as_os_str().as_encoded_bytes());
-        d.join("requests").join(format!("{}.idx", &key[..16]))
+        d.join("requests")
+            .join(format!("{}.idx", crate::model::names::short_id(&key, 16)))
     });
     let index = index_path.as_deref().map(read_index).unwrap_or_default();
     // Misses: committed blobs are read here (a git2 repository is not shared between threads),

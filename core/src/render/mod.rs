@@ -4,33 +4,48 @@
 //!
 //! The steps of one render, each in its own file: `wiring.rs` checks the package's module wiring,
 //! `precedence.rs` decides every module input (and explains it), `emit.rs` builds the root module
-//! (`main.tf.json`), `output.rs` writes or compares the files.
+//! (`main.tf.json`), `output.rs` writes or compares the files. The operations of the command line
+//! are `single.rs` (one deployment: render, explain, check, write) and `fleet.rs` (many in
+//! parallel); `affected.rs` selects what a commit range affects.
 
 pub mod affected;
 mod emit;
+mod fleet;
 mod output;
 mod precedence;
+mod single;
 mod wiring;
 
 pub use emit::escape_template;
+pub use fleet::{render_fleet, FleetEntry, FleetOptions, FleetReport, FleetWritten, Selection};
 pub use output::{check, to_json_bytes, tree_files, write};
 pub use precedence::{Explained, Layer};
+pub use single::{
+    check_deployment, explain, render_deployment, write_deployment, CheckReport, ExplainReport,
+    WriteReport,
+};
 
 use crate::error::{ConfigError, Error, Result};
 use crate::exec::modcache::ModuleCache;
 use crate::model::interface::ModuleInterface;
 use crate::model::load::SourceFile;
 use crate::model::names::shown;
-use crate::model::profile;
+use crate::model::profile::{self, ResolvedProfile};
 use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::model::Deployment;
+use crate::model::{Deployment, Environment, Package};
 use precedence::InputContext;
 use wiring::check_wiring;
 
+use crate::model::ResolvedModule;
 pub use crate::records::manifest::Manifest;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Module name -> the module as resolved at its pinned tag.
+type Modules = BTreeMap<String, ResolvedModule>;
+/// Module name -> its interface (variables and outputs).
+type Interfaces = BTreeMap<String, Arc<ModuleInterface>>;
 
 pub const TOOLKIT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -100,9 +115,76 @@ impl<'a> Renderer<'a> {
         dep: &Deployment,
         dep_src: &SourceFile,
     ) -> Result<Rendered> {
-        let dep_src = dep_src.clone();
-        let dep = dep.clone();
-        let (env, env_src) = self.repo.environment(&id.env, |known| {
+        let (env, env_src) = self.environment(id, dep_src)?;
+        let profile = self.profile(dep, dep_src)?;
+        let profile_inputs = profile_inputs(&profile, id, dep, dep_src, &env)?;
+        let (package, pkg_src) = self.package(dep, dep_src)?;
+        let (modules, interfaces) = self.resolve_modules(id, &env, &package, &pkg_src)?;
+        check_wiring(&package, &pkg_src, &modules, &interfaces)?;
+        let warnings = crate::guard::check(&crate::guard::GuardContext {
+            repo: self.repo,
+            stage: self.options.stage,
+            environment: &id.env,
+            protected: env.protected,
+            deployment: &id.to_string(),
+            component: &dep.component,
+            version: &dep.package,
+            modules: &modules,
+            allow_revoked: self.options.allow_revoked,
+        })?;
+
+        let tags = self.tags(id, dep);
+        let ctx = InputContext {
+            id,
+            dep,
+            dep_src,
+            env: &env,
+            env_src: &env_src,
+            profile: &profile,
+            profile_inputs,
+            package: &package,
+            pkg_src: &pkg_src,
+            modules: &modules,
+            interfaces: &interfaces,
+            tags: &tags,
+        };
+        let (module_blocks, explain) = ctx.module_inputs()?;
+
+        let main = self.root_module(id, dep, &env, &package, &modules, module_blocks, &tags)?;
+        let main_tf_json = to_json_bytes(&main);
+        let sources = [&self.repo.config_src, &env_src, &pkg_src, dep_src]
+            .into_iter()
+            .chain(profile.sources.iter());
+        let manifest = self.manifest(id, dep, &env, sources, &modules, tags, &main_tf_json);
+        let manifest_json = to_json_bytes(
+            &serde_json::to_value(&manifest).map_err(|e| Error::Process(e.to_string()))?,
+        );
+        let vendor = if self.options.vendor {
+            modules
+                .iter()
+                .map(|(n, m)| (n.clone(), self.cache.module_dir(m)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Ok(Rendered {
+            id: id.clone(),
+            main_tf_json,
+            manifest,
+            manifest_json,
+            vendor,
+            explain,
+            warnings,
+        })
+    }
+
+    /// `environments/<env>.toml` of the deployment's directory.
+    fn environment(
+        &self,
+        id: &DeploymentId,
+        dep_src: &SourceFile,
+    ) -> Result<(Environment, SourceFile)> {
+        self.repo.environment(&id.env, |known| {
             ConfigError::new(
                 &dep_src.shown,
                 None,
@@ -113,7 +195,11 @@ impl<'a> Renderer<'a> {
                 ),
                 format!("an environment with a file: {known}"),
             )
-        })?;
+        })
+    }
+
+    /// The request's profile with its layers merged; it must support the request's component.
+    fn profile(&self, dep: &Deployment, dep_src: &SourceFile) -> Result<ResolvedProfile> {
         let blame_profile = |known: String| {
             dep_src.error(
                 &["profile"],
@@ -141,32 +227,12 @@ impl<'a> Renderer<'a> {
                 )
                 .into());
         }
-        let Some(profile_inputs) = profile.profile.cloud(env.cloud) else {
-            let clouds: Vec<&str> = profile
-                .profile
-                .clouds()
-                .iter()
-                .map(|c| c.as_str())
-                .collect();
-            return Err(dep_src
-                .error(
-                    &["profile"],
-                    format!(
-                        "profile {} without a `{}` section, but environment {} runs on {}",
-                        shown(&dep.profile),
-                        env.cloud,
-                        id.env,
-                        env.cloud
-                    ),
-                    format!(
-                        "a profile with a `{}` section (this one has: {})",
-                        env.cloud,
-                        clouds.join(", ")
-                    ),
-                )
-                .into());
-        };
-        let (package, pkg_src) = self.repo.package(&dep.component, &dep.package, |allowed| {
+        Ok(profile)
+    }
+
+    /// `packages/<component>/<version>.toml`, blaming the request's key that names it.
+    fn package(&self, dep: &Deployment, dep_src: &SourceFile) -> Result<(Package, SourceFile)> {
+        self.repo.package(&dep.component, &dep.package, |allowed| {
             let key = if self.repo.components().contains(&dep.component) {
                 "package"
             } else {
@@ -178,7 +244,17 @@ impl<'a> Renderer<'a> {
                 shown(&dep.component)
             };
             dep_src.error(&[key], found, allowed)
-        })?;
+        })
+    }
+
+    /// Resolves every module of the package at its pinned tag and reads its interface.
+    fn resolve_modules(
+        &self,
+        id: &DeploymentId,
+        env: &Environment,
+        package: &Package,
+        pkg_src: &SourceFile,
+    ) -> Result<(Modules, Interfaces)> {
         let root = self
             .repo
             .config
@@ -194,10 +270,8 @@ impl<'a> Renderer<'a> {
                     "a [module_roots] entry for every cloud an environment uses",
                 )
             })?;
-
-        // Resolve every module at its pinned tag and read its interface.
         let mut modules = BTreeMap::new();
-        let mut interfaces: BTreeMap<String, Arc<ModuleInterface>> = BTreeMap::new();
+        let mut interfaces: Interfaces = BTreeMap::new();
         for (name, m) in &package.modules {
             let url = self.repo.module_url(root, &m.repo);
             let resolved = self.cache.resolve_with(
@@ -210,46 +284,26 @@ impl<'a> Renderer<'a> {
             interfaces.insert(name.clone(), self.cache.interface(&resolved)?);
             modules.insert(name.clone(), resolved);
         }
-        check_wiring(&package, &pkg_src, &modules, &interfaces)?;
-        let warnings = crate::guard::check(&crate::guard::GuardContext {
-            repo: self.repo,
-            stage: self.options.stage,
-            environment: &id.env,
-            protected: env.protected,
-            deployment: &id.to_string(),
-            component: &dep.component,
-            version: &dep.package,
-            modules: &modules,
-            allow_revoked: self.options.allow_revoked,
-        })?;
+        Ok((modules, interfaces))
+    }
 
-        let tags = self.tags(id, &dep);
-        let ctx = InputContext {
-            id,
-            dep: &dep,
-            dep_src: &dep_src,
-            env: &env,
-            env_src: &env_src,
-            profile: &profile,
-            profile_inputs,
-            package: &package,
-            pkg_src: &pkg_src,
-            modules: &modules,
-            interfaces: &interfaces,
-            tags: &tags,
-        };
-        let (module_blocks, explain) = ctx.module_inputs()?;
-
-        let main = self.root_module(id, &dep, &env, &package, &modules, module_blocks, &tags)?;
-        let main_tf_json = to_json_bytes(&main);
-        let mut inputs = BTreeMap::new();
-        for src in [&self.repo.config_src, &env_src, &pkg_src, &dep_src]
-            .into_iter()
-            .chain(profile.sources.iter())
-        {
-            inputs.insert(src.shown.display().to_string(), src.digest.clone());
-        }
-        let manifest = Manifest {
+    /// The manifest of a render: what was rendered, from which files (path -> digest), at which
+    /// commit and build.
+    #[allow(clippy::too_many_arguments)]
+    fn manifest<'s>(
+        &self,
+        id: &DeploymentId,
+        dep: &Deployment,
+        env: &Environment,
+        sources: impl Iterator<Item = &'s SourceFile>,
+        modules: &Modules,
+        tags: BTreeMap<String, String>,
+        main_tf_json: &[u8],
+    ) -> Manifest {
+        let inputs = sources
+            .map(|src| (src.shown.display().to_string(), src.digest.clone()))
+            .collect();
+        Manifest {
             toolkit_version: TOOLKIT_VERSION.to_owned(),
             deployment: id.to_string(),
             environment: id.env.clone(),
@@ -264,28 +318,43 @@ impl<'a> Renderer<'a> {
             build_tag: self.options.build_tag.clone(),
             inputs,
             modules: modules.clone(),
-            tags: tags.clone(),
-            root_module_digest: format!("sha256:{}", crate::model::load::sha256_hex(&main_tf_json)),
-        };
-        let manifest_json = to_json_bytes(
-            &serde_json::to_value(&manifest).map_err(|e| Error::Process(e.to_string()))?,
-        );
-        let vendor = if self.options.vendor {
-            modules
-                .iter()
-                .map(|(n, m)| (n.clone(), self.cache.module_dir(m)))
-                .collect()
-        } else {
-            BTreeMap::new()
-        };
-        Ok(Rendered {
-            id: id.clone(),
-            main_tf_json,
-            manifest,
-            manifest_json,
-            vendor,
-            explain,
-            warnings,
-        })
+            tags,
+            root_module_digest: format!("sha256:{}", crate::model::load::sha256_hex(main_tf_json)),
+        }
     }
+}
+
+/// The profile's section for the environment's cloud.
+fn profile_inputs<'p>(
+    profile: &'p ResolvedProfile,
+    id: &DeploymentId,
+    dep: &Deployment,
+    dep_src: &SourceFile,
+    env: &Environment,
+) -> Result<&'p crate::model::Inputs> {
+    profile.profile.cloud(env.cloud).ok_or_else(|| {
+        let clouds: Vec<&str> = profile
+            .profile
+            .clouds()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        dep_src
+            .error(
+                &["profile"],
+                format!(
+                    "profile {} without a `{}` section, but environment {} runs on {}",
+                    shown(&dep.profile),
+                    env.cloud,
+                    id.env,
+                    env.cloud
+                ),
+                format!(
+                    "a profile with a `{}` section (this one has: {})",
+                    env.cloud,
+                    clouds.join(", ")
+                ),
+            )
+            .into()
+    })
 }
