@@ -1,14 +1,15 @@
-//! The `gitops-certify` command line: argument types (their doc comments are the `--help` text)
-//! and the code that runs them.
+//! The `gitops-certify` command line: argument types (their doc comments are the `--help` text),
+//! their conversion to the options of `gitops_core::certify`, and the printing of its reports.
 
-use clap::{Args, Parser, Subcommand};
-use gitops_cli::{print_json, progress};
-use gitops_core::certify::{matrix, report, revoke, run, status};
-use gitops_core::error::{exit, Error, Result};
-use gitops_core::exec::modcache::{default_cache_dir, ModuleCache};
-use gitops_core::model::sot::SourceRepo;
-use gitops_core::records::certification as record;
-use std::path::{Path, PathBuf};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use gitops_cli::{print_json, BuildTagArg, CacheDirArg, JsonArg, Output, RepoArg};
+use gitops_core::certify::matrix::{self, MatrixOptions};
+use gitops_core::certify::revoke::{self, RevokeOptions, RevokeReport};
+use gitops_core::certify::run::{self, CertifyOptions, CertifyReport, Outcome};
+use gitops_core::certify::status::{self, StatusOptions};
+use gitops_core::error::{exit, Result};
+use gitops_core::model::names::check_person;
+use std::path::PathBuf;
 
 const PROGRAM: &str = "gitops-certify";
 
@@ -28,7 +29,38 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     #[command(flatten)]
-    pub common: Common,
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub cache_dir: CacheDirArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// The flags given before or after the subcommand (`gitops-certify matrix --json`).
+const GLOBAL: [&str; 3] = ["repo", "cache_dir", "json"];
+
+/// The command: [`Cli`] with the shared groups' flags made global, and `run --build-tag` saying
+/// where the tag goes.
+pub fn command() -> clap::Command {
+    Cli::command()
+        .mut_args(|a| {
+            let global = GLOBAL.contains(&a.get_id().as_str());
+            a.global(global)
+        })
+        .mut_subcommand("run", |run| {
+            run.mut_arg("build_tag", |a| {
+                a.help(
+                    "Build tag put on every resource and into the record (Jenkins sets BUILD_TAG)",
+                )
+            })
+        })
+}
+
+/// Parses the command line (exits 2 with clap's message on a usage error).
+pub fn parse() -> Cli {
+    let mut cmd = command();
+    let mut matches = cmd.get_matches_mut();
+    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
 
 const EXAMPLES: &str = "Examples:
@@ -38,25 +70,6 @@ const EXAMPLES: &str = "Examples:
   gitops-certify --repo platform-live revoke web-service@1.0.0 --reason 'superseded'
   gitops-certify --repo platform-live status
   gitops-certify --repo platform-live matrix web-service --json";
-
-#[derive(Debug, Args)]
-pub struct Common {
-    /// The source-of-truth repository.
-    #[arg(
-        long,
-        env = "GITOPS_REPO",
-        default_value = ".",
-        value_name = "DIR",
-        global = true
-    )]
-    pub repo: PathBuf,
-    /// Module and plugin cache directory [default: $GITOPS_CACHE_DIR, else ~/.cache/gitops-toolkit].
-    #[arg(long, value_name = "DIR", global = true)]
-    pub cache_dir: Option<PathBuf>,
-    /// Machine-readable output on stdout.
-    #[arg(long, global = true)]
-    pub json: bool,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -97,9 +110,8 @@ pub struct RunArgs {
     /// Write a Markdown summary here.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Build tag put on every resource and into the record (Jenkins sets BUILD_TAG).
-    #[arg(long, env = "BUILD_TAG", default_value = "local", value_name = "TAG")]
-    pub build_tag: String,
+    #[command(flatten)]
+    pub build_tag: BuildTagArg,
     /// Who certifies [default: $BUILD_USER, else $USER].
     #[arg(long, value_name = "WHO")]
     pub by: Option<String>,
@@ -120,232 +132,123 @@ pub struct RevokeArgs {
     pub by: Option<String>,
 }
 
-fn check_who(who: Option<&str>) -> Result<()> {
-    match who {
-        Some(w) if w.trim().is_empty() || w.len() > 128 || w.chars().any(char::is_control) => {
-            Err(Error::Usage(format!(
-                "--by {}: allowed is a 1-128 character name without control characters",
-                gitops_core::model::names::shown(w)
-            )))
-        }
-        _ => Ok(()),
+/// `--by`, checked (exit 2 naming the flag).
+fn by(who: &Option<String>) -> Result<Option<String>> {
+    if let Some(w) = who {
+        check_person("--by", w)?;
     }
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
-    }
-    std::fs::write(path, text).map_err(Error::io(path))
+    Ok(who.clone())
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
-    if let Command::Schema = cli.command {
-        print_json(&schemars::schema_for!(record::Record).to_value())?;
-        return Ok(exit::OK);
-    }
-    let repo = SourceRepo::open(&cli.common.repo)?;
-    let cache_dir = cli
-        .common
-        .cache_dir
-        .clone()
-        .unwrap_or_else(default_cache_dir);
-    let json = cli.common.json;
+    let json = cli.json.json;
+    let repo = cli.repo.repo.clone();
     match cli.command {
-        Command::Run(args) => run_cmd(&repo, cache_dir, json, args),
-        Command::Revoke(args) => {
-            check_who(args.by.as_deref())?;
-            let r = revoke::revoke(&repo, &args.target, &args.reason, args.by.as_deref())?;
+        Command::Run(args) => {
+            let opts = CertifyOptions {
+                repo,
+                build_tag: args.build_tag.checked()?.to_owned(),
+                by: by(&args.by)?,
+                component: args.component,
+                version: args.version,
+                jobs: args.jobs.max(1),
+                force: args.force,
+                cache_dir: cli.cache_dir.dir(),
+                work_dir: args.work_dir,
+                junit: args.junit,
+                summary: args.summary,
+            };
+            // Progress is printed with --json too (stderr; stdout has the JSON), as it always was.
+            let report = run::certify(&opts, &Output::new(PROGRAM, false))?;
             if json {
-                print_json(
-                    &serde_json::json!({ "revoked": r.entry, "new": r.new, "packages": r.packages, "commit": r.commit }),
-                )?;
+                print_json(&report)?;
             } else {
-                if r.new {
-                    println!(
-                        "revoked {} {}: {}",
-                        r.entry.kind, r.entry.target, r.entry.reason
-                    );
-                } else {
-                    println!(
-                        "{} {} was already revoked by {} at {}: {}",
-                        r.entry.kind, r.entry.target, r.entry.by, r.entry.at, r.entry.reason
-                    );
-                }
-                println!(
-                    "packages refused by protected environments: {}",
-                    if r.packages.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        r.packages.join(", ")
-                    }
-                );
+                print_certify(&report);
+            }
+            Ok(report.exit_code())
+        }
+        Command::Revoke(args) => {
+            let opts = RevokeOptions {
+                repo,
+                by: by(&args.by)?,
+                target: args.target,
+                reason: args.reason,
+            };
+            let report = revoke::revoke(&opts)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_revoke(&report);
             }
             Ok(exit::OK)
         }
         Command::Status => {
-            let cache = ModuleCache::new(cache_dir, true);
-            let rows = status::status(&repo, &cache)?;
+            let opts = StatusOptions {
+                repo,
+                cache_dir: cli.cache_dir.dir(),
+            };
+            let report = status::status(&opts)?;
             if json {
-                print_json(&rows)?;
+                print_json(&report)?;
             } else {
-                for r in &rows {
-                    let deps: Vec<String> = r
-                        .deployments
-                        .iter()
-                        .map(|d| {
-                            if d.protected {
-                                format!("{} (protected)", d.deployment)
-                            } else {
-                                d.deployment.clone()
-                            }
-                        })
-                        .collect();
-                    println!(
-                        "{:<28} {:<12} used by: {}",
-                        format!("{}@{}", r.component, r.version),
-                        r.state,
-                        if deps.is_empty() {
-                            "-".to_owned()
-                        } else {
-                            deps.join(", ")
-                        }
-                    );
-                    if !r.detail.is_empty() {
-                        println!("{:<28} {}", "", r.detail);
-                    }
-                }
+                print!("{}", status::table(&report.packages));
             }
             Ok(exit::OK)
         }
         Command::Matrix { component } => {
-            let rows = matrix::matrix(&repo, component.as_deref())?;
+            let report = matrix::matrix(&MatrixOptions { repo, component })?;
             if json {
-                print_json(&rows)?;
+                print_json(&report)?;
             } else {
-                print!("{}", matrix::table(&rows));
+                print!("{}", matrix::table(&report.rows));
             }
             Ok(exit::OK)
         }
-        Command::Schema => Ok(exit::OK),
+        Command::Schema => {
+            print_json(&gitops_core::certify::record_schema())?;
+            Ok(exit::OK)
+        }
     }
 }
 
-fn run_cmd(repo: &SourceRepo, cache_dir: PathBuf, json: bool, args: RunArgs) -> Result<u8> {
-    if !gitops_core::model::names::is_dns_label(&args.component)
-        || !gitops_core::model::names::is_semver(&args.version)
-    {
-        return Err(Error::Usage(format!(
-            "run {} {}: expected a component name ({}) and a semver package version",
-            gitops_core::model::names::shown(&args.component),
-            gitops_core::model::names::shown(&args.version),
-            gitops_core::model::names::DNS_LABEL_RULE
-        )));
-    }
-    if !gitops_core::model::names::is_build_tag(&args.build_tag) {
-        return Err(Error::Usage(format!(
-            "--build-tag {}: allowed are 1-128 ASCII letters, digits and . _ - : + @",
-            gitops_core::model::names::shown(&args.build_tag)
-        )));
-    }
-    check_who(args.by.as_deref())?;
-    let what = format!("{}@{}", args.component, args.version);
-    let opts = run::RunOptions {
-        component: args.component.clone(),
-        version: args.version.clone(),
-        jobs: args.jobs.max(1),
-        force: args.force,
-        build_tag: args.build_tag.clone(),
-        by: args.by.clone(),
-        cache_dir,
-        work_dir: args
-            .work_dir
-            .as_deref()
-            .map(|d| std::path::absolute(d).map_err(Error::io(d)))
-            .transpose()?,
-        say: Box::new(|m: &str| progress(PROGRAM, m)),
-    };
-    let outcome = run::certify(repo, &opts)?;
-    let path = record::record_path(&args.component, &args.version);
-    let (code, steps, verdict, facts, result) = match &outcome {
-        run::Outcome::Unchanged { record } => {
-            let msg = format!(
-                "{what} is already certified for this exact package (digest {}; {} by {}): nothing to do; --force runs it again",
-                record.package_digest, record.finished, record.certified_by
-            );
-            progress(PROGRAM, &msg);
-            let v = serde_json::json!({ "package": what, "result": "unchanged", "record": path, "digest": record.package_digest });
-            (
-                exit::OK,
-                record.steps.clone(),
-                "already certified (no-op)",
-                vec![("record", path.display().to_string())],
-                v,
-            )
+fn print_certify(r: &CertifyReport) {
+    let (what, path) = (&r.package, r.record.display());
+    match &r.outcome {
+        Outcome::Unchanged { .. } => {
+            println!("{what}: already certified, nothing to do ({path})")
         }
-        run::Outcome::Certified {
-            record,
-            tag,
-            commit,
-        } => {
-            let v = serde_json::json!({ "package": what, "result": "certified", "record": path, "tag": tag, "commit": commit, "digest": record.package_digest, "profiles": record.profiles, "clouds": record.clouds, "steps": record.steps });
-            let facts = vec![
-                ("package digest", record.package_digest.clone()),
-                ("profiles", record.profiles.join(", ")),
-                ("clouds", record.clouds.join(", ")),
-                ("terraform", record.terraform_version.clone()),
-                (
-                    "record",
-                    format!("{} (commit {commit}, tag {tag})", path.display()),
-                ),
-            ];
-            (exit::OK, record.steps.clone(), "CERTIFIED", facts, v)
-        }
-        run::Outcome::Failed { steps, digest } => {
-            let failed: Vec<String> = steps
-                .iter()
-                .filter(|s| s.result == "failed")
-                .map(|s| format!("{} {}", s.profile, s.step))
-                .collect();
-            let v = serde_json::json!({ "package": what, "result": "failed", "digest": digest, "failed": failed, "steps": steps });
-            (
-                exit::FAILED,
-                steps.clone(),
-                "FAILED",
-                vec![
-                    ("package digest", digest.clone()),
-                    ("record", "none written".into()),
-                ],
-                v,
-            )
-        }
-    };
-    if let Some(j) = &args.junit {
-        write(j, &report::junit(&what, &steps))?;
-    }
-    if let Some(s) = &args.summary {
-        let facts: Vec<(&str, String)> = facts.iter().map(|(k, v)| (*k, v.clone())).collect();
-        write(s, &report::markdown(&what, verdict, &facts, &steps))?;
-    }
-    if json {
-        print_json(&result)?;
-    } else {
-        match &outcome {
-            run::Outcome::Unchanged { .. } => println!("{what}: already certified, nothing to do ({})", path.display()),
-            run::Outcome::Certified { record, tag, .. } => println!(
-                "certified {what}: {} step(s) passed with profile(s) {} on {}; record {}, tag {tag}",
-                record.steps.len(),
-                record.profiles.join(", "),
-                record.clouds.join(", "),
-                path.display()
-            ),
-            run::Outcome::Failed { steps, .. } => {
-                println!("certification of {what} FAILED; no record written");
-                for s in steps.iter().filter(|s| s.result == "failed") {
-                    println!("  {} {}: {}", s.profile, s.step, s.message.lines().next().unwrap_or(""));
-                }
+        Outcome::Certified { record, tag, .. } => println!(
+            "certified {what}: {} step(s) passed with profile(s) {} on {}; record {path}, tag {tag}",
+            record.steps.len(),
+            record.profiles.join(", "),
+            record.clouds.join(", "),
+        ),
+        Outcome::Failed { .. } => {
+            println!("certification of {what} FAILED; no record written");
+            for s in r.failed() {
+                let first = s.message.lines().next().unwrap_or("");
+                println!("  {} {}: {first}", s.profile, s.step);
             }
         }
     }
-    Ok(code)
+}
+
+fn print_revoke(r: &RevokeReport) {
+    let e = &r.entry;
+    if r.new {
+        println!("revoked {} {}: {}", e.kind, e.target, e.reason);
+    } else {
+        println!(
+            "{} {} was already revoked by {} at {}: {}",
+            e.kind, e.target, e.by, e.at, e.reason
+        );
+    }
+    println!(
+        "packages refused by protected environments: {}",
+        if r.packages.is_empty() {
+            "none".to_owned()
+        } else {
+            r.packages.join(", ")
+        }
+    );
 }

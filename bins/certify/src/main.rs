@@ -2,20 +2,17 @@
 
 mod cmd;
 
-use clap::Parser;
-use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    gitops_cli::run("gitops-certify", || run(cli))
+    let cli = cmd::parse();
+    gitops_cli::run("gitops-certify", || cmd::run(cli))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn cli_is_consistent() {
-        use clap::CommandFactory;
-        super::cmd::Cli::command().debug_assert();
+        super::cmd::command().debug_assert();
     }
 }

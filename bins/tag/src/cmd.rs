@@ -1,18 +1,15 @@
 //! `gitops-tag`: after a successful apply, verify the deployment tags on every resource of the
-//! state and record the deployment as an annotated git tag; `history` lists the records.
+//! state and record the deployment as an annotated git tag; `history` lists the records. The
+//! operations are `gitops_core::lifecycle::tag`; this is their command line and printing.
 
 use clap::{Parser, Subcommand};
-use gitops_cli::{print_json, progress};
+use gitops_cli::{print_json, progress, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
 use gitops_core::error::{exit, Error, Result};
-use gitops_core::exec::git::GitRepo;
-use gitops_core::exec::modcache::default_cache_dir;
-use gitops_core::lifecycle::tag::{check, TagCheck};
-use gitops_core::model::sot::{DeploymentId, SourceRepo};
-use gitops_core::plan::rendered::RenderedDir;
-use gitops_core::records::deployment::{self as meta, DeployMeta, Record, PUSH_ATTEMPTS};
-use std::collections::BTreeMap;
+use gitops_core::lifecycle::tag::{self, HistoryOptions, RecordOptions, RecordReport};
+use gitops_core::model::names::short_id;
+use gitops_core::model::sot::DeploymentId;
+use gitops_core::records::deployment::DeploymentRecord;
 use std::path::PathBuf;
-use std::time::Duration;
 
 const PROGRAM: &str = "gitops-tag";
 
@@ -35,6 +32,10 @@ const PROGRAM: &str = "gitops-tag";
 #[command(
     name = "gitops-tag",
     version,
+    mut_arg("repo", |a| a
+        .global(true)
+        .help("The source-of-truth repository (where the tag is created and pushed)")),
+    mut_arg("json", |a| a.global(true)),
     after_help = "Examples:
   gitops-tag --repo platform-live build/dev/web-frontend
   gitops-tag --repo platform-live build/prod/orders-api --json
@@ -47,24 +48,14 @@ pub struct Cli {
     /// The rendered directory that gitops-apply applied (holds outputs.json).
     #[arg(value_name = "RENDERED_DIR")]
     pub dir: Option<PathBuf>,
-    /// The source-of-truth repository (where the tag is created and pushed).
-    #[arg(
-        long,
-        env = "GITOPS_REPO",
-        default_value = ".",
-        value_name = "DIR",
-        global = true
-    )]
-    pub repo: PathBuf,
-    /// Seconds to wait for a deployment lock held by another run.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-    pub lock_timeout: u64,
-    /// Module and plugin cache directory [default: $GITOPS_CACHE_DIR, else ~/.cache/gitops-toolkit].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Machine-readable output on stdout.
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub lock_timeout: LockTimeoutArg,
+    #[command(flatten)]
+    pub cache_dir: CacheDirArg,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,186 +70,62 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
-        Some(Command::History { deployment }) => history(deployment, &cli.repo, cli.json),
+        Some(Command::History { deployment }) => history(&cli, deployment),
         None => record(&cli),
     }
 }
 
-fn refuse(msg: String) -> Error {
-    Error::Refused(msg)
-}
-
-/// The deployment tags every resource must carry: those of the render manifest.
-fn required_tags(rendered: &RenderedDir) -> BTreeMap<String, String> {
-    rendered.manifest.tags.clone()
-}
-
-fn offenders_text(c: &TagCheck) -> String {
-    c.offenders
-        .iter()
-        .map(|o| format!("  {}: {}", o.address, o.problems.join("; ")))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn record(args: &Cli) -> Result<u8> {
-    let Some(dir) = &args.dir else {
+fn record(cli: &Cli) -> Result<u8> {
+    let Some(dir) = &cli.dir else {
         return Err(Error::Usage(
             "give the rendered directory that gitops-apply applied, or `history <env>/<name>`"
                 .into(),
         ));
     };
-    let rendered = RenderedDir::open(dir)?;
-    let repo = SourceRepo::open(&args.repo)?;
-    let id = DeploymentId::parse(rendered.deployment())?;
-    let m = &rendered.manifest;
-    let outputs_path = rendered.dir.join("outputs.json");
-    if !outputs_path.is_file() {
-        return Err(Error::Usage(format!(
-            "{}: no outputs.json: run gitops-apply first (gitops-tag records applied deployments)",
-            rendered.dir.display()
-        )));
-    }
-    let outputs = meta::read_json(&outputs_path)?;
-    if outputs["source_commit"].as_str() != Some(m.source_commit.as_str())
-        || outputs["deployment"].as_str() != Some(id.to_string().as_str())
-    {
-        return Err(refuse(format!(
-            "{id}: outputs.json was not written by an apply of this render (source commit {} vs {}): render, plan and apply again",
-            outputs["source_commit"], serde_json::json!(m.source_commit)
-        )));
-    }
-    if m.source_dirty {
-        return Err(refuse(format!(
-            "{id}: the render was made from uncommitted files (source_dirty): a deployment is recorded only against a commit"
-        )));
-    }
-    let plan_digest = outputs["plan_digest"].as_str().unwrap_or("").to_owned();
-    let _lock = rendered.lock(PROGRAM, Duration::from_secs(args.lock_timeout))?;
-    let cache = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let (tf, vault) = rendered.terraform(&repo, &cache)?;
-    if !args.json {
-        progress(
-            PROGRAM,
-            &format!("{id}: reading the state (terraform show -json)"),
-        );
-    }
-    let state: serde_json::Value = serde_json::from_str(
-        &tf.run_ok(&rendered.dir, &["show", "-json", "-no-color"])?
-            .stdout,
-    )
-    .map_err(|e| Error::Process(format!("terraform show -json: {e}")))?;
-    if let Some(v) = vault {
-        for e in v.close() {
-            progress(PROGRAM, &format!("warning: {e}"));
+    let opts = RecordOptions {
+        repo: cli.repo.repo.clone(),
+        dir: dir.clone(),
+        cache_dir: cli.cache_dir.dir(),
+        lock_timeout: cli.lock_timeout.duration(),
+    };
+    let json = cli.json.json;
+    match tag::record(&opts, &Output::new(PROGRAM, json))? {
+        RecordReport::Recorded(r) => {
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("{}", r.line());
+            }
+            Ok(exit::OK)
         }
-    }
-    let checked = check(&state, &required_tags(&rendered));
-    if !checked.offenders.is_empty() {
-        let msg = format!(
-            "{id}: {} of {} resources lack deployment tags; the deployment is not recorded:\n{}",
-            checked.offenders.len(),
-            checked.checked,
-            offenders_text(&checked)
-        );
-        if args.json {
-            print_json(&serde_json::json!({
-                "deployment": id.to_string(), "recorded": false, "tags": checked, "exit_code": exit::REFUSED,
-            }))?;
-            for line in msg.lines() {
+        RecordReport::Untagged(u) if json => {
+            print_json(&u)?;
+            for line in u.message.lines() {
                 progress(PROGRAM, &format!("refused: {line}"));
             }
-            return Ok(exit::REFUSED);
+            Ok(exit::REFUSED)
         }
-        return Err(refuse(msg));
+        RecordReport::Untagged(u) => Err(Error::Refused(u.message)),
     }
+}
 
-    let git = GitRepo::open(&repo)?;
-    let commit = git2::Oid::from_str(&m.source_commit).map_err(|_| {
-        refuse(format!(
-            "{id}: the manifest's source_commit {} is not a commit",
-            serde_json::json!(m.source_commit)
-        ))
-    })?;
-    let request = git.file_at(commit, &id.path())?.ok_or_else(|| {
-        refuse(format!(
-            "{id}: commit {commit} has no {}: the render is not from a commit of this repository",
-            id.path().display()
-        ))
-    })?;
-    let record = DeployMeta {
-        deployment: id.to_string(),
-        package: m.package_ref(),
-        profile: m.profile.clone(),
-        plan_digest: plan_digest.clone(),
-        outputs_digest: meta::outputs_digest(&outputs["outputs"]),
-        build_tag: m.build_tag.clone(),
-        approved_by: outputs["approved_by"].as_str().map(str::to_owned),
-        time: meta::now(),
-        source_commit: commit.to_string(),
-        request_sha256: meta::request_digest(&request),
-        destroyed: false,
+fn history(cli: &Cli, deployment: &str) -> Result<u8> {
+    let opts = HistoryOptions {
+        deployment: DeploymentId::parse(deployment)?,
+        repo: cli.repo.repo.clone(),
     };
-    let prefix = meta::deploy_prefix(&id);
-    let previous = meta::records(&git, &prefix)?;
-    let (name, new) = match previous.last().filter(|r| {
-        r.meta.plan_digest == record.plan_digest && r.meta.source_commit == record.source_commit
-    }) {
-        Some(same) => (same.tag.clone(), false),
-        None => {
-            let name = git.tag_and_push(
-                &|g: &GitRepo| Ok(format!("{prefix}{}", g.next_seq(&prefix)?)),
-                commit,
-                &record.message(),
-                PUSH_ATTEMPTS,
-            )?;
-            (name, true)
-        }
-    };
-    if args.json {
-        print_json(&serde_json::json!({
-            "deployment": id.to_string(), "recorded": new, "tag": name, "commit": commit.to_string(),
-            "pushed": new && git.remote().is_some(), "record": record, "tags": checked, "exit_code": exit::OK,
-        }))?;
+    let report = tag::history(&opts)?;
+    if cli.json.json {
+        print_json(&report)?;
+    } else if report.records.is_empty() {
+        println!("{}: no recorded deployment", report.deployment);
     } else {
-        println!(
-            "{} {name} on {} ({}, {} resources tagged{})",
-            if new { "recorded" } else { "already recorded:" },
-            &commit.to_string()[..12],
-            record.package,
-            checked.checked,
-            if new && git.remote().is_some() {
-                ", pushed"
-            } else {
-                ""
-            }
-        );
+        print_table(&report.records);
     }
     Ok(exit::OK)
 }
 
-fn history(deployment: &str, repo: &std::path::Path, json: bool) -> Result<u8> {
-    let id = DeploymentId::parse(deployment)?;
-    let repo = SourceRepo::open(repo)?;
-    let git = GitRepo::open(&repo)?;
-    let records = meta::history(&git, &id)?;
-    if json {
-        print_json(&serde_json::json!({
-            "deployment": id.to_string(),
-            "live": meta::is_live(&records),
-            "records": records,
-        }))?;
-        return Ok(exit::OK);
-    }
-    if records.is_empty() {
-        println!("{id}: no recorded deployment");
-        return Ok(exit::OK);
-    }
-    print_table(&records);
-    Ok(exit::OK)
-}
-
-fn print_table(records: &[Record]) {
+fn print_table(records: &[DeploymentRecord]) {
     let rows: Vec<[String; 7]> = records
         .iter()
         .map(|r| {
@@ -273,7 +140,7 @@ fn print_table(records: &[Record]) {
                 r.meta.profile.clone(),
                 r.meta.build_tag.clone(),
                 r.meta.approved_by.clone().unwrap_or_else(|| "-".into()),
-                r.commit.chars().take(12).collect(),
+                short_id(&r.commit, 12).to_owned(),
             ]
         })
         .collect();

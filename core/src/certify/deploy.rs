@@ -10,6 +10,7 @@ use crate::model::{Deployment, Package};
 use crate::plan::rendered::RenderedDir;
 use crate::records::certification::StepResult;
 use crate::render::Renderer;
+use crate::report::Reporter;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ pub struct Shared<'a> {
     pub version: &'a str,
     pub cache_dir: &'a Path,
     pub work: &'a Path,
-    pub say: &'a (dyn Fn(&str) + Sync),
+    pub reporter: &'a dyn Reporter,
 }
 
 /// `<component>-<version with dashes>-<profile>`, a DNS label (hash-shortened when too long).
@@ -69,7 +70,7 @@ struct Steps<'a> {
     label: String,
     out: Vec<StepResult>,
     failed: bool,
-    say: &'a (dyn Fn(&str) + Sync),
+    reporter: &'a dyn Reporter,
 }
 
 impl Steps<'_> {
@@ -88,7 +89,7 @@ impl Steps<'_> {
             self.push(step, "skipped", 0, "an earlier step failed".into());
             return None;
         }
-        (self.say)(&format!("{}: {step}", self.label));
+        self.reporter.progress(&format!("{}: {step}", self.label));
         let start = Instant::now();
         let r = f();
         let ms = start.elapsed().as_millis() as u64;
@@ -98,7 +99,7 @@ impl Steps<'_> {
                 Some(v)
             }
             Err(e) => {
-                (self.say)(&format!(
+                self.reporter.progress(&format!(
                     "{}: {step} FAILED: {}",
                     self.label,
                     first_line(&e)
@@ -121,7 +122,7 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
         label: format!("{}/{}", job.profile, job.env),
         out: Vec::new(),
         failed: false,
-        say: sh.say,
+        reporter: sh.reporter,
     };
     let name = deployment_name(sh.component, sh.version, &job.profile);
     let id = DeploymentId {
@@ -131,66 +132,55 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
     let dir = sh.work.join("out").join(&id.env).join(&id.name);
     let rendered = steps.run("render", false, || render(sh, &id, &job.profile, &dir));
     let mut tf: Option<(Terraform, Option<crate::exec::vault::VaultSession>)> = None;
-    let initialized = steps
-        .run("init", false, || {
-            let rd = RenderedDir::open(&dir)?;
-            let (t, v) = rd.terraform(sh.repo, sh.cache_dir)?;
-            t.run_ok(&dir, &["init", "-input=false", "-no-color"])?;
-            tf = Some((t, v));
-            Ok(())
-        })
-        .is_some();
+    steps.run("init", false, || {
+        let rd = RenderedDir::open(&dir)?;
+        let (t, v) = rd.terraform(sh.repo, sh.cache_dir)?;
+        t.run_ok(&dir, &["init", "-input=false", "-no-color"])?;
+        tf = Some((t, v));
+        Ok(())
+    });
     let Some((tf, vault)) = tf else {
         return steps.out;
     };
+    let (tags, manifest) = rendered.unwrap_or_default();
+    deploy_and_verify(sh, &mut steps, &tf, &dir, &tags, &manifest);
+    steps.run("destroy", true, || destroy(&tf, &dir));
+    if let Some(v) = vault {
+        v.finish(sh.reporter);
+    }
+    steps.out
+}
+
+/// validate, plan, policy, apply, verify and the package's own tests, in an initialized directory.
+fn deploy_and_verify(
+    sh: &Shared<'_>,
+    steps: &mut Steps<'_>,
+    tf: &Terraform,
+    dir: &Path,
+    tags: &BTreeMap<String, String>,
+    manifest: &Value,
+) {
     steps.run("validate", false, || {
-        tf.run_ok(&dir, &["validate", "-no-color"]).map(|_| ())
+        tf.run_ok(dir, &["validate", "-no-color"]).map(|_| ())
     });
     let plan = steps.run("plan", false, || {
-        tf.run_ok(
-            &dir,
-            &["plan", "-input=false", "-no-color", "-out=plan.bin"],
-        )?;
-        let shown = tf.run_ok(&dir, &["show", "-json", "plan.bin"])?;
+        tf.run_ok(dir, &["plan", "-input=false", "-no-color", "-out=plan.bin"])?;
+        let shown = tf.run_ok(dir, &["show", "-json", "plan.bin"])?;
         serde_json::from_str::<Value>(&shown.stdout)
             .map_err(|e| Error::Process(format!("terraform show -json plan.bin: {e}")))
     });
     steps.run("policy", false, || {
-        let manifest = rendered
-            .as_ref()
-            .map(|(_, m)| m.clone())
-            .unwrap_or(Value::Null);
-        let report = crate::plan::policy::evaluate(
+        policy_gate(
             &sh.repo.root,
             plan.as_ref().unwrap_or(&Value::Null),
-            &manifest,
-        )?;
-        if report.denials.is_empty() {
-            return Ok(());
-        }
-        let lines: Vec<String> = report
-            .denials
-            .iter()
-            .map(|d| {
-                format!(
-                    "denied by {} ({}): {}: {}",
-                    d.policy, d.rule, d.resource, d.message
-                )
-            })
-            .collect();
-        Err(Error::Refused(lines.join("\n")))
+            manifest,
+        )
     });
     steps.run("apply", false, || {
-        tf.run_ok(&dir, &["apply", "-input=false", "-no-color", "plan.bin"])
+        tf.run_ok(dir, &["apply", "-input=false", "-no-color", "plan.bin"])
             .map(|_| ())
     });
-    steps.run("verify", false, || {
-        let tags = rendered
-            .as_ref()
-            .map(|(t, _)| t.clone())
-            .unwrap_or_default();
-        verify(&tf, &dir, &tags)
-    });
+    steps.run("verify", false, || verify(tf, dir, tags));
     let tests = package_tests(&sh.repo.root, sh.component);
     if !tests.is_empty() {
         steps.run("test", false, || {
@@ -200,33 +190,46 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
                 let to = target.join(t.file_name().unwrap_or_default());
                 std::fs::copy(t, &to).map_err(Error::io(&to))?;
             }
-            tf.run_ok(&dir, &["test", "-no-color"]).map(|_| ())
+            tf.run_ok(dir, &["test", "-no-color"]).map(|_| ())
         });
     }
-    if initialized {
-        steps.run("destroy", true, || {
-            tf.run_ok(
-                &dir,
-                &["destroy", "-auto-approve", "-input=false", "-no-color"],
-            )?;
-            let left = tf.run_ok(&dir, &["state", "list"])?.stdout;
-            let left: Vec<&str> = left.lines().filter(|l| !l.trim().is_empty()).collect();
-            if left.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Process(format!(
-                    "resources left behind after destroy: {}",
-                    left.join(", ")
-                )))
-            }
-        });
+}
+
+/// The repository's policies over the plan: any denial refuses the step.
+fn policy_gate(repo_root: &Path, plan: &Value, manifest: &Value) -> Result<()> {
+    let report = crate::plan::policy::evaluate(repo_root, plan, manifest)?;
+    if report.denials.is_empty() {
+        return Ok(());
     }
-    if let Some(v) = vault {
-        for e in v.close() {
-            (sh.say)(&format!("warning: {e}"));
-        }
+    let lines: Vec<String> = report
+        .denials
+        .iter()
+        .map(|d| {
+            format!(
+                "denied by {} ({}): {}: {}",
+                d.policy, d.rule, d.resource, d.message
+            )
+        })
+        .collect();
+    Err(Error::Refused(lines.join("\n")))
+}
+
+/// `terraform destroy`; resources left in the state afterwards are a failure.
+fn destroy(tf: &Terraform, dir: &Path) -> Result<()> {
+    tf.run_ok(
+        dir,
+        &["destroy", "-auto-approve", "-input=false", "-no-color"],
+    )?;
+    let left = tf.run_ok(dir, &["state", "list"])?.stdout;
+    let left: Vec<&str> = left.lines().filter(|l| !l.trim().is_empty()).collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Process(format!(
+            "resources left behind after destroy: {}",
+            left.join(", ")
+        )))
     }
-    steps.out
 }
 
 /// Renders the synthetic request and writes it, plus the extra outputs file. Returns the tags the

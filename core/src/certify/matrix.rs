@@ -1,10 +1,13 @@
 //! `gitops-certify matrix`: which module versions were certified together, from the records.
 
 use crate::error::Result;
+use crate::model::names;
 use crate::model::sot::SourceRepo;
-use crate::records::certification::{self as record, normalize_ref, Record, RevokedList};
+use crate::records::certification::{self as record, Record};
+use crate::records::revocation::{self, ModuleRef, RevokedList, Subject};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 /// One certified package version and its modules.
 #[derive(Debug, Clone, Serialize)]
@@ -30,24 +33,53 @@ pub struct MatrixModule {
 }
 
 fn revoked_by(list: &RevokedList, r: &Record) -> Vec<String> {
-    let me = format!("{}@{}", r.component, r.version);
-    list.revoked
-        .iter()
-        .filter(|x| match x.kind.as_str() {
-            "package" => x.target == me,
-            _ => x.target.split_once('@').is_some_and(|(repo, v)| {
-                r.modules
-                    .iter()
-                    .any(|m| m.repo == repo && normalize_ref(&m.git_ref) == normalize_ref(v))
-            }),
-        })
+    let subject = Subject {
+        component: &r.component,
+        version: &r.version,
+        modules: r
+            .modules
+            .iter()
+            .map(|m| ModuleRef {
+                name: &m.name,
+                repo: &m.repo,
+                git_ref: &m.git_ref,
+            })
+            .collect(),
+    };
+    list.hits(&subject)
+        .into_iter()
         .map(|x| format!("{} {}: {}", x.kind, x.target, x.reason))
         .collect()
 }
 
+/// What `gitops-certify matrix` is asked to show.
+#[derive(Debug, Clone)]
+pub struct MatrixOptions {
+    /// The source-of-truth repository.
+    pub repo: PathBuf,
+    /// Only this component.
+    pub component: Option<String>,
+}
+
+/// The report of `gitops-certify matrix`: one row per certified package version, sorted by
+/// component and version. Its JSON is the array of rows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct MatrixReport {
+    pub rows: Vec<Row>,
+}
+
+/// `gitops-certify matrix`: which module versions were certified together.
+pub fn matrix(opts: &MatrixOptions) -> Result<MatrixReport> {
+    let repo = SourceRepo::open(&opts.repo)?;
+    Ok(MatrixReport {
+        rows: rows(&repo, opts.component.as_deref())?,
+    })
+}
+
 /// The rows of the matrix, sorted by component and version.
-pub fn matrix(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Row>> {
-    let revoked = record::read_revoked(repo)?;
+pub fn rows(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Row>> {
+    let revoked = revocation::read(&repo.root)?;
     Ok(record::all_records(repo, component)?
         .into_iter()
         .map(|r| {
@@ -101,7 +133,7 @@ pub fn table(rows: &[Row]) -> String {
                 line.push(
                     r.modules
                         .get(*m)
-                        .map(|x| format!("{} ({})", x.git_ref, &x.commit[..7.min(x.commit.len())]))
+                        .map(|x| format!("{} ({})", x.git_ref, names::short_id(&x.commit, 7)))
                         .unwrap_or_else(|| "-".into()),
                 );
             }
@@ -130,4 +162,38 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str("no certification records\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certify_matrix_table_shortens_ids_safely() {
+        let module = |commit: &str| MatrixModule {
+            repo: "network".into(),
+            git_ref: "v1.0.0".into(),
+            commit: commit.into(),
+        };
+        let row = |version: &str, commit: &str, revoked: Vec<String>| Row {
+            component: "web".into(),
+            version: version.into(),
+            certified: "2026-03-01T12:00:00Z".into(),
+            certified_by: "alice".into(),
+            profiles: vec!["p".into()],
+            clouds: vec!["sandbox".into()],
+            modules: BTreeMap::from([("network".to_owned(), module(commit))]),
+            revoked,
+        };
+        let rows = vec![
+            row("1.0.0", "0123456789abcdef", vec![]),
+            row("1.1.0", "é", vec!["module network@v1.0.0: cve".into()]),
+        ];
+        let t = table(&rows);
+        assert!(t.starts_with("web\n  version  network"), "{t}");
+        assert!(t.contains("v1.0.0 (0123456)"), "{t}");
+        assert!(t.contains("v1.0.0 (é)"), "{t}");
+        assert!(t.contains("revoked (module network@v1.0.0: cve)"), "{t}");
+        assert_eq!(table(&[]), "no certification records\n");
+    }
 }

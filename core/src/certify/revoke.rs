@@ -4,12 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::exec::git::{Change, GitRepo};
-use crate::guard::certification::revocation;
 use crate::model::names;
 use crate::model::sot::SourceRepo;
 use crate::model::Package;
-use crate::records::certification::{self as record, normalize_ref, Revocation, RevokedList};
-use std::path::Path;
+use crate::records::certification as record;
+use crate::records::revocation::{self, Kind, Revocation, RevokedList, Subject};
+use serde::{Serialize, Serializer};
+use std::path::{Path, PathBuf};
 
 /// Every package of the repository: (component, version, package). Packages that do not load
 /// are skipped (render reports them).
@@ -30,8 +31,23 @@ pub fn all_packages(repo: &SourceRepo) -> Vec<(String, String, Package)> {
     out
 }
 
-/// The result of a revocation.
-pub struct Revoked {
+/// What `gitops-certify revoke` is asked to do.
+#[derive(Debug, Clone)]
+pub struct RevokeOptions {
+    /// The source-of-truth repository.
+    pub repo: PathBuf,
+    /// `<module repo>@<ref>` or `<component>@<version>`.
+    pub target: String,
+    /// Why (recorded in the list and the commit message).
+    pub reason: String,
+    /// Who revokes (checked by the caller); default `BUILD_USER`, else `USER`.
+    pub by: Option<String>,
+}
+
+/// The report of a revocation. Its JSON: `{"commit", "new", "packages", "revoked"}`.
+#[derive(Debug, Clone)]
+pub struct RevokeReport {
+    /// The entry written, or the one that already revoked the target.
     pub entry: Revocation,
     /// False when the target was already revoked (nothing written).
     pub new: bool,
@@ -40,8 +56,71 @@ pub struct Revoked {
     pub commit: Option<String>,
 }
 
-/// Revokes `target` (`<module repo>@<ref>` or `<component>@<version>`).
-pub fn revoke(repo: &SourceRepo, target: &str, reason: &str, by: Option<&str>) -> Result<Revoked> {
+impl Serialize for RevokeReport {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        // Through a JSON value: every object's keys sorted, as this report has always printed.
+        serde_json::json!({
+            "revoked": self.entry, "new": self.new, "packages": self.packages,
+            "commit": self.commit,
+        })
+        .serialize(s)
+    }
+}
+
+/// `gitops-certify revoke`: revokes a module version or a package (see the module docs). A target
+/// already revoked is reported (`new: false`), not written again.
+pub fn revoke(opts: &RevokeOptions) -> Result<RevokeReport> {
+    let repo = SourceRepo::open(&opts.repo)?;
+    let (target, reason) = (opts.target.as_str(), opts.reason.as_str());
+    let (name, version) = parse_target(target)?;
+    if reason.trim().is_empty() || reason.len() > 1000 || reason.contains('\0') {
+        return Err(Error::Usage("--reason: say why (1-1000 characters)".into()));
+    }
+    let is_package = repo
+        .root
+        .join("packages")
+        .join(name)
+        .join(format!("{version}.toml"))
+        .is_file();
+    let kind = if is_package {
+        Kind::Package
+    } else {
+        Kind::Module
+    };
+    let mut list = revocation::read(&repo.root)?;
+    let existing = list
+        .revoked
+        .iter()
+        .find(|r| r.is_for(kind, name, version))
+        .cloned();
+    let entry = existing.clone().unwrap_or_else(|| Revocation {
+        kind,
+        target: target.to_owned(),
+        reason: reason.trim().to_owned(),
+        by: record::who(opts.by.as_deref()),
+        at: record::rfc3339(std::time::SystemTime::now()),
+    });
+    let packages = hit_packages(&repo, &entry);
+    if existing.is_some() {
+        return Ok(RevokeReport {
+            entry,
+            new: false,
+            packages,
+            commit: None,
+        });
+    }
+    list.revoked.push(entry.clone());
+    let commit = commit_list(&repo, &list, &entry, &packages)?;
+    Ok(RevokeReport {
+        entry,
+        new: true,
+        packages,
+        commit: Some(commit),
+    })
+}
+
+/// `<name>@<version>`: a DNS-label name, a module ref or semver version (exit 2 otherwise).
+fn parse_target(target: &str) -> Result<(&str, &str)> {
     let (name, version) = target
         .split_once('@')
         .filter(|(n, v)| !n.is_empty() && !v.is_empty())
@@ -58,61 +137,39 @@ pub fn revoke(repo: &SourceRepo, target: &str, reason: &str, by: Option<&str>) -
             names::DNS_LABEL_RULE
         )));
     }
-    if reason.trim().is_empty() || reason.len() > 1000 || reason.contains('\0') {
-        return Err(Error::Usage("--reason: say why (1-1000 characters)".into()));
-    }
-    let is_package = repo
-        .root
-        .join("packages")
-        .join(name)
-        .join(format!("{version}.toml"))
-        .is_file();
-    let kind = if is_package { "package" } else { "module" };
-    let mut list = record::read_revoked(repo)?;
-    let same = |r: &Revocation| {
-        r.kind == kind
-            && match r.target.split_once('@') {
-                Some((n, v)) => n == name && normalize_ref(v) == normalize_ref(version),
-                None => false,
-            }
-    };
-    let entry = Revocation {
-        kind: kind.to_owned(),
-        target: target.to_owned(),
-        reason: reason.trim().to_owned(),
-        by: record::who(by),
-        at: record::rfc3339(std::time::SystemTime::now()),
-    };
-    let existing = list.revoked.iter().find(|r| same(r)).cloned();
-    let only = RevokedList {
-        revoked: vec![existing.clone().unwrap_or_else(|| entry.clone())],
-    };
-    let packages: Vec<String> = all_packages(repo)
+    Ok((name, version))
+}
+
+/// `component@version` of every package of the repository the revocation hits.
+fn hit_packages(repo: &SourceRepo, entry: &Revocation) -> Vec<String> {
+    all_packages(repo)
         .into_iter()
-        .filter(|(c, v, p)| revocation(&only, c, v, p).is_some())
+        .filter(|(c, v, p)| entry.hits(&Subject::package(c, v, p)))
         .map(|(c, v, _)| format!("{c}@{v}"))
-        .collect();
-    if let Some(entry) = existing {
-        return Ok(Revoked {
-            entry,
-            new: false,
-            packages,
-            commit: None,
-        });
-    }
-    list.revoked.push(entry.clone());
+        .collect()
+}
+
+/// Writes the revocation list, commits it (pushed when there is a remote); the commit id.
+fn commit_list(
+    repo: &SourceRepo,
+    list: &RevokedList,
+    entry: &Revocation,
+    packages: &[String],
+) -> Result<String> {
     let text = record::to_toml(
         "# Revoked module versions and packages, written by gitops-certify revoke. Protected\n# environments refuse every package containing one of them.",
-        &list,
+        list,
     )?;
     let git = GitRepo::open(repo)?;
     let id = git.commit_and_push(
         &[Change {
-            path: record::REVOKED.into(),
+            path: revocation::REVOKED_FILE.into(),
             contents: Some(text),
         }],
         &format!(
-            "Revoke {kind} {target}\n\nReason: {}\nRevoked by: {}\nPackages affected: {}\n",
+            "Revoke {} {}\n\nReason: {}\nRevoked by: {}\nPackages affected: {}\n",
+            entry.kind,
+            entry.target,
             entry.reason,
             entry.by,
             if packages.is_empty() {
@@ -123,10 +180,5 @@ pub fn revoke(repo: &SourceRepo, target: &str, reason: &str, by: Option<&str>) -
         ),
         3,
     )?;
-    Ok(Revoked {
-        entry,
-        new: true,
-        packages,
-        commit: Some(id.to_string()),
-    })
+    Ok(id.to_string())
 }

@@ -3,36 +3,52 @@
 //! environment (see `deploy.rs`), and on success write and commit the record plus an annotated tag.
 
 use super::deploy::{self, Job, Shared};
-use crate::error::{ConfigError, Error, Result};
+use super::report;
+use crate::error::{exit, ConfigError, Error, Result};
 use crate::exec::git::{Change, GitRepo};
 use crate::exec::modcache::ModuleCache;
 use crate::exec::terraform::Terraform;
+use crate::model::names;
 use crate::model::sot::SourceRepo;
 use crate::model::ResolvedModule;
 use crate::model::{Cloud, Environment, Package};
 use crate::records::certification::{self as record, Record, RecordModule, StepResult};
 use crate::records::digest;
 use crate::render::{RenderOptions, Renderer, TOOLKIT_VERSION};
+use crate::report::Reporter;
+use serde::{Serialize, Serializer};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-/// Settings of one run.
-pub struct RunOptions {
+/// What `gitops-certify run` is asked to do. The build tag and `by` are expected checked by the
+/// caller (`names::check_build_tag`, `names::check_person`).
+#[derive(Debug, Clone)]
+pub struct CertifyOptions {
+    /// The source-of-truth repository.
+    pub repo: PathBuf,
     pub component: String,
     pub version: String,
+    /// Profiles certified in parallel (at least 1).
     pub jobs: usize,
+    /// Run again even when a valid record for this exact package exists.
     pub force: bool,
     pub build_tag: String,
+    /// Who certifies; default `BUILD_USER`, else `USER`.
     pub by: Option<String>,
     pub cache_dir: PathBuf,
     /// Scratch directory (renders, state) kept after the run; default: a temporary directory
     /// removed at the end.
     pub work_dir: Option<PathBuf>,
-    pub say: Box<dyn Fn(&str) + Sync>,
+    /// Write a JUnit XML report here.
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary here.
+    pub summary: Option<PathBuf>,
 }
 
 /// What a run came to.
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// A new record, committed, and its tag.
     Certified {
@@ -47,6 +63,107 @@ pub enum Outcome {
         steps: Vec<StepResult>,
         digest: String,
     },
+}
+
+/// The report of `gitops-certify run`.
+#[derive(Debug, Clone)]
+pub struct CertifyReport {
+    /// `<component>@<version>`.
+    pub package: String,
+    /// `certifications/<component>/<version>.toml`, relative to the repository.
+    pub record: PathBuf,
+    pub outcome: Outcome,
+}
+
+impl CertifyReport {
+    /// 0 certified or unchanged, 1 failed.
+    pub fn exit_code(&self) -> u8 {
+        match self.outcome {
+            Outcome::Failed { .. } => exit::FAILED,
+            _ => exit::OK,
+        }
+    }
+
+    /// Every step, in order (those of the existing record when unchanged).
+    pub fn steps(&self) -> &[StepResult] {
+        match &self.outcome {
+            Outcome::Certified { record, .. } | Outcome::Unchanged { record } => &record.steps,
+            Outcome::Failed { steps, .. } => steps,
+        }
+    }
+
+    /// The steps that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &StepResult> {
+        self.steps().iter().filter(|s| s.result == "failed")
+    }
+
+    /// The verdict in the summary's title.
+    pub fn verdict(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Certified { .. } => "CERTIFIED",
+            Outcome::Unchanged { .. } => "already certified (no-op)",
+            Outcome::Failed { .. } => "FAILED",
+        }
+    }
+
+    /// The facts listed in the summary.
+    pub fn facts(&self) -> Vec<(&'static str, String)> {
+        let path = self.record.display();
+        match &self.outcome {
+            Outcome::Unchanged { .. } => vec![("record", path.to_string())],
+            Outcome::Certified {
+                record,
+                tag,
+                commit,
+            } => vec![
+                ("package digest", record.package_digest.clone()),
+                ("profiles", record.profiles.join(", ")),
+                ("clouds", record.clouds.join(", ")),
+                ("terraform", record.terraform_version.clone()),
+                ("record", format!("{path} (commit {commit}, tag {tag})")),
+            ],
+            Outcome::Failed { digest, .. } => vec![
+                ("package digest", digest.clone()),
+                ("record", "none written".into()),
+            ],
+        }
+    }
+
+    /// The `--json` document (keys sorted, as `serde_json` objects are).
+    pub fn to_json(&self) -> serde_json::Value {
+        let (package, path) = (&self.package, &self.record);
+        match &self.outcome {
+            Outcome::Unchanged { record } => json!({
+                "package": package, "result": "unchanged", "record": path,
+                "digest": record.package_digest,
+            }),
+            Outcome::Certified {
+                record,
+                tag,
+                commit,
+            } => json!({
+                "package": package, "result": "certified", "record": path, "tag": tag,
+                "commit": commit, "digest": record.package_digest, "profiles": record.profiles,
+                "clouds": record.clouds, "steps": record.steps,
+            }),
+            Outcome::Failed { steps, digest } => {
+                let failed: Vec<String> = self
+                    .failed()
+                    .map(|s| format!("{} {}", s.profile, s.step))
+                    .collect();
+                json!({
+                    "package": package, "result": "failed", "digest": digest, "failed": failed,
+                    "steps": steps,
+                })
+            }
+        }
+    }
+}
+
+impl Serialize for CertifyReport {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
 }
 
 /// Everything resolved before anything runs.
@@ -92,6 +209,47 @@ pub fn prepare(
     component: &str,
     version: &str,
 ) -> Result<Plan> {
+    let envs = certification_envs(repo)?;
+    let (package, pkg_src) = repo.package(component, version, |allowed| {
+        ConfigError::new(
+            format!("packages/{component}/{version}.toml"),
+            None,
+            format!("no package {component}@{version}"),
+            allowed,
+        )
+    })?;
+    let mut resolved = BTreeMap::new();
+    let mut modules = Vec::new();
+    for (_, env) in &envs {
+        if resolved.contains_key(&env.cloud) {
+            continue;
+        }
+        let by_name = resolve_modules(repo, cache, &package, &pkg_src, env.cloud)?;
+        modules.extend(digest::record_modules(&package, env.cloud, &by_name));
+        resolved.insert(env.cloud, by_name);
+    }
+    let digest = digest::package_digest(&package, &modules)?;
+    let revoked = crate::records::revocation::read(&repo.root)?;
+    if let Some(why) = revoked.first_hit(&crate::records::revocation::Subject::package(
+        component, version, &package,
+    )) {
+        return Err(Error::Refused(format!(
+            "{component}@{version} cannot be certified: {why}"
+        )));
+    }
+    let jobs = jobs(repo, component, &envs)?;
+    Ok(Plan {
+        package,
+        envs,
+        resolved,
+        modules,
+        digest,
+        jobs,
+    })
+}
+
+/// `[certification] environments` of `gitops.toml`, each with its file (exit 2 otherwise).
+fn certification_envs(repo: &SourceRepo) -> Result<Vec<(String, Environment)>> {
     let cfg_src = &repo.config_src;
     let names = &repo.config.certification.environments;
     if names.is_empty() {
@@ -114,47 +272,38 @@ pub fn prepare(
         })?;
         envs.push((name.clone(), env));
     }
-    let (package, pkg_src) = repo.package(component, version, |allowed| {
-        ConfigError::new(
-            format!("packages/{component}/{version}.toml"),
-            None,
-            format!("no package {component}@{version}"),
-            allowed,
+    Ok(envs)
+}
+
+/// Every module of the package at its pinned ref under the module root of `cloud`.
+fn resolve_modules(
+    repo: &SourceRepo,
+    cache: &ModuleCache,
+    package: &Package,
+    pkg_src: &crate::model::load::SourceFile,
+    cloud: Cloud,
+) -> Result<BTreeMap<String, ResolvedModule>> {
+    let root = repo.config.module_roots.get(&cloud).ok_or_else(|| {
+        repo.config_src.error(
+            &["module_roots"],
+            format!("no module root for cloud `{cloud}`"),
+            "a [module_roots] entry for every cloud a certification environment uses",
         )
     })?;
-    let mut resolved = BTreeMap::new();
-    let mut modules = Vec::new();
-    for (_, env) in &envs {
-        if resolved.contains_key(&env.cloud) {
-            continue;
-        }
-        let root = repo.config.module_roots.get(&env.cloud).ok_or_else(|| {
-            cfg_src.error(
-                &["module_roots"],
-                format!("no module root for cloud `{}`", env.cloud),
-                "a [module_roots] entry for every cloud a certification environment uses",
-            )
+    let mut by_name = BTreeMap::new();
+    for (name, m) in &package.modules {
+        let url = repo.module_url(root, &m.repo);
+        let r = cache.resolve(&url, &m.git_ref, &m.path, |found, allowed| {
+            pkg_src.error(&["modules", name, "ref"], found, allowed)
         })?;
-        let mut by_name = BTreeMap::new();
-        for (name, m) in &package.modules {
-            let url = repo.module_url(root, &m.repo);
-            let r = cache.resolve(&url, &m.git_ref, &m.path, |found, allowed| {
-                pkg_src.error(&["modules", name, "ref"], found, allowed)
-            })?;
-            by_name.insert(name.clone(), r);
-        }
-        modules.extend(digest::record_modules(&package, env.cloud, &by_name));
-        resolved.insert(env.cloud, by_name);
+        by_name.insert(name.clone(), r);
     }
-    let digest = digest::package_digest(&package, &modules)?;
-    let revoked = record::read_revoked(repo)?;
-    if let Some(why) =
-        crate::guard::certification::revocation(&revoked, component, version, &package)
-    {
-        return Err(Error::Refused(format!(
-            "{component}@{version} cannot be certified: {why}"
-        )));
-    }
+    Ok(by_name)
+}
+
+/// One job per (profile supporting the component, certification environment of a cloud the
+/// profile covers); none is invalid input.
+fn jobs(repo: &SourceRepo, component: &str, envs: &[(String, Environment)]) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for name in crate::model::profile::available(&repo.root) {
         let blame = |known: String| {
@@ -170,7 +319,7 @@ pub fn prepare(
         if !comps.is_empty() && !comps.iter().any(|c| c == component) {
             continue;
         }
-        for (env_name, env) in &envs {
+        for (env_name, env) in envs {
             if p.profile.cloud(env.cloud).is_some() {
                 jobs.push(Job {
                     profile: name.clone(),
@@ -180,19 +329,13 @@ pub fn prepare(
         }
     }
     if jobs.is_empty() {
+        let names: Vec<&str> = envs.iter().map(|(n, _)| n.as_str()).collect();
         return Err(Error::Usage(format!(
             "no profile supports {component} on the clouds of the certification environments ({})",
             names.join(", ")
         )));
     }
-    Ok(Plan {
-        package,
-        envs,
-        resolved,
-        modules,
-        digest,
-        jobs,
-    })
+    Ok(jobs)
 }
 
 fn sorted_unique(items: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -211,12 +354,97 @@ fn coverage(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>) {
     )
 }
 
-/// Certifies one package version (see the module docs).
-pub fn certify(repo: &SourceRepo, opts: &RunOptions) -> Result<Outcome> {
+/// `gitops-certify run`: checks the names, certifies the package version (see the module docs),
+/// then writes the JUnit XML and Markdown summary when asked. A failed certification is a report
+/// (exit code 1), not an error.
+pub fn certify(opts: &CertifyOptions, reporter: &dyn Reporter) -> Result<CertifyReport> {
+    let repo = SourceRepo::open(&opts.repo)?;
+    check_names(&opts.component, &opts.version)?;
     let (c, v) = (&opts.component, &opts.version);
-    let say = &*opts.say;
+    let report = CertifyReport {
+        package: format!("{c}@{v}"),
+        record: record::record_path(c, v),
+        outcome: run(&repo, opts, reporter)?,
+    };
+    if let Outcome::Unchanged { record } = &report.outcome {
+        reporter.progress(&format!(
+            "{} is already certified for this exact package (digest {}; {} by {}): nothing to do; --force runs it again",
+            report.package, record.package_digest, record.finished, record.certified_by
+        ));
+    }
+    if let Some(path) = &opts.junit {
+        write(path, &report::junit(&report.package, report.steps()))?;
+    }
+    if let Some(path) = &opts.summary {
+        let facts = report.facts();
+        let facts: Vec<(&str, String)> = facts.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let md = report::markdown(&report.package, report.verdict(), &facts, report.steps());
+        write(path, &md)?;
+    }
+    Ok(report)
+}
+
+/// A component name and a semver package version (exit 2 otherwise).
+pub fn check_names(component: &str, version: &str) -> Result<()> {
+    if names::is_dns_label(component) && names::is_semver(version) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "run {} {}: expected a component name ({}) and a semver package version",
+        names::shown(component),
+        names::shown(version),
+        names::DNS_LABEL_RULE
+    )))
+}
+
+/// Writes a report file, creating its directory.
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+    }
+    std::fs::write(path, text).map_err(Error::io(path))
+}
+
+/// The scratch directory of a run: the one asked for (kept), else a temporary one (removed when
+/// this is dropped).
+struct Scratch {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    fn new(work_dir: Option<&Path>) -> Result<Scratch> {
+        if let Some(d) = work_dir {
+            let path = std::path::absolute(d).map_err(Error::io(d))?;
+            std::fs::create_dir_all(&path).map_err(Error::io(&path))?;
+            return Ok(Scratch { path, _temp: None });
+        }
+        let temp = tempfile::Builder::new()
+            .prefix("gitops-certify-")
+            .tempdir()
+            .map_err(Error::io(std::env::temp_dir()))?;
+        Ok(Scratch {
+            path: temp.path().to_path_buf(),
+            _temp: Some(temp),
+        })
+    }
+}
+
+/// What the steps of one run share.
+struct Ctx<'a> {
+    repo: &'a SourceRepo,
+    opts: &'a CertifyOptions,
+    cache: &'a ModuleCache,
+    tf: &'a Terraform,
+    work: &'a Path,
+    reporter: &'a dyn Reporter,
+}
+
+/// Resolves, checks the existing record, runs every step and, when all passed, commits the record.
+fn run(repo: &SourceRepo, opts: &CertifyOptions, reporter: &dyn Reporter) -> Result<Outcome> {
+    let (c, v) = (&opts.component, &opts.version);
     let cache = ModuleCache::new(opts.cache_dir.clone(), true);
-    say(&format!("{c}@{v}: resolving modules (fetching tags)"));
+    reporter.progress(&format!("{c}@{v}: resolving modules (fetching tags)"));
     let plan = prepare(repo, &cache, c, v)?;
     let (profiles, clouds, environments) = coverage(&plan);
     if let Some(rec) = record::read_record(repo, c, v)? {
@@ -231,83 +459,20 @@ pub fn certify(repo: &SourceRepo, opts: &RunOptions) -> Result<Outcome> {
     let tf = Terraform::find()?.with_plugin_cache(opts.cache_dir.join("plugins"));
     let terraform_version = tf.version()?;
     let started = SystemTime::now();
-    let temp;
-    let work: &Path = match &opts.work_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).map_err(Error::io(d))?;
-            d
-        }
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix("gitops-certify-")
-                .tempdir()
-                .map_err(Error::io(std::env::temp_dir()))?;
-            temp.path()
-        }
+    let scratch = Scratch::new(opts.work_dir.as_deref())?;
+    let ctx = Ctx {
+        repo,
+        opts,
+        cache: &cache,
+        tf: &tf,
+        work: &scratch.path,
+        reporter,
     };
-
-    // 1. Every module: validate and its own terraform tests, in a copy of the cached tree.
-    let multi = plan.resolved.len() > 1;
-    let mods: Vec<(Cloud, String, ResolvedModule)> = plan
-        .resolved
-        .iter()
-        .flat_map(|(cloud, by)| by.iter().map(|(n, r)| (*cloud, n.clone(), r.clone())))
-        .collect();
-    let mut steps: Vec<StepResult> = parallel(&mods, opts.jobs, |(cloud, name, m)| {
-        let label = if multi {
-            format!("module/{cloud}/{name}@{}", m.git_ref)
-        } else {
-            format!("module/{name}@{}", m.git_ref)
-        };
-        check_module(&tf, &cache, work, &label, m, say)
-    })
-    .into_iter()
-    .flatten()
-    .collect();
-
-    // 2. Every profile in every certification environment, unless a module check failed.
+    let mut steps = check_modules(&ctx, &plan);
     if steps.iter().any(|s| s.result == "failed") {
-        for j in &plan.jobs {
-            steps.push(StepResult {
-                profile: format!("{}/{}", j.profile, j.env),
-                step: "deploy".into(),
-                result: "skipped".into(),
-                duration_ms: 0,
-                message: "a module check failed".into(),
-            });
-        }
+        steps.extend(skipped_deploys(&plan));
     } else {
-        let renderer = Renderer::new(
-            repo,
-            &cache,
-            RenderOptions {
-                build_tag: opts.build_tag.clone(),
-                state_dir: Some(work.join("state")),
-                vendor: true,
-                stage: crate::guard::Stage::Render,
-                allow_revoked: false,
-            },
-        )?;
-        let shared = Shared {
-            repo,
-            renderer: &renderer,
-            package: &plan.package,
-            component: c,
-            version: v,
-            cache_dir: &opts.cache_dir,
-            work,
-            say,
-        };
-        say(&format!(
-            "{c}@{v}: deploying with {} profile/environment pair(s), {} at a time",
-            plan.jobs.len(),
-            opts.jobs.max(1)
-        ));
-        steps.extend(
-            parallel(&plan.jobs, opts.jobs, |j| deploy::run_job(&shared, j))
-                .into_iter()
-                .flatten(),
-        );
+        steps.extend(deploy_all(&ctx, &plan)?);
     }
     if steps.iter().any(|s| s.result == "failed") {
         return Ok(Outcome::Failed {
@@ -340,26 +505,95 @@ pub fn certify(repo: &SourceRepo, opts: &RunOptions) -> Result<Outcome> {
     })
 }
 
+/// Step 1: every module, validate and its own terraform tests, in a copy of the cached tree.
+fn check_modules(ctx: &Ctx<'_>, plan: &Plan) -> Vec<StepResult> {
+    let multi = plan.resolved.len() > 1;
+    let mods: Vec<(Cloud, String, ResolvedModule)> = plan
+        .resolved
+        .iter()
+        .flat_map(|(cloud, by)| by.iter().map(|(n, r)| (*cloud, n.clone(), r.clone())))
+        .collect();
+    parallel(&mods, ctx.opts.jobs, |(cloud, name, m)| {
+        let label = if multi {
+            format!("module/{cloud}/{name}@{}", m.git_ref)
+        } else {
+            format!("module/{name}@{}", m.git_ref)
+        };
+        check_module(ctx, &label, m)
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Step 2 when a module check failed: every job skipped.
+fn skipped_deploys(plan: &Plan) -> Vec<StepResult> {
+    plan.jobs
+        .iter()
+        .map(|j| StepResult {
+            profile: format!("{}/{}", j.profile, j.env),
+            step: "deploy".into(),
+            result: "skipped".into(),
+            duration_ms: 0,
+            message: "a module check failed".into(),
+        })
+        .collect()
+}
+
+/// Step 2: every profile in every certification environment (see `deploy.rs`).
+fn deploy_all(ctx: &Ctx<'_>, plan: &Plan) -> Result<Vec<StepResult>> {
+    let (c, v) = (&ctx.opts.component, &ctx.opts.version);
+    let renderer = Renderer::new(
+        ctx.repo,
+        ctx.cache,
+        RenderOptions {
+            build_tag: ctx.opts.build_tag.clone(),
+            state_dir: Some(ctx.work.join("state")),
+            vendor: true,
+            stage: crate::guard::Stage::Render,
+            allow_revoked: false,
+        },
+    )?;
+    let shared = Shared {
+        repo: ctx.repo,
+        renderer: &renderer,
+        package: &plan.package,
+        component: c,
+        version: v,
+        cache_dir: &ctx.opts.cache_dir,
+        work: ctx.work,
+        reporter: ctx.reporter,
+    };
+    ctx.reporter.progress(&format!(
+        "{c}@{v}: deploying with {} profile/environment pair(s), {} at a time",
+        plan.jobs.len(),
+        ctx.opts.jobs.max(1)
+    ));
+    Ok(
+        parallel(&plan.jobs, ctx.opts.jobs, |j| deploy::run_job(&shared, j))
+            .into_iter()
+            .flatten()
+            .collect(),
+    )
+}
+
 /// `terraform init -backend=false`, `validate`, and `test` when the module has test files.
-fn check_module(
-    tf: &Terraform,
-    cache: &ModuleCache,
-    work: &Path,
-    label: &str,
-    m: &ResolvedModule,
-    say: &(dyn Fn(&str) + Sync),
-) -> Vec<StepResult> {
+fn check_module(ctx: &Ctx<'_>, label: &str, m: &ResolvedModule) -> Vec<StepResult> {
+    let (tf, reporter) = (ctx.tf, ctx.reporter);
     let mut out = Vec::new();
-    let dir = work.join("modules").join(label.replace(['/', '@'], "_"));
+    let dir = ctx
+        .work
+        .join("modules")
+        .join(label.replace(['/', '@'], "_"));
     let mut step = |name: &str, f: &dyn Fn() -> Result<()>| {
         if out.iter().any(|s: &StepResult| s.result == "failed") {
             return;
         }
-        say(&format!("{label}: {name}"));
+        reporter.progress(&format!("{label}: {name}"));
         let start = Instant::now();
         let r = f();
         if let Err(e) = &r {
-            say(&format!(
+            reporter.progress(&format!(
                 "{label}: {name} FAILED: {}",
                 e.to_string().lines().next().unwrap_or("")
             ));
@@ -373,7 +607,7 @@ fn check_module(
         });
     };
     step("validate", &|| {
-        crate::exec::modcache::copy_tree(&cache.module_dir(m), &dir)?;
+        crate::exec::modcache::copy_tree(&ctx.cache.module_dir(m), &dir)?;
         tf.run_ok(
             &dir,
             &["init", "-backend=false", "-input=false", "-no-color"],
@@ -433,4 +667,46 @@ fn commit_record(repo: &SourceRepo, rec: &Record) -> Result<(String, String)> {
     };
     let tag = git.tag_and_push(&name_for, id, &message, 3)?;
     Ok((id.to_string(), tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certify_report_of_a_failure() {
+        let step = StepResult {
+            profile: "p/certify".into(),
+            step: "apply".into(),
+            result: "failed".into(),
+            duration_ms: 5,
+            message: "boom\nmore".into(),
+        };
+        let r = CertifyReport {
+            package: "web@1.0.0".into(),
+            record: record::record_path("web", "1.0.0"),
+            outcome: Outcome::Failed {
+                steps: vec![step],
+                digest: "sha256:x".into(),
+            },
+        };
+        assert_eq!(r.exit_code(), exit::FAILED);
+        assert_eq!(r.verdict(), "FAILED");
+        assert_eq!(r.facts()[1], ("record", "none written".to_owned()));
+        // Keys sorted at every level: the bytes `--json` has always printed.
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"digest":"sha256:x","failed":["p/certify apply"],"package":"web@1.0.0","result":"failed","steps":[{"duration_ms":5,"message":"boom\nmore","profile":"p/certify","result":"failed","step":"apply"}]}"#
+        );
+    }
+
+    #[test]
+    fn certify_names_are_checked() {
+        assert!(check_names("web-service", "1.0.0").is_ok());
+        let e = check_names("$(x)", "1.2").unwrap_err();
+        assert!(
+            matches!(e, Error::Usage(_)) && e.to_string().starts_with("run \"$(x)\" \"1.2\""),
+            "{e}"
+        );
+    }
 }

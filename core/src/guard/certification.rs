@@ -7,8 +7,9 @@ use crate::guard::GuardContext;
 use crate::model::sot::SourceRepo;
 use crate::model::ResolvedModule;
 use crate::model::{Cloud, Package};
-use crate::records::certification::{self as record, normalize_ref, RevokedList};
+use crate::records::certification as record;
 use crate::records::digest;
+use crate::records::revocation::{self, RevokedList, Subject};
 use std::collections::BTreeMap;
 
 /// The certification state of one package version.
@@ -42,38 +43,7 @@ impl State {
 }
 
 fn short(s: &str) -> &str {
-    &s[..8.min(s.len())]
-}
-
-/// The revocation that hits this package version, described, if any.
-pub fn revocation(
-    revoked: &RevokedList,
-    component: &str,
-    version: &str,
-    package: &Package,
-) -> Option<String> {
-    let me = format!("{component}@{version}");
-    for r in &revoked.revoked {
-        let hit = match r.kind.as_str() {
-            "package" => r.target == me,
-            _ => {
-                let Some((repo, ver)) = r.target.split_once('@') else {
-                    continue;
-                };
-                package
-                    .modules
-                    .values()
-                    .any(|m| m.repo == repo && normalize_ref(&m.git_ref) == normalize_ref(ver))
-            }
-        };
-        if hit {
-            return Some(format!(
-                "{} {} was revoked by {} at {}: {}",
-                r.kind, r.target, r.by, r.at, r.reason
-            ));
-        }
-    }
-    None
+    crate::model::names::short_id(s, 8)
 }
 
 /// The state of `component@version` for a deployment on `cloud` whose modules resolved to `modules`.
@@ -86,7 +56,7 @@ pub fn state(
     cloud: Cloud,
     modules: &BTreeMap<String, ResolvedModule>,
 ) -> Result<State> {
-    if let Some(why) = revocation(revoked, component, version, package) {
+    if let Some(why) = revoked.first_hit(&Subject::package(component, version, package)) {
         return Ok(State::Revoked(why));
     }
     let path = record::record_path(component, version);
@@ -166,7 +136,7 @@ pub fn enforce(ctx: &GuardContext<'_>) -> Result<Vec<String>> {
             format!("an environment of the repository: {known}"),
         )
     })?;
-    let revoked = record::read_revoked(ctx.repo)?;
+    let revoked = revocation::read(&ctx.repo.root)?;
     let pkg = ctx.repo.package(ctx.component, ctx.version, |allowed| {
         ConfigError::new(
             format!("packages/{}/{}.toml", ctx.component, ctx.version),

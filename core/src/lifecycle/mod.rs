@@ -1,13 +1,18 @@
-//! Deployment lifecycle after apply: record (`gitops-tag`), return to an earlier recorded
-//! deployment (`gitops-rollback`), guarded destruction and orphans (`gitops-destroy`). Every
-//! record is an annotated git tag whose message is a [`meta::DeployMeta`]; every change of the
-//! desired state is a git commit.
+//! Deployment lifecycle after apply: record (`gitops-tag`, [`tag`]), return to an earlier recorded
+//! deployment (`gitops-rollback`, [`rollback`]), guarded destruction and orphans
+//! (`gitops-destroy`, [`destroy`], [`orphans`]). Every record is an annotated git tag whose message
+//! is a [`crate::records::deployment::DeployMeta`]; every change of the desired state is a git
+//! commit.
 
+pub mod destroy;
 pub mod orphans;
-
+pub mod rollback;
 pub mod tag;
 
+use crate::error::{Error, Result};
+use crate::exec::vault::VaultSession;
 use crate::model::sot::DeploymentId;
+use crate::report::Reporter;
 use std::path::{Path, PathBuf};
 
 /// Where rollback and destroy render when no `--out` is given: `<state-dir>/work/<verb>/<env>/<name>`
@@ -20,15 +25,27 @@ pub fn default_out(verb: &str, state_dir: Option<&Path>, id: &DeploymentId) -> P
     base.join(verb).join(&id.env).join(&id.name)
 }
 
-/// Checks an `--approved-by` value (same rule as gitops-apply).
-pub fn check_approver(who: Option<&str>) -> crate::Result<()> {
-    if let Some(who) = who {
-        if who.is_empty() || who.len() > 128 || who.chars().any(char::is_control) {
-            return Err(crate::Error::Usage(format!(
-                "--approved-by {}: allowed is a 1-128 character name without control characters",
-                crate::model::names::shown(who)
-            )));
-        }
+/// `out` as an absolute path, else the absolute [`default_out`].
+fn out_dir(
+    out: Option<&Path>,
+    verb: &str,
+    state_dir: Option<&Path>,
+    id: &DeploymentId,
+) -> Result<PathBuf> {
+    match out {
+        Some(o) => std::path::absolute(o).map_err(Error::io(o)),
+        None => std::path::absolute(default_out(verb, state_dir, id)).map_err(Error::io("build")),
     }
-    Ok(())
+}
+
+/// Ends a Vault session, if there is one (see [`VaultSession::finish`]).
+fn close_vault(vault: Option<VaultSession>, reporter: &dyn Reporter) {
+    if let Some(v) = vault {
+        v.finish(reporter);
+    }
+}
+
+/// Progress about one deployment: `<env>/<name>: <message>`.
+fn say(reporter: &dyn Reporter, id: &DeploymentId, message: &str) {
+    reporter.progress(&format!("{id}: {message}"));
 }

@@ -6,8 +6,9 @@ use crate::error::Result;
 use crate::exec::git::GitRepo;
 use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::records::deployment as meta;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Orphan {
@@ -18,6 +19,35 @@ pub struct Orphan {
     pub reason: String,
     /// The command that destroys it.
     pub destroy: String,
+}
+
+/// What `gitops-destroy --orphans` is asked to list.
+#[derive(Debug, Clone)]
+pub struct OrphansOptions {
+    pub repo: PathBuf,
+    /// Also the requests deleted in `since..HEAD`.
+    pub since: Option<String>,
+}
+
+/// The orphans of a repository. JSON: `{"orphans": [...]}`.
+#[derive(Debug, Clone)]
+pub struct OrphansReport {
+    pub orphans: Vec<Orphan>,
+}
+
+impl Serialize for OrphansReport {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        // Through a JSON value: every object's keys sorted, as this report has always printed.
+        serde_json::json!({ "orphans": self.orphans }).serialize(s)
+    }
+}
+
+/// `gitops-destroy --orphans [--since REV]`.
+pub fn orphans(opts: &OrphansOptions) -> Result<OrphansReport> {
+    let repo = SourceRepo::open(&opts.repo)?;
+    Ok(OrphansReport {
+        orphans: find(&repo, opts.since.as_deref())?,
+    })
 }
 
 /// The orphans of the repository; with `since`, also the requests deleted in `since..HEAD`.

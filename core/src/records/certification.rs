@@ -1,5 +1,5 @@
-//! The certification record (`certifications/<component>/<version>.toml`), the revocation list
-//! (`certifications/revoked.toml`), and reading them from the source-of-truth repository.
+//! The certification record (`certifications/<component>/<version>.toml`) and reading it from the
+//! source-of-truth repository. The revocation list is [`crate::records::revocation`].
 
 use crate::error::{Error, Result};
 use crate::model::load::SourceFile;
@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 /// Directory of the records, relative to the source-of-truth root.
 pub const DIR: &str = "certifications";
-/// The revocation list, relative to the source-of-truth root.
-pub const REVOKED: &str = "certifications/revoked.toml";
 
 /// `certifications/<component>/<version>.toml`: what was certified, with what, by whom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -81,28 +79,6 @@ pub struct StepResult {
     pub message: String,
 }
 
-/// `certifications/revoked.toml`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokedList {
-    #[serde(default)]
-    pub revoked: Vec<Revocation>,
-}
-
-/// One revocation: a module version (`<repo>@<ref>`) or a package (`<component>@<version>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Revocation {
-    /// module | package
-    pub kind: String,
-    /// `network@v1.0.0` (module repo at ref) or `web-service@1.0.0`.
-    pub target: String,
-    pub reason: String,
-    pub by: String,
-    /// RFC 3339, UTC.
-    pub at: String,
-}
-
 pub fn record_path(component: &str, version: &str) -> PathBuf {
     Path::new(DIR)
         .join(component)
@@ -144,30 +120,10 @@ pub fn all_records(repo: &SourceRepo, component: Option<&str>) -> Result<Vec<Rec
     Ok(out)
 }
 
-pub fn read_revoked(repo: &SourceRepo) -> Result<RevokedList> {
-    match SourceFile::read(&repo.root, Path::new(REVOKED))? {
-        Some(src) => Ok(src.parse::<RevokedList>()?),
-        None => Ok(RevokedList::default()),
-    }
-}
-
 /// TOML text of a value (records and the revocation list), with a header comment.
 pub fn to_toml<T: Serialize>(header: &str, v: &T) -> Result<Vec<u8>> {
     let body = toml::to_string(v).map_err(|e| Error::Process(format!("TOML: {e}")))?;
     Ok(format!("{header}\n{body}").into_bytes())
-}
-
-/// `1.0.0`, `v1.0.0` and `network/v1.0.0` compare by their last segment without the `v`.
-pub fn normalize_ref(r: &str) -> String {
-    let (dir, last) = match r.rsplit_once('/') {
-        Some((d, l)) => (Some(d), l),
-        None => (None, r),
-    };
-    let last = last.strip_prefix('v').unwrap_or(last);
-    match dir {
-        Some(d) => format!("{d}/{last}"),
-        None => last.to_owned(),
-    }
 }
 
 /// RFC 3339 UTC (`2026-03-01T12:00:00Z`) of a time.
@@ -201,13 +157,6 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29T00:00:00Z"
         );
-    }
-
-    #[test]
-    fn certify_refs_normalize() {
-        assert_eq!(normalize_ref("v1.0.0"), normalize_ref("1.0.0"));
-        assert_eq!(normalize_ref("network/v1.4.0"), "network/1.4.0");
-        assert_ne!(normalize_ref("v1.0.0"), normalize_ref("v1.0.1"));
     }
 
     #[test]

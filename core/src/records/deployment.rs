@@ -63,7 +63,7 @@ impl DeployMeta {
 
 /// One recorded deployment or tombstone.
 #[derive(Debug, Clone, Serialize)]
-pub struct Record {
+pub struct DeploymentRecord {
     pub tag: String,
     pub seq: u32,
     /// The commit the tag points to.
@@ -73,7 +73,7 @@ pub struct Record {
     pub meta: DeployMeta,
 }
 
-impl Record {
+impl DeploymentRecord {
     /// The moment used to order deployments and tombstones: the body's time, else the tagger's.
     pub fn when(&self) -> String {
         if self.meta.time.is_empty() {
@@ -92,13 +92,13 @@ pub fn destroyed_prefix(id: &DeploymentId) -> String {
     format!("destroyed/{}/{}/", id.env, id.name)
 }
 
-fn to_record(prefix: &str, t: TagInfo) -> Option<Record> {
+fn to_record(prefix: &str, t: TagInfo) -> Option<DeploymentRecord> {
     let seq = t.name.strip_prefix(prefix)?.parse::<u32>().ok()?;
     let mut meta = DeployMeta::parse(&t.message).unwrap_or_default();
     if meta.time.is_empty() {
         meta.time = rfc3339(UNIX_EPOCH + std::time::Duration::from_secs(t.time.max(0) as u64));
     }
-    Some(Record {
+    Some(DeploymentRecord {
         tag: t.name,
         seq,
         commit: t.target,
@@ -108,8 +108,8 @@ fn to_record(prefix: &str, t: TagInfo) -> Option<Record> {
 }
 
 /// The records under `prefix` (`deploy/dev/web/`), by sequence number.
-pub fn records(git: &GitRepo, prefix: &str) -> Result<Vec<Record>> {
-    let mut out: Vec<Record> = git
+pub fn records(git: &GitRepo, prefix: &str) -> Result<Vec<DeploymentRecord>> {
+    let mut out: Vec<DeploymentRecord> = git
         .tags(prefix)?
         .into_iter()
         .filter_map(|t| to_record(prefix, t))
@@ -119,7 +119,7 @@ pub fn records(git: &GitRepo, prefix: &str) -> Result<Vec<Record>> {
 }
 
 /// Deployments and tombstones of one deployment, oldest first.
-pub fn history(git: &GitRepo, id: &DeploymentId) -> Result<Vec<Record>> {
+pub fn history(git: &GitRepo, id: &DeploymentId) -> Result<Vec<DeploymentRecord>> {
     let mut all = records(git, &deploy_prefix(id))?;
     all.extend(records(git, &destroyed_prefix(id))?);
     all.sort_by(|a, b| a.when().cmp(&b.when()).then(a.tag.cmp(&b.tag)));
@@ -137,7 +137,7 @@ pub fn package_recorded_in(repo: &SourceRepo, env: &str, package: &str) -> Resul
 }
 
 /// True when the last event of `history` is a deployment (not a tombstone).
-pub fn is_live(history: &[Record]) -> bool {
+pub fn is_live(history: &[DeploymentRecord]) -> bool {
     history.last().is_some_and(|r| !r.meta.destroyed)
 }
 
