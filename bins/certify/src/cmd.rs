@@ -187,7 +187,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 repo,
                 cache_dir: cli.cache_dir.dir(),
             };
-            let report = status::status(&opts)?;
+            let report = status::status(&opts, &Output::new(PROGRAM, json))?;
             if json {
                 print_json(&report)?;
             } else {

@@ -446,6 +446,7 @@ fn run(repo: &SourceRepo, opts: &CertifyOptions, reporter: &dyn Reporter) -> Res
     let cache = ModuleCache::new(opts.cache_dir.clone(), true);
     reporter.progress(&format!("{c}@{v}: resolving modules (fetching tags)"));
     let plan = prepare(repo, &cache, c, v)?;
+    cache.report_warnings(reporter);
     let (profiles, clouds, environments) = coverage(&plan);
     if let Some(rec) = record::read_record(repo, c, v)? {
         let same =

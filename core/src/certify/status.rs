@@ -8,6 +8,7 @@ use crate::guard::certification::{self as enforce, State};
 use crate::model::sot::SourceRepo;
 use crate::model::{Cloud, Package};
 use crate::records::revocation::{self, RevokedList};
+use crate::report::Reporter;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -57,10 +58,11 @@ pub struct StatusReport {
 }
 
 /// `gitops-certify status`: the state of every package of the repository.
-pub fn status(opts: &StatusOptions) -> Result<StatusReport> {
+pub fn status(opts: &StatusOptions, reporter: &dyn Reporter) -> Result<StatusReport> {
     let repo = SourceRepo::open(&opts.repo)?;
     let cache = ModuleCache::new(opts.cache_dir.clone(), true);
     let packages = package_states(&repo, &cache)?;
+    cache.report_warnings(reporter);
     Ok(StatusReport { packages })
 }
 

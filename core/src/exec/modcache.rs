@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use crate::model::ResolvedModule;
+use crate::model::ResolvedModule;
 
 /// Location of the cache: `--cache-dir`, `GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/gitops-toolkit`, or
 /// `~/.cache/gitops-toolkit`.
@@ -34,6 +34,9 @@ pub struct ModuleCache {
     resolved: Mutex<HashMap<(String, String, String), ResolvedModule>>,
     fetched: Mutex<HashMap<String, ()>>,
     interfaces: Mutex<HashMap<String, Arc<ModuleInterface>>>,
+    /// What the user should know but that did not stop a resolution (an unreachable repository
+    /// whose cached tag was used); drained by [`ModuleCache::take_warnings`].
+    warnings: Mutex<Vec<String>>,
 }
 
 fn url_key(url: &str) -> String {
@@ -48,6 +51,23 @@ impl ModuleCache {
             resolved: Mutex::default(),
             fetched: Mutex::default(),
             interfaces: Mutex::default(),
+            warnings: Mutex::default(),
+        }
+    }
+
+    /// The warnings collected since the last call, oldest first (the library does not print:
+    /// callers hand them to their [`crate::report::Reporter`]).
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    /// Hands the collected warnings to `reporter` (call it after resolving modules).
+    pub fn report_warnings(&self, reporter: &dyn crate::report::Reporter) {
+        for w in self.take_warnings() {
+            reporter.warning(&w);
         }
     }
 
@@ -165,9 +185,9 @@ impl ModuleCache {
                 // the cached commit is the one that was resolved (and certified) before, so
                 // deploying it is safe; say so instead of failing. An explicit --refresh fails.
                 Err(e) if !self.refresh && lookup(&repo, git_ref).is_some() => {
-                    eprintln!(
-                        "warning: cannot fetch tags of {url} ({e}); using the cached {git_ref}"
-                    );
+                    self.warnings.lock().map_err(|_| poisoned())?.push(format!(
+                        "cannot fetch tags of {url} ({e}); using the cached {git_ref}"
+                    ));
                     self.fetched
                         .lock()
                         .map_err(|_| poisoned())?
@@ -428,5 +448,57 @@ impl MemTree {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module repository with one commit tagged `v1.0.0`.
+    fn module_repo(dir: &Path) {
+        let repo = git2::Repository::init(dir).unwrap();
+        std::fs::write(dir.join("main.tf"), "variable \"x\" {}\n").unwrap();
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("main.tf")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let commit = repo
+            .commit(Some("HEAD"), &sig, &sig, "m", &tree, &[])
+            .unwrap();
+        repo.tag_lightweight("v1.0.0", &repo.find_object(commit, None).unwrap(), false)
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unreachable_repository_with_a_cached_tag_is_a_warning_not_a_print() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("module");
+        module_repo(&src);
+        let url = format!("file://{}", src.display());
+        let origin =
+            |found: String, allowed: String| ConfigError::new("p.toml", None, found, allowed);
+        let first = ModuleCache::new(tmp.path().join("cache"), false)
+            .resolve(&url, "v1.0.0", "", origin)
+            .unwrap();
+        std::fs::remove_dir_all(&src).unwrap();
+        let cache = ModuleCache::new(tmp.path().join("cache"), false);
+        let again = cache
+            .resolve_with(&url, "v1.0.0", "", true, origin)
+            .unwrap();
+        assert_eq!(again.commit, first.commit);
+        let warnings = cache.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(&format!("cannot fetch tags of {url} ("))
+                && warnings[0].ends_with("); using the cached v1.0.0"),
+            "{}",
+            warnings[0]
+        );
+        assert!(cache.take_warnings().is_empty(), "taken once");
+        // An explicit refresh fails instead.
+        assert!(ModuleCache::new(tmp.path().join("cache"), true)
+            .resolve(&url, "v1.0.0", "", origin)
+            .is_err());
     }
 }

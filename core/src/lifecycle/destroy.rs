@@ -249,6 +249,7 @@ pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<Des
         dirty: at_head.is_some() && repo.head()?.1,
     };
     let rendered = renderer.render(id)?;
+    cache.report_warnings(reporter);
     let out = super::out_dir(
         opts.out.as_deref(),
         "destroy",

@@ -236,6 +236,7 @@ impl Ctx<'_> {
         let id = &self.opts.deployment;
         let t = self.target;
         let first = self.renderer()?.render_request(id, &t.request, &t.src)?;
+        self.cache.report_warnings(self.reporter);
         for w in &first.warnings {
             self.reporter.warning(&format!("{id}: {w}"));
         }
@@ -366,6 +367,7 @@ impl Ctx<'_> {
         }
         let committed = self.commit()?;
         let second = self.renderer()?.render(&self.opts.deployment)?;
+        self.cache.report_warnings(self.reporter);
         render::write(&second, &self.out)?;
         drop(scratch);
         self.say("terraform init + plan (at the rollback commit)");

@@ -109,6 +109,7 @@ pub fn render_fleet(
     let ids = &options.selection.deployments;
     reporter.progress(&format!("rendering {} deployment(s)", ids.len()));
     let rendered = render_all(renderer, ids)?;
+    renderer.cache.report_warnings(reporter);
     report_warnings(&rendered, reporter);
     let target = |r: &Rendered| options.out.join(&r.id.env).join(&r.id.name);
     if options.check {

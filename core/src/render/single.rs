@@ -40,6 +40,7 @@ pub fn render_deployment(
     reporter: &dyn Reporter,
 ) -> Result<Rendered> {
     let rendered = renderer.render(id)?;
+    renderer.cache.report_warnings(reporter);
     for w in &rendered.warnings {
         reporter.warning(&format!("{}: {w}", rendered.id));
     }
