@@ -55,6 +55,11 @@ pub fn is_repo_subpath(s: &str) -> bool {
             }))
 }
 
+/// A full git object id: 40 (SHA-1) or 64 (SHA-256) lowercase hexadecimal digits.
+pub fn is_object_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A build tag (Jenkins `BUILD_TAG`, e.g. `jenkins-platform-live-42`).
 pub fn is_build_tag(s: &str) -> bool {
     !s.is_empty()
@@ -203,6 +208,10 @@ mod tests {
         assert_eq!(shown("a\nb"), "\"a\\nb\"");
         assert_eq!(short_id("0123456789abcdef", 8), "01234567");
         assert_eq!(short_id("a", 8), "a");
+        assert!(is_object_id(&"0a".repeat(20)) && is_object_id(&"f".repeat(64)));
+        assert!(
+            !is_object_id("a") && !is_object_id(&"A".repeat(40)) && !is_object_id(&"0".repeat(41))
+        );
         assert_eq!(short_id("ééééééééé", 8), "éééééééé");
         assert!(is_person("alice") && !is_person("  ") && !is_person("a\nb") && !is_person(""));
         assert!(check_build_tag("--build-tag", "a b")

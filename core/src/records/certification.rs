@@ -1,7 +1,7 @@
 //! The certification record (`certifications/<component>/<version>.toml`) and reading it from the
 //! source-of-truth repository. The revocation list is [`crate::records::revocation`].
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 use crate::model::load::SourceFile;
 use crate::model::sot::SourceRepo;
 use schemars::JsonSchema;
@@ -91,7 +91,47 @@ pub fn read_record(repo: &SourceRepo, component: &str, version: &str) -> Result<
     let Some(src) = SourceFile::read(&repo.root, &record_path(component, version))? else {
         return Ok(None);
     };
-    Ok(Some(src.parse::<Record>()?))
+    let record = src.parse::<Record>()?;
+    check_ids(&src, &record)?;
+    Ok(Some(record))
+}
+
+/// Commit and tree ids of a record are git object ids (40 or 64 hex digits): the file is edited
+/// by people, and a short id would match the wrong commit or none.
+fn check_ids(src: &SourceFile, record: &Record) -> Result<(), ConfigError> {
+    for (i, m) in record.modules.iter().enumerate() {
+        for (key, id) in [("commit", &m.commit), ("tree", &m.tree)] {
+            if !crate::model::names::is_object_id(id) {
+                return Err(ConfigError::new(
+                    &src.shown,
+                    Some(&format!("modules[{i}].{key}")),
+                    format!("{} (module {})", crate::model::names::shown(id), m.name),
+                    "a full git object id: 40 (or 64) hexadecimal digits",
+                )
+                .at_line(nth_table_key_line(src, "modules", i, key)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The line of `key` in the `i`-th `[[table]]` of a TOML file, when it can be found.
+fn nth_table_key_line(src: &SourceFile, table: &str, i: usize, key: &str) -> Option<usize> {
+    let header = format!("[[{table}]]");
+    let mut seen = None;
+    for (n, line) in src.text.lines().enumerate() {
+        let t = line.trim();
+        if t == header {
+            seen = Some(seen.map_or(0, |k: usize| k + 1));
+        } else if t.starts_with('[') {
+            if seen == Some(i) {
+                return None;
+            }
+        } else if seen == Some(i) && t.split('=').next().is_some_and(|k| k.trim() == key) {
+            return Some(n + 1);
+        }
+    }
+    None
 }
 
 /// Every record of the repository (optionally of one component), sorted by component and version.
