@@ -1,8 +1,10 @@
 //! Test support for the end-to-end tests: the built binaries, a materialized example repo in a
 //! temporary directory, real Terraform, and snapshots of directories to prove nothing changed.
 //!
-//! The tests run the binaries that `cargo build` produced (the Makefile builds once, then tests);
-//! they find them next to the test executable's target directory.
+//! The tests run the binaries of this workspace as they are now: the first [`bin`] call of a test
+//! process for a binary runs `cargo build` of it into the test executable's own target directory
+//! and profile (a no-op when `make test` has just built it), so `cargo test --workspace` alone
+//! never runs a stale binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,21 +18,76 @@ pub fn toolkit_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of a built binary (`target/<profile>/<name>`).
+/// Path of a built binary (`target/<profile>/<name>`), built from the current sources first.
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test-binary>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let dir = profile_dir();
+    {
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !built.contains(name) {
+            if let Err(e) = build_binary(&dir, name) {
+                panic!("{e}");
+            }
+            built.insert(name.to_owned());
+        }
+    }
     let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo build --workspace` (make test does)",
-        path.display()
-    );
+    assert!(path.is_file(), "{} was not built", path.display());
     path
+}
+
+/// The binaries this test process has built (each once).
+static BUILT: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// `target/<profile>`: where the test executable (`target/<profile>/deps/<test>`) was built.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// Builds one binary of the workspace with the profile and target directory of this test
+/// executable: `gitops-<x>` is package `gitops-<x>`, the test tools are this package's.
+/// Cargo (`$CARGO`, set by `cargo test`) holds no lock while tests run.
+fn build_binary(profile_dir: &Path, name: &str) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+    };
+    let target_dir = profile_dir.parent().unwrap_or(profile_dir);
+    let package = if name.starts_with("gitops-") {
+        name
+    } else {
+        env!("CARGO_PKG_NAME")
+    };
+    let out = Command::new(&cargo)
+        .args([
+            "build",
+            "--locked",
+            "--quiet",
+            "-p",
+            package,
+            "--bin",
+            name,
+            "--profile",
+        ])
+        .arg(&profile)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(toolkit_root())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", Path::new(&cargo).display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo build -p {package} --bin {name} failed; the end-to-end tests need it:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 /// A materialized example (module repos + source-of-truth repo) with its own module cache and
