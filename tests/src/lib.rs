@@ -490,3 +490,63 @@ health_check_path = "/status"
 LOG_LEVEL = "debug"
 FEATURE_NEW_CHECKOUT = "true"
 "#;
+
+/// The certification record of web-service 1.0.0 (used by the protected prod/orders-api), made
+/// once per test binary by a real `gitops-certify run` on its own example. Module commit SHAs and
+/// package files are the same in every materialized example, so the record is valid in each.
+pub fn web_service_record() -> &'static str {
+    static RECORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RECORD.get_or_init(|| {
+        let ex = Example::new();
+        let vault = crate::vault::TestVault::start(crate::vault::StandinConfig::canary());
+        let role = &vault.config().approle[0];
+        let o = ex
+            .cmd("gitops-certify")
+            .env("VAULT_ADDR", vault.addr())
+            .env("VAULT_ROLE_ID", &role.role_id)
+            .env("VAULT_SECRET_ID", &role.secret_id)
+            .arg("--repo")
+            .arg(ex.repo())
+            .args(["run", "web-service", "1.0.0"])
+            .output()
+            .expect("run gitops-certify");
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        std::fs::read_to_string(ex.repo().join("certifications/web-service/1.0.0.toml"))
+            .expect("the certification record")
+    })
+}
+
+/// Compares `actual` with the golden file `tests/golden/<rel>`; with `BLESS=1` in the environment
+/// writes it instead. A difference fails naming the file and the first differing line.
+pub fn assert_golden(rel: &str, actual: &str) {
+    let path = toolkit_root().join("tests/golden").join(rel);
+    if std::env::var_os("BLESS").is_some_and(|v| v == "1") {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create tests/golden/...");
+        }
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let Ok(expected) = std::fs::read_to_string(&path) else {
+        panic!(
+            "{} does not exist: run BLESS=1 cargo test -p gitops-tests --test golden, review and commit it",
+            path.display()
+        );
+    };
+    if expected == actual {
+        return;
+    }
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let line = e
+        .iter()
+        .zip(&a)
+        .position(|(x, y)| x != y)
+        .unwrap_or(e.len().min(a.len()));
+    panic!(
+        "{} differs at line {}:\n  golden: {}\n  actual: {}\n(a deliberate change: BLESS=1 cargo test -p gitops-tests --test golden, then review git diff tests/golden)",
+        path.display(),
+        line + 1,
+        e.get(line).unwrap_or(&"<end of file>"),
+        a.get(line).unwrap_or(&"<end of file>")
+    );
+}

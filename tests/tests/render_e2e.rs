@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::vault::{StandinConfig, TestVault};
 use gitops_tests::{snapshot, stderr, stdout, tf, tf_ok, Example};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,30 +13,6 @@ fn json(bytes: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
-/// The certification record of web-service 1.0.0 (used by the protected prod/orders-api), made
-/// once per test binary by a real `gitops-certify run` on its own example. Module commit SHAs and
-/// package files are the same in every materialized example, so the record is valid in each.
-fn web_service_record() -> &'static str {
-    static RECORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    RECORD.get_or_init(|| {
-        let ex = Example::new();
-        let vault = TestVault::start(StandinConfig::canary());
-        let role = &vault.config().approle[0];
-        let o = ex
-            .cmd("gitops-certify")
-            .env("VAULT_ADDR", vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .arg("--repo")
-            .arg(ex.repo())
-            .args(["run", "web-service", "1.0.0"])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-        std::fs::read_to_string(ex.repo().join(CERT_RECORD)).unwrap()
-    })
-}
-
 const CERT_RECORD: &str = "certifications/web-service/1.0.0.toml";
 
 /// Commits the shared certification record into `ex` (once), so the protected prod/orders-api
@@ -46,7 +21,7 @@ fn certify_prod_package(ex: &Example) {
     if !ex.repo().join(CERT_RECORD).exists() {
         ex.commit_file(
             CERT_RECORD,
-            web_service_record(),
+            gitops_tests::web_service_record(),
             "Certify web-service 1.0.0",
         );
     }
