@@ -1,9 +1,9 @@
 //! Guards run before a deployment is rendered, planned or applied. A refusal is exit 3; a warning
-//! is printed and the run goes on.
+//! is reported and the run goes on.
 //!
-//! - certification (`certify::enforce`): protected environments refuse a package version without a
+//! - certification ([`certification::enforce`]): protected environments refuse a package version without a
 //!   valid certification record (missing, stale digest, revoked); unprotected ones warn;
-//! - promotion (`promotion::enforce`, plan and apply only): a package version reaches an environment
+//! - promotion ([`promotion::enforce`], plan and apply only): a package version reaches an environment
 //!   only after a recorded deployment to the previous environment of `gitops.toml`'s `promotion`.
 
 pub mod certification;
