@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use gitops_cli::{print_json, ApproverArg, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
-use gitops_core::error::{exit, Error, Result};
+use gitops_core::error::{exit, Result};
 use gitops_core::model::names::short_id;
 use gitops_core::plan::apply::{apply, ApplyOptions};
 use std::path::PathBuf;
@@ -59,8 +59,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     };
     let report = apply(&opts, &Output::new(PROGRAM, json))?;
     if json {
-        // Through a JSON value, so every object's keys come out sorted.
-        print_json(&serde_json::to_value(&report).map_err(|e| Error::Process(e.to_string()))?)?;
+        print_json(&report)?;
     } else {
         println!(
             "applied {} (plan {}){}",

@@ -33,7 +33,10 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Process(e.to_string()))?;
+    // Through a JSON value: every object's keys come out sorted, whatever the order of a report's
+    // fields (the shape of the JSON output since the first release).
+    let value = serde_json::to_value(v).map_err(|e| Error::Process(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Process(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}").map_err(Error::io("<stdout>"))
 }

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use gitops_cli::{print_json, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
-use gitops_core::error::{exit, Error, Result};
+use gitops_core::error::{exit, Result};
 use gitops_core::plan::op::{plan, PlanOptions, PlanReport};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -81,13 +81,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     let report = plan(&opts, &Output::new(PROGRAM, json))?;
     let code = exit_code(&report);
     if json {
-        // Through a JSON value, so every object's keys come out sorted.
-        let value = serde_json::to_value(Json {
+        print_json(&Json {
             report: &report,
             exit_code: code,
-        })
-        .map_err(|e| Error::Process(e.to_string()))?;
-        print_json(&value)?;
+        })?;
     } else {
         print!("{}", report.markdown);
         for d in &report.policy.denials {

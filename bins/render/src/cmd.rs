@@ -177,12 +177,6 @@ pub fn run(cli: Cli) -> Result<u8> {
     })
 }
 
-/// Prints a report as JSON with its keys sorted at every level (the shape of the JSON output
-/// since the first release).
-fn print_sorted(report: &impl serde::Serialize) -> Result<()> {
-    print_json(&serde_json::to_value(report).map_err(|e| Error::Process(e.to_string()))?)
-}
-
 fn print_affected(affected: &changes::Affected, rev: &str, json: bool) -> Result<()> {
     if json {
         return print_json(affected);
@@ -204,7 +198,7 @@ fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
     let json = args.json.json;
     if args.explain {
         if json {
-            print_sorted(&render::explain(rendered))?;
+            print_json(&render::explain(rendered))?;
         } else {
             print_explain(rendered);
         }
@@ -228,7 +222,7 @@ fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
     }
     let report = render::write_deployment(rendered, out)?;
     if json && !args.explain {
-        print_sorted(&report)?;
+        print_json(&report)?;
     } else if !json {
         println!(
             "rendered {} ({}@{}, profile {}) -> {}",
@@ -273,7 +267,7 @@ fn print_explain(r: &Rendered) {
 
 fn print_checks(checks: &[CheckReport], json: bool) -> Result<()> {
     if json {
-        return print_sorted(&checks);
+        return print_json(&checks);
     }
     for c in checks {
         if c.up_to_date {
@@ -296,7 +290,7 @@ fn print_fleet(report: &FleetReport, json: bool) -> Result<()> {
         FleetReport::Written(written) => written,
     };
     if json {
-        return print_sorted(written);
+        return print_json(written);
     }
     for r in &written.rendered {
         println!("rendered {} -> {}", r.deployment, r.out.display());
