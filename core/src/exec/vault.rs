@@ -569,9 +569,9 @@ impl VaultSession {
         }
     }
 
-    /// Revokes the run's leases and created token; returns what could not be revoked.
-    /// Prefer [`VaultSession::finish`].
-    pub fn close(mut self) -> Vec<VaultError> {
+    /// Revokes the run's leases and created token; returns what could not be revoked (callers
+    /// use [`VaultSession::finish`], which reports them).
+    fn close(mut self) -> Vec<VaultError> {
         self.stop_keeper();
         self.inner.close()
     }
