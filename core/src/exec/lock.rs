@@ -49,14 +49,16 @@ impl DeploymentLock {
         loop {
             match file.try_lock() {
                 Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if start.elapsed() >= timeout {
-                        let mut text = String::new();
-                        let _ = file.rewind();
-                        let _ = file.read_to_string(&mut text);
-                        let who = describe(&text);
-                        return Err(Error::Refused(format!("the deployment is locked by {who} (lock {}); waited {} s (--lock-timeout)", path.display(), timeout.as_secs())));
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() >= timeout => {
+                    match holder_of(&mut file, path)? {
+                        Some(who) => {
+                            return Err(Error::Refused(format!("the deployment is locked by {who} (lock {}); waited {} s (--lock-timeout)", path.display(), timeout.as_secs())));
+                        }
+                        // Released while we looked: ours now.
+                        None => break,
                     }
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
@@ -70,6 +72,32 @@ impl DeploymentLock {
             file,
             path: path.to_path_buf(),
         })
+    }
+}
+
+/// How long a refused run waits for the holder's name: a holder writes it right after it takes
+/// the lock, so an empty or half-written file means "just taken", not "no name".
+const HOLDER_GRACE: Duration = Duration::from_secs(2);
+
+/// Who holds the lock `file` (held by another process), described; `None` when the lock was
+/// released meanwhile and is now held by this process.
+fn holder_of(file: &mut File, path: &Path) -> Result<Option<String>> {
+    let start = Instant::now();
+    loop {
+        let mut text = String::new();
+        let _ = file.rewind();
+        let _ = file.read_to_string(&mut text);
+        if serde_json::from_str::<serde_json::Value>(&text).is_ok()
+            || start.elapsed() >= HOLDER_GRACE
+        {
+            return Ok(Some(describe(&text)));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        match file.try_lock() {
+            Ok(()) => return Ok(None),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
+        }
     }
 }
 
@@ -116,6 +144,39 @@ mod tests {
             "{msg}"
         );
         drop(held);
+        assert!(DeploymentLock::acquire(&path, Duration::ZERO, "{}").is_ok());
+    }
+
+    #[test]
+    fn a_refusal_names_a_holder_that_writes_its_name_just_after_locking() {
+        // The window a loaded machine opens: the holder has the lock, its name is not written yet.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let holder = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        holder.try_lock().unwrap();
+        let mut name_writer = holder.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            name_writer
+                .write_all(holder_text("gitops-apply", "dev/web").as_bytes())
+                .unwrap();
+            name_writer
+        });
+        let err = DeploymentLock::acquire(&path, Duration::ZERO, "{}").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.to_string().contains("locked by gitops-apply (pid"),
+            "{err}"
+        );
+        drop(writer.join().unwrap());
+        drop(holder);
+        // Released while a waiter looks for the name: the waiter takes the lock.
         assert!(DeploymentLock::acquire(&path, Duration::ZERO, "{}").is_ok());
     }
 }
