@@ -668,3 +668,27 @@ fn module_cache_is_shared_and_fetched_once() {
     render_all(&ex, &again);
     assert_eq!(snapshot(&again), snapshot(&out));
 }
+
+#[test]
+fn a_reader_that_closes_stdout_early_is_no_crash() {
+    // `gitops-render ... --explain | head -1` in a script: the pipe closes while the binary still
+    // writes. It must finish with the operation's exit code, without a panic.
+    let ex = Example::new();
+    let mut child = ex
+        .cmd("gitops-render")
+        .args([
+            "--repo",
+            ex.repo().to_str().unwrap(),
+            "dev/orders-api",
+            "--explain",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}

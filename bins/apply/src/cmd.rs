@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     if json {
         print_json(&report)?;
     } else {
-        println!(
+        gitops_cli::outln!(
             "applied {} (plan {}){}",
             report.deployment,
             short_id(&report.plan_digest, 19),
@@ -72,7 +72,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 .unwrap_or_default()
         );
         for (k, v) in &report.outputs {
-            println!("  {k} = {v}");
+            gitops_cli::outln!("  {k} = {v}");
         }
     }
     Ok(exit::OK)

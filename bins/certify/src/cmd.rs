@@ -191,7 +191,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             if json {
                 print_json(&report)?;
             } else {
-                print!("{}", status::table(&report.packages));
+                gitops_cli::out!("{}", status::table(&report.packages));
             }
             Ok(exit::OK)
         }
@@ -200,7 +200,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             if json {
                 print_json(&report)?;
             } else {
-                print!("{}", matrix::table(&report.rows));
+                gitops_cli::out!("{}", matrix::table(&report.rows));
             }
             Ok(exit::OK)
         }
@@ -215,19 +215,19 @@ fn print_certify(r: &CertifyReport) {
     let (what, path) = (&r.package, r.record.display());
     match &r.outcome {
         Outcome::Unchanged { .. } => {
-            println!("{what}: already certified, nothing to do ({path})")
+            gitops_cli::outln!("{what}: already certified, nothing to do ({path})")
         }
-        Outcome::Certified { record, tag, .. } => println!(
+        Outcome::Certified { record, tag, .. } => gitops_cli::outln!(
             "certified {what}: {} step(s) passed with profile(s) {} on {}; record {path}, tag {tag}",
             record.steps.len(),
             record.profiles.join(", "),
             record.clouds.join(", "),
         ),
         Outcome::Failed { .. } => {
-            println!("certification of {what} FAILED; no record written");
+            gitops_cli::outln!("certification of {what} FAILED; no record written");
             for s in r.failed() {
                 let first = s.message.lines().next().unwrap_or("");
-                println!("  {} {}: {first}", s.profile, s.step);
+                gitops_cli::outln!("  {} {}: {first}", s.profile, s.step);
             }
         }
     }
@@ -236,14 +236,18 @@ fn print_certify(r: &CertifyReport) {
 fn print_revoke(r: &RevokeReport) {
     let e = &r.entry;
     if r.new {
-        println!("revoked {} {}: {}", e.kind, e.target, e.reason);
+        gitops_cli::outln!("revoked {} {}: {}", e.kind, e.target, e.reason);
     } else {
-        println!(
+        gitops_cli::outln!(
             "{} {} was already revoked by {} at {}: {}",
-            e.kind, e.target, e.by, e.at, e.reason
+            e.kind,
+            e.target,
+            e.by,
+            e.at,
+            e.reason
         );
     }
-    println!(
+    gitops_cli::outln!(
         "packages refused by protected environments: {}",
         if r.packages.is_empty() {
             "none".to_owned()

@@ -31,14 +31,48 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Writes to stdout, for [`outln!`] and [`out!`]. A reader that went away (`gitops-x | head -1`)
+/// is not an error: the rest of the output is dropped and the exit code stays the operation's.
+/// Any other write error (a full disk behind a redirect) ends the process with exit 1.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    match std::io::stdout().lock().write_fmt(args) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: <stdout>: {e}");
+            std::process::exit(i32::from(gitops_core::exit::FAILED));
+        }
+    }
+}
+
+/// `println!` for results on stdout, through [`write_stdout`] (no panic when the reader closed
+/// the pipe).
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for results on stdout, through [`write_stdout`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json(v: &impl serde::Serialize) -> Result<()> {
     // Through a JSON value: every object's keys come out sorted, whatever the order of a report's
     // fields (the shape of the JSON output since the first release).
     let value = serde_json::to_value(v).map_err(|e| Error::Process(e.to_string()))?;
     let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Process(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}").map_err(Error::io("<stdout>"))
+    write_stdout(format_args!("{text}\n"));
+    Ok(())
 }
 
 /// A progress line on stderr (stdout is reserved for results).

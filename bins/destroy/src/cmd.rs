@@ -108,13 +108,13 @@ pub fn run(cli: Cli) -> Result<u8> {
     let output = Output::new(PROGRAM, json);
     let plan = destroy::plan(&opts, &output)?;
     if !json {
-        print!("{}", plan.markdown());
+        gitops_cli::out!("{}", plan.markdown());
     }
     let report = destroy::destroy(plan, &output)?;
     if json {
         print_json(&report)?;
     } else {
-        println!("{}", report.line());
+        gitops_cli::outln!("{}", report.line());
     }
     Ok(exit::OK)
 }
@@ -128,12 +128,14 @@ fn list_orphans(cli: &Cli) -> Result<u8> {
     if cli.json.json {
         print_json(&report)?;
     } else if report.orphans.is_empty() {
-        println!("no orphaned deployment");
+        gitops_cli::outln!("no orphaned deployment");
     } else {
         for o in &report.orphans {
-            println!(
+            gitops_cli::outln!(
                 "destroy  {}  ({})\n         {}",
-                o.deployment, o.reason, o.destroy
+                o.deployment,
+                o.reason,
+                o.destroy
             );
         }
     }

@@ -86,7 +86,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             exit_code: code,
         })?;
     } else {
-        print!("{}", report.markdown);
+        gitops_cli::out!("{}", report.markdown);
         for d in &report.policy.denials {
             let resource = if d.resource.is_empty() {
                 "(plan)"

@@ -182,13 +182,13 @@ fn print_affected(affected: &changes::Affected, rev: &str, json: bool) -> Result
         return print_json(affected);
     }
     for (id, why) in &affected.render {
-        println!("render   {id}  ({})", why.join("; "));
+        gitops_cli::outln!("render   {id}  ({})", why.join("; "));
     }
     for id in &affected.destroy {
-        println!("destroy  {id}  (request deleted)");
+        gitops_cli::outln!("destroy  {id}  (request deleted)");
     }
     if affected.render.is_empty() && affected.destroy.is_empty() {
-        println!("no deployment affected since {rev}");
+        gitops_cli::outln!("no deployment affected since {rev}");
     }
     Ok(())
 }
@@ -224,7 +224,7 @@ fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
     if json && !args.explain {
         print_json(&report)?;
     } else if !json {
-        println!(
+        gitops_cli::outln!(
             "rendered {} ({}@{}, profile {}) -> {}",
             report.deployment,
             report.manifest.component,
@@ -237,16 +237,20 @@ fn single(args: &RenderArgs, rendered: &Rendered) -> Result<u8> {
 }
 
 fn print_explain(r: &Rendered) {
-    println!(
+    gitops_cli::outln!(
         "{} ({}@{}, profile {}, {})",
-        r.id, r.manifest.component, r.manifest.package, r.manifest.profile, r.manifest.cloud
+        r.id,
+        r.manifest.component,
+        r.manifest.package,
+        r.manifest.profile,
+        r.manifest.cloud
     );
     let mut module = "";
     for e in &r.explain {
         if e.module != module {
             module = &e.module;
             let m = &r.manifest.modules[module];
-            println!(
+            gitops_cli::outln!(
                 "\nmodule {module}  {}@{} ({})",
                 m.url,
                 m.git_ref,
@@ -258,9 +262,9 @@ fn print_explain(r: &Rendered) {
         } else {
             e.value.to_string()
         };
-        println!("  {:<28} = {:<40} <- {}", e.input, value, e.source);
+        gitops_cli::outln!("  {:<28} = {:<40} <- {}", e.input, value, e.source);
         for note in &e.notes {
-            println!("  {:<28}   {note}", "");
+            gitops_cli::outln!("  {:<28}   {note}", "");
         }
     }
 }
@@ -271,9 +275,9 @@ fn print_checks(checks: &[CheckReport], json: bool) -> Result<()> {
     }
     for c in checks {
         if c.up_to_date {
-            println!("{}: up to date", c.deployment);
+            gitops_cli::outln!("{}: up to date", c.deployment);
         } else {
-            println!(
+            gitops_cli::outln!(
                 "{}: {} file(s) differ: {}",
                 c.deployment,
                 c.differs.len(),
@@ -293,10 +297,10 @@ fn print_fleet(report: &FleetReport, json: bool) -> Result<()> {
         return print_json(written);
     }
     for r in &written.rendered {
-        println!("rendered {} -> {}", r.deployment, r.out.display());
+        gitops_cli::outln!("rendered {} -> {}", r.deployment, r.out.display());
     }
     for id in &written.destroy {
-        println!("destroy  {id}  (request deleted)");
+        gitops_cli::outln!("destroy  {id}  (request deleted)");
     }
     Ok(())
 }

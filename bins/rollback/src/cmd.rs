@@ -100,9 +100,9 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn print_text(r: &RollbackReport) {
-    print!("{}", r.markdown);
+    gitops_cli::out!("{}", r.markdown);
     if r.dry_run {
-        println!(
+        gitops_cli::outln!(
             "\ndry run: nothing committed (would restore {} to {} from {})",
             r.request.display(),
             r.target,
@@ -111,19 +111,20 @@ fn print_text(r: &RollbackReport) {
         return;
     }
     match &r.commit {
-        Some(c) => println!(
+        Some(c) => gitops_cli::outln!(
             "\nrolled back {} to {} (from {}) in commit {}",
             r.deployment,
             r.target,
             r.from,
             short_id(c, 12)
         ),
-        None => println!(
+        None => gitops_cli::outln!(
             "\n{}: the request already equals {}; no commit",
-            r.deployment, r.target
+            r.deployment,
+            r.target
         ),
     }
-    println!(
+    gitops_cli::outln!(
         "planned in {}: apply with gitops-apply --repo {} {}",
         r.out.display(),
         r.repo.display(),

@@ -94,7 +94,7 @@ fn record(cli: &Cli) -> Result<u8> {
             if json {
                 print_json(&r)?;
             } else {
-                println!("{}", r.line());
+                gitops_cli::outln!("{}", r.line());
             }
             Ok(exit::OK)
         }
@@ -118,7 +118,7 @@ fn history(cli: &Cli, deployment: &str) -> Result<u8> {
     if cli.json.json {
         print_json(&report)?;
     } else if report.records.is_empty() {
-        println!("{}: no recorded deployment", report.deployment);
+        gitops_cli::outln!("{}: no recorded deployment", report.deployment);
     } else {
         print_table(&report.records);
     }
@@ -166,6 +166,6 @@ fn print_table(records: &[DeploymentRecord]) {
             .zip(width)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        gitops_cli::outln!("{}", line.join("  ").trim_end());
     }
 }
