@@ -231,6 +231,8 @@ struct Case {
     generate: Option<(Generate, String)>,
     unset_env: Vec<String>,
     pass_repo: bool,
+    /// `symlink = ["<path in the repo>", "<target>"]`: a symbolic link committed at that path.
+    symlink: Option<(String, String)>,
 }
 
 fn load_case(dir: &Path) -> Result<Case, String> {
@@ -332,13 +334,27 @@ fn load_case(dir: &Path) -> Result<Case, String> {
             ))
         }
     };
+    let symlink = match strings("symlink", take("symlink"))?.as_slice() {
+        [] => None,
+        [link, target] => Some((link.clone(), target.clone())),
+        other => {
+            return Err(format!(
+                "{}: symlink is [\"<path in the repo>\", \"<target>\"], found {other:?}",
+                path.display()
+            ))
+        }
+    };
     if let Some(key) = map.keys().next() {
         return Err(format!(
-            "{}: unknown key {key:?}; allowed: description, binary, args, exit, message, delete, generate, target, unset_env, pass_repo",
+            "{}: unknown key {key:?}; allowed: description, binary, args, exit, message, delete, generate, target, unset_env, pass_repo, symlink",
             path.display()
         ));
     }
-    for rel in delete.iter().chain(generate.iter().map(|(_, t)| t)) {
+    for rel in delete
+        .iter()
+        .chain(generate.iter().map(|(_, t)| t))
+        .chain(symlink.iter().map(|(l, _)| l))
+    {
         if !safe_rel(rel) {
             return Err(format!(
                 "{}: {rel:?} is not a relative path inside the repo",
@@ -358,6 +374,7 @@ fn load_case(dir: &Path) -> Result<Case, String> {
         generate,
         unset_env,
         pass_repo,
+        symlink,
     })
 }
 
@@ -565,6 +582,13 @@ fn prepare(case: &Case, copy: &Copy) -> Result<(), String> {
             std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
         std::fs::write(&p, bytes).map_err(|e| format!("write {target}: {e}"))?;
+    }
+    if let Some((link, target)) = &case.symlink {
+        let p = repo.join(link);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        std::os::unix::fs::symlink(target, &p).map_err(|e| format!("symlink {link}: {e}"))?;
     }
     git_in(&repo, &["add", "-A"]);
     if !git_in(&repo, &["status", "--porcelain"]).is_empty() {

@@ -35,6 +35,34 @@ fn edit_document(text: &str) -> Option<toml_edit::Document<&str>> {
     toml_edit::Document::parse(text).ok()
 }
 
+/// Refuses a path of the source-of-truth repository that is, or goes through, a symbolic link:
+/// git records the link, not what it points to, so a committed link renders "clean" while its
+/// target changes. The one check for every file the toolkit reads from the repository; the
+/// error names the link and its target (exit 2). A path that does not exist passes.
+pub fn refuse_symlinks(root: &Path, rel: &Path) -> Result<(), ConfigError> {
+    let mut prefix = PathBuf::new();
+    for part in rel.components() {
+        prefix.push(part);
+        match std::fs::symlink_metadata(root.join(&prefix)) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(root.join(&prefix))
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_else(|_| "?".into());
+                return Err(ConfigError::new(
+                    &prefix,
+                    None,
+                    format!("a symbolic link to {}", crate::model::names::shown(&target)),
+                    "a regular file or directory committed to the repository (links are refused: \
+                     git records the link, not the file it points to)",
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 impl SourceFile {
     pub fn from_text(shown: impl Into<PathBuf>, text: String) -> Self {
         let digest = format!("sha256:{}", sha256_hex(text.as_bytes()));
@@ -54,13 +82,19 @@ impl SourceFile {
         use std::io::Read;
         use std::os::unix::fs::OpenOptionsExt;
         let path = root.join(rel);
+        refuse_symlinks(root, rel)?;
+        // O_NOFOLLOW: a link planted between the check and the open fails the open (ELOOP).
         let mut file = match std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(&path)
         {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                refuse_symlinks(root, rel)?;
+                return Err(Error::io(&path)(e));
+            }
             Err(e) => return Err(Error::io(&path)(e)),
         };
         let meta = file.metadata().map_err(Error::io(&path))?;

@@ -243,6 +243,7 @@ pub fn evaluate(
 
 /// The `*.rego` files under `<repo_root>/policies/`, sorted by path.
 fn repo_policies(repo_root: &Path) -> Result<Vec<PolicyFile>> {
+    crate::model::load::refuse_symlinks(repo_root, Path::new(POLICY_DIR))?;
     let dir = repo_root.join(POLICY_DIR);
     let meta = match std::fs::symlink_metadata(&dir) {
         Ok(m) => m,
@@ -266,14 +267,18 @@ fn repo_policies(repo_root: &Path) -> Result<Vec<PolicyFile>> {
         .collect()
 }
 
-/// Collects `*.rego` (not `*_test.rego`) below `dir` (shown as `rel`), not following symlinked
-/// directories.
+/// Collects `*.rego` (not `*_test.rego`) below `dir` (shown as `rel`); a symbolic link anywhere
+/// below is refused (exit 2).
 fn collect_rego(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
         let entry = entry.map_err(Error::io(dir))?;
         let name = entry.file_name();
         let child_rel = rel.join(&name);
         let file_type = entry.file_type().map_err(Error::io(entry.path()))?;
+        if file_type.is_symlink() {
+            let root = dir.ancestors().nth(rel.components().count()).unwrap_or(dir);
+            crate::model::load::refuse_symlinks(root, &child_rel)?;
+        }
         if file_type.is_dir() {
             collect_rego(&entry.path(), &child_rel, out)?;
             continue;
