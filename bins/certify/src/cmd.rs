@@ -1,7 +1,7 @@
 //! The `gitops-certify` command line: argument types (their doc comments are the `--help` text),
 //! their conversion to the options of `gitops_core::certify`, and the printing of its reports.
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use gitops_cli::{print_json, BuildTagArg, CacheDirArg, JsonArg, Output, RepoArg};
 use gitops_core::certify::matrix::{self, MatrixOptions};
 use gitops_core::certify::revoke::{self, RevokeOptions, RevokeReport};
@@ -24,7 +24,15 @@ const PROGRAM: &str = "gitops-certify";
 /// terraform, git, Vault), 2 invalid input (no such package, a missing module tag), 3 refused
 /// (a revoked module or package).
 #[derive(Debug, Parser)]
-#[command(name = "gitops-certify", version, after_help = EXAMPLES)]
+#[command(
+    name = "gitops-certify",
+    version,
+    after_help = EXAMPLES,
+    // Given before or after the subcommand (`gitops-certify matrix --json`).
+    mut_arg("repo", |a| a.global(true)),
+    mut_arg("cache_dir", |a| a.global(true)),
+    mut_arg("json", |a| a.global(true))
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,33 +42,6 @@ pub struct Cli {
     pub cache_dir: CacheDirArg,
     #[command(flatten)]
     pub json: JsonArg,
-}
-
-/// The flags given before or after the subcommand (`gitops-certify matrix --json`).
-const GLOBAL: [&str; 3] = ["repo", "cache_dir", "json"];
-
-/// The command: [`Cli`] with the shared groups' flags made global, and `run --build-tag` saying
-/// where the tag goes.
-pub fn command() -> clap::Command {
-    Cli::command()
-        .mut_args(|a| {
-            let global = GLOBAL.contains(&a.get_id().as_str());
-            a.global(global)
-        })
-        .mut_subcommand("run", |run| {
-            run.mut_arg("build_tag", |a| {
-                a.help(
-                    "Build tag put on every resource and into the record (Jenkins sets BUILD_TAG)",
-                )
-            })
-        })
-}
-
-/// Parses the command line (exits 2 with clap's message on a usage error).
-pub fn parse() -> Cli {
-    let mut cmd = command();
-    let mut matches = cmd.get_matches_mut();
-    Cli::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
 }
 
 const EXAMPLES: &str = "Examples:
@@ -93,6 +74,9 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("build_tag", |a| a.help(
+    "Build tag put on every resource and into the record (Jenkins sets BUILD_TAG)"
+)))]
 pub struct RunArgs {
     /// Component (packages/<component>/).
     pub component: String,

@@ -2,10 +2,11 @@
 
 mod cmd;
 
+use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cmd::parse();
+    let cli = cmd::Cli::parse();
     gitops_cli::run("gitops-certify", || cmd::run(cli))
 }
 
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
 mod tests {
     #[test]
     fn cli_is_consistent() {
-        super::cmd::command().debug_assert();
+        use clap::CommandFactory;
+        super::cmd::Cli::command().debug_assert();
     }
 }
