@@ -260,27 +260,27 @@ fn repo_policies(repo_root: &Path) -> Result<Vec<PolicyFile>> {
         .into());
     }
     let mut rels = Vec::new();
-    collect_rego(&dir, Path::new(POLICY_DIR), &mut rels)?;
+    collect_rego(repo_root, Path::new(POLICY_DIR), &mut rels)?;
     rels.sort();
     rels.into_iter()
         .map(|rel| read_policy(repo_root, &rel))
         .collect()
 }
 
-/// Collects `*.rego` (not `*_test.rego`) below `dir` (shown as `rel`); a symbolic link anywhere
-/// below is refused (exit 2).
-fn collect_rego(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
-        let entry = entry.map_err(Error::io(dir))?;
+/// Collects `*.rego` (not `*_test.rego`) below `repo_root/rel`, as paths relative to the
+/// repository; a symbolic link anywhere below is refused (exit 2).
+fn collect_rego(repo_root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let dir = repo_root.join(rel);
+    for entry in std::fs::read_dir(&dir).map_err(Error::io(&dir))? {
+        let entry = entry.map_err(Error::io(&dir))?;
         let name = entry.file_name();
         let child_rel = rel.join(&name);
         let file_type = entry.file_type().map_err(Error::io(entry.path()))?;
         if file_type.is_symlink() {
-            let root = dir.ancestors().nth(rel.components().count()).unwrap_or(dir);
-            crate::model::load::refuse_symlinks(root, &child_rel)?;
+            crate::model::load::refuse_symlinks(repo_root, &child_rel)?;
         }
         if file_type.is_dir() {
-            collect_rego(&entry.path(), &child_rel, out)?;
+            collect_rego(repo_root, &child_rel, out)?;
             continue;
         }
         let name = name.to_string_lossy();
