@@ -497,21 +497,10 @@ FEATURE_NEW_CHECKOUT = "true"
 pub fn web_service_record() -> &'static str {
     static RECORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     RECORD.get_or_init(|| {
-        let ex = Example::new();
-        let vault = crate::vault::TestVault::start(crate::vault::StandinConfig::canary());
-        let role = &vault.config().approle[0];
-        let o = ex
-            .cmd("gitops-certify")
-            .env("VAULT_ADDR", vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .arg("--repo")
-            .arg(ex.repo())
-            .args(["run", "web-service", "1.0.0"])
-            .output()
-            .expect("run gitops-certify");
+        let w = VaultWorld::new(|_| terraform());
+        let o = w.run("gitops-certify", &["run", "web-service", "1.0.0"]);
         assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-        std::fs::read_to_string(ex.repo().join("certifications/web-service/1.0.0.toml"))
+        std::fs::read_to_string(w.ex.repo().join("certifications/web-service/1.0.0.toml"))
             .expect("the certification record")
     })
 }

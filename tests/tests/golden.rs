@@ -14,8 +14,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::vault::{StandinConfig, TestVault};
-use gitops_tests::{assert_golden, bin, stderr, Example};
+use gitops_tests::{assert_golden, bin, stderr, Example, VaultWorld};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -36,6 +35,11 @@ fn certify_prod_package(ex: &Example) {
 struct Normaliser {
     tmp: String,
     commits: BTreeSet<String>,
+}
+
+/// `.gitops/manifest.json` of a rendered directory.
+fn manifest(dir: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join(".gitops/manifest.json")).unwrap()).unwrap()
 }
 
 impl Normaliser {
@@ -85,21 +89,14 @@ fn rendered_files_of_every_example_deployment() {
         .map(|r| r["deployment"].as_str().unwrap().to_owned())
         .collect();
     assert!(ids.len() >= 7, "{ids:?}");
+    let manifests: Vec<Value> = ids.iter().map(|id| manifest(&out.join(id))).collect();
     let mut norm = Normaliser::new(&ex);
-    for id in &ids {
-        let manifest: Value = serde_json::from_slice(
-            &std::fs::read(out.join(id).join(".gitops/manifest.json")).unwrap(),
-        )
-        .unwrap();
-        norm.learn(&manifest);
+    for m in &manifests {
+        norm.learn(m);
     }
-    for id in &ids {
-        let dir = out.join(id);
-        let main = std::fs::read_to_string(dir.join("main.tf.json")).unwrap();
+    for (id, mut manifest) in ids.iter().zip(manifests) {
+        let main = std::fs::read_to_string(out.join(id).join("main.tf.json")).unwrap();
         assert_golden(&format!("render/{id}/main.tf.json"), &norm.apply(&main));
-        let mut manifest: Value =
-            serde_json::from_slice(&std::fs::read(dir.join(".gitops/manifest.json")).unwrap())
-                .unwrap();
         // The digest covers main.tf.json as written, temporary paths included.
         assert!(manifest["root_module_digest"]
             .as_str()
@@ -120,10 +117,7 @@ fn explain_of_one_deployment() {
     let r = ex.render(&["dev/orders-api", "--out", dir.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     let mut norm = Normaliser::new(&ex);
-    norm.learn(
-        &serde_json::from_slice(&std::fs::read(dir.join(".gitops/manifest.json")).unwrap())
-            .unwrap(),
-    );
+    norm.learn(&manifest(&dir));
     assert_golden(
         "render/explain-dev-orders-api.txt",
         &norm.apply(&String::from_utf8_lossy(&o.stdout)),
@@ -132,30 +126,14 @@ fn explain_of_one_deployment() {
 
 #[test]
 fn plan_md_of_one_plan() {
-    let ex = Example::new();
-    // The stand-in: the example environments read aws/ and azure/ engines too.
-    let vault = TestVault::start(StandinConfig::canary());
-    let dir = ex.out().join("dev/web-frontend");
-    let r = ex.render(&["dev/web-frontend", "--out", dir.to_str().unwrap()]);
-    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
-    let role = &vault.config().approle[0];
-    let o = ex
-        .cmd("gitops-plan")
-        .env("VAULT_ADDR", vault.addr())
-        .env("VAULT_ROLE_ID", &role.role_id)
-        .env("VAULT_SECRET_ID", &role.secret_id)
-        .env("GITOPS_TERRAFORM", gitops_tests::terraform())
-        .arg("--repo")
-        .arg(ex.repo())
-        .arg(&dir)
-        .output()
-        .unwrap();
+    // The Vault stand-in (VaultWorld): the example environments read aws/ and azure/ engines too,
+    // which OpenBao does not have.
+    let w = VaultWorld::new(|_| gitops_tests::terraform());
+    let dir = w.render("dev/web-frontend");
+    let o = w.run("gitops-plan", &[dir.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
-    let mut norm = Normaliser::new(&ex);
-    norm.learn(
-        &serde_json::from_slice(&std::fs::read(dir.join(".gitops/manifest.json")).unwrap())
-            .unwrap(),
-    );
+    let mut norm = Normaliser::new(&w.ex);
+    norm.learn(&manifest(&dir));
     let md = std::fs::read_to_string(dir.join("plan.md")).unwrap();
     assert_golden("plan/dev-web-frontend.plan.md", &norm.apply(&md));
 }
