@@ -2,12 +2,12 @@
 //! credentials from Vault, `terraform init` + `plan -out`, the artifacts (plan.bin, plan.json,
 //! plan.md, plan.policy.json, plan.digest) and, in a drift check, the drift reports.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::terraform::Terraform;
 use crate::model::sot::SourceRepo;
 use crate::plan::policy::PolicyReport;
 use crate::plan::rendered::RenderedDir;
-use crate::plan::run::Planned;
+use crate::plan::run::{write, Planned};
 use crate::plan::summary::{self, Change};
 use crate::report::Reporter;
 use serde::Serialize;
@@ -139,10 +139,6 @@ fn title(rendered: &RenderedDir, drift: bool) -> String {
         rendered.manifest.package,
         rendered.manifest.profile
     )
-}
-
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(Error::io(path))
 }
 
 /// drift.xml (and `junit`), drift.md and drift.json of a drift check.

@@ -21,7 +21,8 @@ pub struct Planned {
     pub markdown: String,
 }
 
-fn write(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+/// Writes one plan artifact (plan.json, plan.md, drift.xml, ...).
+pub(super) fn write(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(Error::io(path))
 }
 
