@@ -145,9 +145,7 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
     let (tags, manifest) = rendered.unwrap_or_default();
     deploy_and_verify(sh, &mut steps, &tf, &dir, &tags, &manifest);
     steps.run("destroy", true, || destroy(&tf, &dir));
-    if let Some(v) = vault {
-        v.finish(sh.reporter);
-    }
+    crate::exec::vault::finish(vault, sh.reporter);
     steps.out
 }
 

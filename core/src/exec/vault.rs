@@ -584,6 +584,14 @@ impl VaultSession {
     }
 }
 
+/// [`VaultSession::finish`] for a run that may have no session (its environment declares no
+/// credentials): the one call every operation ends its Vault use with.
+pub fn finish(session: Option<VaultSession>, reporter: &dyn Reporter) {
+    if let Some(s) = session {
+        s.finish(reporter);
+    }
+}
+
 impl Drop for VaultSession {
     /// A session dropped without [`VaultSession::finish`] (an early return, a panic) still revokes
     /// what it created; what could not be revoked is not reported (the library never prints, and

@@ -270,7 +270,7 @@ pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<Des
     let planned = match plan_run::plan(&dir, &source.repo, &tf, true, lock_secs, &title) {
         Ok(p) => p,
         Err(e) => {
-            super::close_vault(vault, reporter);
+            crate::exec::vault::finish(vault, reporter);
             return Err(e);
         }
     };
@@ -392,7 +392,7 @@ fn remove_request(
 /// `gitops-destroy <env>/<name>`, second step: see the module docs. Refusals are exit 3.
 pub fn destroy(mut p: DestroyPlan<'_>, reporter: &dyn Reporter) -> Result<DestroyReport> {
     let applied = apply(&p, reporter);
-    super::close_vault(p.vault.take(), reporter);
+    crate::exec::vault::finish(p.vault.take(), reporter);
     applied?;
     let tombstone = tombstone(&p, reporter)?;
     let removal_commit = remove_request(&p, tombstone.as_deref(), reporter)?;

@@ -10,7 +10,6 @@ pub mod rollback;
 pub mod tag;
 
 use crate::error::{Error, Result};
-use crate::exec::vault::VaultSession;
 use crate::model::sot::DeploymentId;
 use crate::report::Reporter;
 use std::path::{Path, PathBuf};
@@ -35,13 +34,6 @@ fn out_dir(
     match out {
         Some(o) => std::path::absolute(o).map_err(Error::io(o)),
         None => std::path::absolute(default_out(verb, state_dir, id)).map_err(Error::io("build")),
-    }
-}
-
-/// Ends a Vault session, if there is one (see [`VaultSession::finish`]).
-fn close_vault(vault: Option<VaultSession>, reporter: &dyn Reporter) {
-    if let Some(v) = vault {
-        v.finish(reporter);
     }
 }
 

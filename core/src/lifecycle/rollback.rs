@@ -415,6 +415,6 @@ pub fn rollback(opts: &RollbackOptions, reporter: &dyn Reporter) -> Result<Rollb
     render::write(&first, &scratch_out)?;
     let (tf, vault) = RenderedDir::open(&scratch_out)?.terraform(&repo, &opts.cache_dir)?;
     let report = ctx.run(&first, &tf, scratch);
-    super::close_vault(vault, reporter);
+    crate::exec::vault::finish(vault, reporter);
     report
 }

@@ -228,7 +228,7 @@ fn read_state(
     let (tf, vault) = a.rendered.terraform(&a.repo, &opts.cache_dir)?;
     super::say(reporter, &a.id, "reading the state (terraform show -json)");
     let shown = tf.run_ok(&a.rendered.dir, &["show", "-json", "-no-color"]);
-    super::close_vault(vault, reporter);
+    crate::exec::vault::finish(vault, reporter);
     let state = serde_json::from_str(&shown?.stdout)
         .map_err(|e| Error::Process(format!("terraform show -json: {e}")))?;
     Ok((lock, state))

@@ -70,9 +70,7 @@ pub fn apply(opts: &ApplyOptions, reporter: &dyn Reporter) -> Result<ApplyReport
     let (tf, vault) = rendered.terraform(&repo, &opts.cache_dir)?;
     // The session ends (leases revoked, failures reported) whether the apply succeeded or not.
     let applied = run(&rendered, &tf, &record, opts, reporter);
-    if let Some(v) = vault {
-        v.finish(reporter);
-    }
+    crate::exec::vault::finish(vault, reporter);
     applied
 }
 

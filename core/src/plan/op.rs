@@ -99,9 +99,7 @@ pub fn plan(opts: &PlanOptions, reporter: &dyn Reporter) -> Result<PlanReport> {
     }
     // The session ends (leases revoked, failures reported) whether the plan succeeded or not.
     let planned = run(&rendered, &repo, &tf, opts, reporter);
-    if let Some(v) = vault {
-        v.finish(reporter);
-    }
+    crate::exec::vault::finish(vault, reporter);
     Ok(report(&rendered, opts.drift, planned?))
 }
 
