@@ -13,15 +13,6 @@ pub trait Reporter: Sync {
     fn warning(&self, message: &str);
 }
 
-/// Says nothing (library callers that only want the report).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-
-impl Reporter for Silent {
-    fn progress(&self, _: &str) {}
-    fn warning(&self, _: &str) {}
-}
-
 /// Keeps everything said, in order (`"progress: ..."`, `"warning: ..."`); for tests.
 #[derive(Debug, Default)]
 pub struct Collect(pub Mutex<Vec<String>>);
