@@ -247,6 +247,7 @@ pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<Des
         },
         commit: source.commit.clone(),
         dirty: at_head.is_some() && repo.head()?.1,
+        backend: None,
     };
     let rendered = renderer.render(id)?;
     cache.report_warnings(reporter);

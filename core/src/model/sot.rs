@@ -54,6 +54,9 @@ impl fmt::Display for DeploymentId {
 #[derive(Debug, Clone)]
 pub struct SourceRepo {
     pub root: PathBuf,
+    /// What relative `module_roots` resolve against: `root`, except for a snapshot of an older
+    /// commit ([`SourceRepo::open_snapshot`]), whose module roots are still the live repo's.
+    pub module_base: PathBuf,
     pub config: GitopsConfig,
     pub config_src: SourceFile,
 }
@@ -108,10 +111,19 @@ impl SourceRepo {
         })?;
         let config = load::gitops(&config_src)?;
         Ok(SourceRepo {
+            module_base: root.clone(),
             root,
             config,
             config_src,
         })
+    }
+
+    /// Opens `dir`, a copy of this repository's files at some commit (a drift check renders the
+    /// deployed commit from one): its relative module roots still resolve against this repo.
+    pub fn open_snapshot(&self, dir: &Path) -> Result<SourceRepo> {
+        let mut snapshot = SourceRepo::open(dir)?;
+        snapshot.module_base = self.module_base.clone();
+        Ok(snapshot)
     }
 
     /// Names of the environments that have a file.
@@ -282,7 +294,7 @@ impl SourceRepo {
         } else {
             // Lexical, not canonicalize(): the URL names the cache mirror, and it must stay the same
             // when the repository is (temporarily) unreachable and the cache is all we have.
-            normalize(&self.root.join(root).join(repo))
+            normalize(&self.module_base.join(root).join(repo))
                 .display()
                 .to_string()
         }

@@ -100,6 +100,9 @@ impl Renderer<'_> {
     }
 
     fn backend(&self, id: &DeploymentId, dep: &Deployment) -> Result<Value> {
+        if let Some(backend) = &self.backend {
+            return Ok(backend.clone());
+        }
         let backend = &self.repo.config.backend;
         let mut config = Map::new();
         for (key, template) in &backend.config {

@@ -83,6 +83,9 @@ pub struct Renderer<'a> {
     pub options: RenderOptions,
     pub commit: String,
     pub dirty: bool,
+    /// The `terraform.backend` block to emit instead of the one `gitops.toml` gives: a drift
+    /// check renders an older commit, but its state lives where the current render says.
+    pub backend: Option<serde_json::Value>,
 }
 
 impl<'a> Renderer<'a> {
@@ -98,7 +101,25 @@ impl<'a> Renderer<'a> {
             options,
             commit,
             dirty,
+            backend: None,
         })
+    }
+
+    /// A renderer for a snapshot of the files at `commit` (not a work tree: never dirty).
+    pub fn at_commit(
+        repo: &'a SourceRepo,
+        cache: &'a ModuleCache,
+        options: RenderOptions,
+        commit: String,
+    ) -> Self {
+        Renderer {
+            repo,
+            cache,
+            options,
+            commit,
+            dirty: false,
+            backend: None,
+        }
     }
 
     /// Resolves and checks one deployment.
