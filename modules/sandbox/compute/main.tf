@@ -25,7 +25,7 @@ resource "terraform_data" "autoscaling_group" {
     kind                       = "autoscaling_group"
     id                         = local.asg_id
     name                       = var.name
-    launch_template_id         = terraform_data.launch_template.output.id
+    launch_template_id         = terraform_data.launch_template.input.id
     min_size                   = var.min_size
     max_size                   = var.max_size
     desired_capacity           = var.desired_capacity
@@ -44,7 +44,7 @@ resource "terraform_data" "instance" {
     kind                 = "instance"
     id                   = local.instances[count.index].id
     name                 = "${var.name}-${count.index}"
-    autoscaling_group_id = terraform_data.autoscaling_group.output.id
+    autoscaling_group_id = terraform_data.autoscaling_group.input.id
     instance_type        = var.instance_type
     image                = var.image
     subnet_id            = local.instances[count.index].subnet_id

@@ -34,7 +34,7 @@ resource "terraform_data" "db_instance" {
     publicly_accessible   = var.publicly_accessible
     storage_encrypted     = var.storage_encrypted
     performance_insights  = var.performance_insights
-    subnet_group_id       = terraform_data.subnet_group.output.id
+    subnet_group_id       = terraform_data.subnet_group.input.id
     tags                  = var.tags
   }
 

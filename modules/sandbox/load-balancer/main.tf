@@ -47,11 +47,11 @@ resource "terraform_data" "listener" {
     kind            = "listener"
     id              = "lsn-${substr(sha1("${local.lb_id}/${var.listener_port}"), 0, 8)}"
     name            = "${var.name}-${var.listener_port}"
-    lb_id           = terraform_data.load_balancer.output.id
+    lb_id           = terraform_data.load_balancer.input.id
     port            = var.listener_port
     protocol        = local.protocol
     tls_policy      = contains(["HTTPS", "TLS"], local.protocol) ? var.tls_policy : null
-    target_group_id = terraform_data.target_group.output.id
+    target_group_id = terraform_data.target_group.input.id
     tags            = var.tags
   }
 }

@@ -47,7 +47,7 @@ resource "terraform_data" "alarm" {
     statistic  = each.value.statistic
     threshold  = each.value.threshold
     dimensions = var.targets
-    actions    = [terraform_data.notification_channel.output.id]
+    actions    = [terraform_data.notification_channel.input.id]
     tags       = var.tags
   }
 }
