@@ -171,9 +171,13 @@ fn certify_records_tags_is_incremental_and_protected_environments_enforce_it() {
     ] {
         assert!(xml.contains(case), "{case} in {xml}");
     }
-    assert!(std::fs::read_to_string(&summary)
-        .unwrap()
-        .contains("CERTIFIED"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("CERTIFIED"), "{md}");
+    // The plan step quotes what the plan does: a fresh certification environment creates all.
+    assert!(
+        md.contains("| plan | passed: ") && md.contains(" to add, 0 to change, 0 to destroy, 0 to replace |"),
+        "{md}"
+    );
 
     // Incremental: unchanged package -> no-op, no new commit.
     let head = w.ex.git(&["rev-parse", "HEAD"]);

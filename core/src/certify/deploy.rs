@@ -17,15 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The tags every resource must carry.
-pub const REQUIRED_TAGS: [&str; 7] = [
-    "gitops:commit",
-    "gitops:build",
-    "gitops:deployment",
-    "gitops:environment",
-    "gitops:package",
-    "gitops:profile",
-    "managed-by",
-];
+pub use crate::model::tags::REQUIRED as REQUIRED_TAGS;
 
 /// Extra root outputs written next to the render: every wiring target and package output, so
 /// verify can see that each is set.
@@ -167,6 +159,10 @@ fn deploy_and_verify(
         serde_json::from_str::<Value>(&shown.stdout)
             .map_err(|e| Error::Process(format!("terraform show -json plan.bin: {e}")))
     });
+    if let (Some(p), Some(step)) = (&plan, steps.out.last_mut()) {
+        // The certification summary quotes what the plan does (tag-only updates apart).
+        step.message = crate::plan::summary::summarize(p).real_line();
+    }
     steps.run("policy", false, || {
         policy_gate(
             &sh.repo.root,

@@ -94,9 +94,10 @@ pub fn markdown(
     md.push_str("\n| profile / module | step | result | seconds |\n|---|---|---|---|\n");
     for s in steps {
         let mark = match s.result.as_str() {
-            "passed" => "passed",
-            "failed" => "**FAILED**",
-            _ => "skipped",
+            "passed" if !s.message.is_empty() => format!("passed: {}", s.message),
+            "passed" => "passed".to_owned(),
+            "failed" => "**FAILED**".to_owned(),
+            _ => "skipped".to_owned(),
         };
         md.push_str(&format!(
             "| {} | {} | {mark} | {:.1} |\n",
@@ -138,11 +139,12 @@ mod tests {
     fn certify_junit_has_one_case_per_step_and_escapes() {
         let steps = vec![
             step("module/network@v1.0.0", "validate", "passed", ""),
+            step("p/certify", "plan", "passed", "22 to add, 0 to change, 0 to destroy, 0 to replace"),
             step("p/certify", "apply", "failed", "bad <thing> & \"quote\""),
             step("p/certify", "verify", "skipped", "an earlier step failed"),
         ];
         let x = junit("web@1.0.0", &steps);
-        assert_eq!(x.matches("<testcase ").count(), 3);
+        assert_eq!(x.matches("<testcase ").count(), 4);
         assert!(
             x.contains("failures=\"1\"") && x.contains("skipped=\"1\""),
             "{x}"
@@ -154,5 +156,9 @@ mod tests {
         assert_eq!(x.matches("<testsuite ").count(), 2);
         let md = markdown("web@1.0.0", "FAILED", &[], &steps);
         assert!(md.contains("| p/certify | apply | **FAILED** |"), "{md}");
+        assert!(
+            md.contains("| p/certify | plan | passed: 22 to add, 0 to change, 0 to destroy, 0 to replace |"),
+            "the plan step quotes the real change: {md}"
+        );
     }
 }

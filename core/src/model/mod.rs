@@ -7,6 +7,7 @@ pub mod load;
 pub mod names;
 pub mod profile;
 pub mod sot;
+pub mod tags;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -78,7 +78,7 @@ pub struct Denial {
 }
 
 /// The result of one evaluation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PolicyReport {
     /// Every policy file evaluated, built-ins first, then the repository's in path order.
     pub policies: Vec<String>,
@@ -184,7 +184,9 @@ pub fn check(repo_root: &Path) -> Result<()> {
 }
 
 /// Evaluates the built-in policies and every `*.rego` under `<repo_root>/policies/` on
-/// `{"plan": plan, "manifest": manifest}`.
+/// `{"plan": plan, "manifest": manifest, "changes": [...]}`: `changes` is the plan's summary
+/// (`address`, `action`, `stateful`, `tag_only`, `attributes`), so a rule can tell a tag-only
+/// update from a real change.
 pub fn evaluate(
     repo_root: &Path,
     plan: &serde_json::Value,
@@ -198,7 +200,8 @@ pub fn evaluate(
     let evaluated: Vec<(&PolicyFile, String)> =
         packages.into_iter().map(|(i, p)| (&files[i], p)).collect();
 
-    let input = serde_json::json!({ "plan": plan, "manifest": manifest });
+    let changes = crate::plan::summary::summarize(plan).changes;
+    let input = serde_json::json!({ "plan": plan, "manifest": manifest, "changes": changes });
     let input = serde_json::to_string(&input)
         .map_err(|e| Error::Process(format!("policy: encoding the input: {e}")))?;
     engine.set_input(

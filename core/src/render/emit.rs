@@ -6,6 +6,7 @@ use super::TOOLKIT_VERSION;
 use crate::error::Result;
 use crate::model::names::shown;
 use crate::model::sot::DeploymentId;
+use crate::model::tags;
 use crate::model::ResolvedModule;
 use crate::model::{BackendKind, Cloud, Deployment, Environment, Package};
 use serde_json::{json, Map, Value};
@@ -14,8 +15,8 @@ use std::collections::BTreeMap;
 impl Renderer<'_> {
     pub(super) fn tags(&self, id: &DeploymentId, dep: &Deployment) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("gitops:commit".to_owned(), self.commit.clone()),
-            ("gitops:build".to_owned(), self.options.build_tag.clone()),
+            (tags::COMMIT.to_owned(), self.commit.clone()),
+            (tags::BUILD.to_owned(), self.options.build_tag.clone()),
             ("gitops:deployment".to_owned(), id.to_string()),
             ("gitops:environment".to_owned(), id.env.clone()),
             (
