@@ -125,6 +125,7 @@ def deployOne(Map cfg, String id, Map result) {
         return planned
     }
     result.summary = plan.json?.summary
+    result.change = plan.json?.change_summary
     if (plan.code == 0) {
         result.status = 'no changes'
         return
@@ -135,7 +136,7 @@ def deployOne(Map cfg, String id, Map result) {
     }
     String approver = null
     if (plan.protected) {
-        approver = approval(cfg, "Apply ${id}? It is in a protected environment; the plan is archived as ${dir}/plan.md.", 'Apply')
+        approver = approval(cfg, "Apply ${id}? ${result.change ?: 'See the plan'}. It is in a protected environment; the plan is archived as ${dir}/plan.md.", 'Apply')
         result.approvedBy = approver
     }
     onAgent(cfg) { Map scmVars ->
@@ -206,14 +207,21 @@ def driftOne(Map cfg, String id, Map result) {
             Map plan = gitopsPlan(repo: cfg.sotDir, dir: dir, drift: true, vault: cfg.vault, propagate: false)
             archiveArtifacts(artifacts: "${dir}/drift.md", allowEmptyArchive: true)
             junit(testResults: "${dir}/drift.xml", allowEmptyResults: true)
-            result.status = plan.code == 4 ? 'drift' : (plan.code == 0 ? 'in sync' : plan.status)
+            result.status = plan.code == 4 ? 'drift' : (plan.code == 0 ? driftStatus(plan.json) : plan.status)
         }
     }
     if (result.status == 'drift') {
         unstable("drift in ${id}: see ${cfg.out}/${id}/drift.md")
-    } else if (result.status != 'in sync') {
+    } else if (!(result.status in ['in sync', 'never deployed', 'destroyed'])) {
         error("gitops-plan --drift ${id}: ${result.status}")
     }
+}
+
+// 'in sync', or what the drift check says of a deployment it could not compare: 'never deployed'
+// (no deploy/ record yet), 'destroyed'.
+String driftStatus(Map json) {
+    String status = json?.drift_status
+    return status ? status.replace('_', ' ') : 'in sync'
 }
 
 // A failure of one deployment (a failed or refused binary, a rejected approval...) is recorded
@@ -262,13 +270,13 @@ def publish(Map cfg, List results, String range) {
     List lines = []
     int failed = 0
     for (Map r : results) {
-        boolean bad = !(r.status in ['applied and tagged', 'no changes', 'destroyed', 'in sync', 'drift'])
+        boolean bad = !(r.status in ['applied and tagged', 'no changes', 'destroyed', 'in sync', 'drift', 'never deployed'])
         if (bad) {
             failed++
         }
         String body = bad ? "<failure message=\"${xml(r.status as String)}\">${xml((r.error ?: r.status) as String)}</failure>" : ''
         cases << "  <testcase classname=\"gitops.${xml(r.action as String)}\" name=\"${xml(r.deployment as String)}\">${body}</testcase>"
-        lines << "${r.deployment}: ${r.status}" + (r.approvedBy ? " (approved by ${r.approvedBy})" : '')
+        lines << "${r.deployment}: ${r.status}" + (r.change ? " (${r.change})" : '') + (r.approvedBy ? " (approved by ${r.approvedBy})" : '')
     }
     String text = '<?xml version="1.0" encoding="UTF-8"?>\n' +
         "<testsuite name=\"gitops\" tests=\"${results.size()}\" failures=\"${failed}\">\n" + cases.join('\n') + '\n</testsuite>\n'

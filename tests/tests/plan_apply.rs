@@ -1,6 +1,6 @@
 //! gitops-plan and gitops-apply end to end: real Terraform, credentials from Vault (the stand-in,
 //! or a real Vault when VAULT_ADDR and VAULT_TOKEN are set), policy gate, exact-plan apply, locks,
-//! Vault failures, drift.
+//! Vault failures. Drift checks: tests/drift.rs.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -557,49 +557,6 @@ fn vault_failures_are_retried_or_reported_and_leases_are_revoked() {
         .iter()
         .filter(|t| t.created_by == "approle")
         .all(|t| t.revoked));
-}
-
-#[test]
-fn drift_check_reports_the_drifted_resource() {
-    let w = World::new();
-    let dir = w.render("dev/orders-db");
-    assert_eq!(w.plan(&dir, &[]).status.code(), Some(4));
-    assert_eq!(w.apply(&dir, &[]).status.code(), Some(0));
-    assert_eq!(
-        w.plan(&dir, &["--drift"]).status.code(),
-        Some(0),
-        "no drift right after apply"
-    );
-    // Out of band: the database disappears from the state (as if deleted in the console).
-    tf_ok(
-        &dir,
-        &["state", "rm", "module.database.terraform_data.db_instance"],
-    );
-    let junit = w.ex.dir.path().join("drift-report.xml");
-    let p = w.plan(
-        &dir,
-        &["--drift", "--junit", junit.to_str().unwrap(), "--json"],
-    );
-    assert_eq!(p.status.code(), Some(4), "{}", stderr(&p));
-    let v = json(&p.stdout);
-    assert_eq!(v["drift"], true);
-    let drift = json(&std::fs::read(dir.join("drift.json")).unwrap());
-    let drifted: Vec<&str> = drift["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["address"].as_str().unwrap())
-        .collect();
-    assert_eq!(drifted, vec!["module.database.terraform_data.db_instance"]);
-    assert!(std::fs::read_to_string(dir.join("drift.md"))
-        .unwrap()
-        .contains("module.database.terraform_data.db_instance"));
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(
-        xml.contains("failures=\"1\"")
-            && xml.contains("module.database.terraform_data.db_instance"),
-        "{xml}"
-    );
 }
 
 #[test]

@@ -35,7 +35,11 @@ pub struct Cli {
     pub dir: PathBuf,
     #[command(flatten)]
     pub repo: RepoArg,
-    /// Drift check: plan the deployed commit and report differences (exit 4 when drift exists).
+    /// Drift check: plan the deployment as its latest deploy/ record says it was deployed
+    /// (request, package, profile, environment, commit and build tag of that record, whatever
+    /// HEAD and BUILD_TAG are now) against the state RENDERED_DIR names, and write drift.md,
+    /// drift.json and drift.xml there. Exit 4 when drift exists; 0 in sync, never deployed or
+    /// destroyed.
     #[arg(long)]
     pub drift: bool,
     /// With --drift: also write the JUnit XML report here (it is always written to drift.xml).

@@ -22,7 +22,7 @@ use crate::render::{self, RenderOptions, Renderer};
 use crate::report::Reporter;
 use serde::{Serialize, Serializer};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The command named in the deployment lock.
@@ -57,7 +57,7 @@ struct Source {
     /// The request's bytes there.
     request: Vec<u8>,
     /// The materialized commit (removed on drop).
-    _old: Option<tempfile::TempDir>,
+    _old: Option<meta::Snapshot>,
 }
 
 /// A planned destroy, holding the deployment lock; [`destroy`] carries it out.
@@ -182,20 +182,14 @@ fn source(
             names::short_id(&last.commit, 12)
         ),
     );
+    let snapshot = meta::snapshot(repo, git, &last)?;
     let oid = git2::Oid::from_str(&last.commit)
         .map_err(|e| Error::Process(format!("{}: {e}", last.tag)))?;
-    let parent = repo.root.parent().unwrap_or(Path::new("/"));
-    let tmp = tempfile::Builder::new()
-        .prefix(".gitops-destroy-")
-        .tempdir_in(parent)
-        .or_else(|_| tempfile::tempdir())
-        .map_err(Error::io(parent))?;
-    git.materialize(oid, tmp.path())?;
     Ok(Source {
-        repo: SourceRepo::open(tmp.path())?,
+        repo: snapshot.repo.clone(),
         commit: last.commit.clone(),
         request: git.file_at(oid, &id.path())?.unwrap_or_default(),
-        _old: Some(tmp),
+        _old: Some(snapshot),
     })
 }
 

@@ -3,15 +3,14 @@
 //! plan.md, plan.policy.json, plan.digest) and, in a drift check, the drift reports.
 
 use crate::error::Result;
-use crate::exec::terraform::Terraform;
 use crate::model::sot::SourceRepo;
 use crate::plan::policy::PolicyReport;
+use crate::plan::drift::{Drift, DriftFiles, DriftStatus, RecordRef};
 use crate::plan::rendered::RenderedDir;
-use crate::plan::run::{write, Planned};
-use crate::plan::summary::{self, Change};
+use crate::plan::summary::{Change, Summary};
 use crate::report::Reporter;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Who holds the deployment lock during a plan.
@@ -39,9 +38,12 @@ pub struct PlanOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PlanCounts {
     pub add: usize,
+    /// Updates in place, tag-only ones included.
     pub change: usize,
     pub destroy: usize,
     pub replace: usize,
+    /// The updates that change only the per-deploy tags.
+    pub tag_only: usize,
 }
 
 /// The files a plan wrote.
@@ -58,20 +60,37 @@ pub struct PlanFiles {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanReport {
     pub deployment: String,
-    /// The plan changes something.
+    /// The plan changes something (tag-only updates included; in a drift check: drift).
     pub changes: bool,
+    /// Something changes beyond the per-deploy tags.
+    pub real_changes: bool,
+    /// The real change in one line, as approvals quote it: "1 to add, 0 to change, 0 to destroy,
+    /// 0 to replace (and 21 tag-only updates)".
+    pub change_summary: String,
     /// A drift check found drift (changes).
     pub drift: bool,
+    /// A drift check's outcome: in_sync, drift, never_deployed, destroyed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_status: Option<DriftStatus>,
+    /// The `deploy/` record a drift check compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordRef>,
     pub summary: PlanCounts,
     /// Every planned change, stateful replacements and deletions first.
     pub resources: Vec<Change>,
     /// Stateful resources the plan deletes or replaces.
     pub data_loss: Vec<Change>,
     pub policy: PolicyReport,
-    /// The plan digest (plan.digest) that `gitops-apply` checks.
+    /// The plan digest (plan.digest) that `gitops-apply` checks ("" in a drift check: its plan
+    /// is not kept).
     pub digest: String,
-    pub files: PlanFiles,
-    /// plan.md (also drift.md in a drift check).
+    /// The plan artifacts (not in a drift check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<PlanFiles>,
+    /// The drift reports of a drift check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_files: Option<DriftFiles>,
+    /// plan.md (drift.md in a drift check).
     #[serde(skip)]
     pub markdown: String,
     /// This was a drift check.
@@ -83,11 +102,16 @@ pub struct PlanReport {
     pub refused: bool,
 }
 
-/// Plans the rendered deployment `opts.dir`. A refusal of a guard, a held lock or a broken
-/// policy is an error; a policy denial of the plan itself is in the report (`refused`).
+/// Plans the rendered deployment `opts.dir` (or, with `opts.drift`, the deployment as recorded:
+/// [`crate::plan::drift`]). A refusal of a guard, a held lock or a broken policy is an error; a
+/// policy denial of the plan itself is in the report (`refused`).
 pub fn plan(opts: &PlanOptions, reporter: &dyn Reporter) -> Result<PlanReport> {
     let rendered = RenderedDir::open(&opts.dir)?;
     let repo = SourceRepo::open(&opts.repo)?;
+    if opts.drift {
+        let drift = crate::plan::drift::check(&rendered, &repo, opts, reporter)?;
+        return Ok(drift_report(&rendered, drift));
+    }
     rendered.guard(&repo, crate::guard::Stage::Plan, reporter)?;
     // A broken repository policy is invalid input: found before Vault, Terraform or any write.
     crate::plan::policy::check(&repo.root)?;
@@ -97,93 +121,81 @@ pub fn plan(opts: &PlanOptions, reporter: &dyn Reporter) -> Result<PlanReport> {
     if let Some(v) = &vault {
         reporter.progress(&format!("{id}: credentials from Vault {}", v.address()));
     }
-    // The session ends (leases revoked, failures reported) whether the plan succeeded or not.
-    let planned = run(&rendered, &repo, &tf, opts, reporter);
-    crate::exec::vault::finish(vault, reporter);
-    Ok(report(&rendered, opts.drift, planned?))
-}
-
-/// init + plan, the plan artifacts and, in a drift check, the drift reports.
-fn run(
-    rendered: &RenderedDir,
-    repo: &SourceRepo,
-    tf: &Terraform,
-    opts: &PlanOptions,
-    reporter: &dyn Reporter,
-) -> Result<Planned> {
-    let id = rendered.deployment();
     reporter.progress(&format!("{id}: terraform init + plan"));
-    let planned = crate::plan::run::plan(
-        rendered,
-        repo,
-        tf,
-        false,
-        opts.lock_timeout.as_secs(),
-        &title(rendered, opts.drift),
-    )?;
-    if opts.drift {
-        write_drift(&rendered.dir, id, opts.junit.as_deref(), &planned)?;
-    }
-    Ok(planned)
-}
-
-/// The title of plan.md.
-fn title(rendered: &RenderedDir, drift: bool) -> String {
-    format!(
-        "{} {} ({}@{}, profile {})",
-        if drift { "Drift check:" } else { "Plan:" },
+    // The session ends (leases revoked, failures reported) whether the plan succeeded or not.
+    let title = format!(
+        "Plan: {} ({}@{}, profile {})",
         rendered.deployment(),
         rendered.manifest.component,
         rendered.manifest.package,
         rendered.manifest.profile
-    )
-}
-
-/// drift.xml (and `junit`), drift.md and drift.json of a drift check.
-fn write_drift(dir: &Path, id: &str, junit: Option<&Path>, planned: &Planned) -> Result<()> {
-    let xml = summary::drift_junit(id, &planned.summary);
-    write(&dir.join("drift.xml"), xml.as_bytes())?;
-    if let Some(j) = junit {
-        write(j, xml.as_bytes())?;
-    }
-    write(&dir.join("drift.md"), planned.markdown.as_bytes())?;
-    let drift = serde_json::json!({
-        "deployment": id,
-        "drift": planned.summary.has_changes(),
-        "resources": planned.summary.changes,
-    });
-    write(
-        &dir.join("drift.json"),
-        &crate::render::to_json_bytes(&drift),
-    )
-}
-
-fn report(rendered: &RenderedDir, drift: bool, planned: Planned) -> PlanReport {
+    );
+    let planned = crate::plan::run::plan(
+        &rendered,
+        &repo,
+        &tf,
+        false,
+        opts.lock_timeout.as_secs(),
+        &title,
+    );
+    crate::exec::vault::finish(vault, reporter);
+    let planned = planned?;
     let dir = &rendered.dir;
-    let s = &planned.summary;
-    let changes = s.has_changes();
+    let files = PlanFiles {
+        plan: dir.join("plan.bin"),
+        json: dir.join("plan.json"),
+        summary: dir.join("plan.md"),
+        digest: dir.join("plan.digest"),
+    };
+    let mut report = report(rendered.deployment(), &planned.summary, planned.policy);
+    report.refused = !report.policy.denials.is_empty();
+    report.digest = planned.record.digest;
+    report.files = Some(files);
+    report.markdown = planned.markdown;
+    Ok(report)
+}
+
+/// The report of a drift check.
+fn drift_report(rendered: &RenderedDir, drift: Drift) -> PlanReport {
+    let (summary, policy) = match drift.planned {
+        Some(p) => (p.summary, p.policy),
+        None => (Summary::default(), PolicyReport::default()),
+    };
+    let mut report = report(rendered.deployment(), &summary, policy);
+    report.drift = drift.status == DriftStatus::Drift;
+    report.drift_status = Some(drift.status);
+    report.recorded = drift.record;
+    report.drift_files = Some(drift.files);
+    report.markdown = drift.markdown;
+    report.drift_check = true;
+    report
+}
+
+/// What every report has: the counts, the changes, the policy verdict.
+fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
     PlanReport {
-        deployment: rendered.deployment().to_owned(),
-        changes,
-        drift: drift && changes,
+        deployment: deployment.to_owned(),
+        changes: s.has_changes(),
+        real_changes: s.has_real_changes(),
+        change_summary: s.real_line(),
+        drift: false,
+        drift_status: None,
+        recorded: None,
         summary: PlanCounts {
             add: s.add,
             change: s.change,
             destroy: s.destroy,
             replace: s.replace,
+            tag_only: s.tag_only,
         },
         data_loss: s.data_loss().into_iter().cloned().collect(),
-        resources: planned.summary.changes.clone(),
-        refused: !planned.policy.denials.is_empty() && !drift,
-        policy: planned.policy,
-        digest: planned.record.digest,
-        files: PlanFiles {
-            plan: dir.join("plan.bin"),
-            json: dir.join("plan.json"),
-            summary: dir.join("plan.md"),
-            digest: dir.join("plan.digest"),
-        },
-        markdown: planned.markdown,
-        drift_check: drift,
+        resources: s.changes.clone(),
+        refused: false,
+        policy,
+        digest: String::new(),
+        files: None,
+        drift_files: None,
+        markdown: String::new(),
+        drift_check: false,
     }
 }

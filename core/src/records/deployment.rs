@@ -136,6 +136,41 @@ pub fn package_recorded_in(repo: &SourceRepo, env: &str, package: &str) -> Resul
         .any(|t| DeployMeta::parse(&t.message).is_some_and(|m| m.package == package)))
 }
 
+/// The source-of-truth files of a recorded commit, written to a temporary directory (removed on
+/// drop) and opened as a repository whose module roots are still the live one's: what a drift
+/// check and the destroy of a deleted request render.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub repo: SourceRepo,
+    pub commit: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The files of `record`'s commit. A commit missing from the clone (shallow, or tags fetched
+/// without their history) is an error saying how to fetch it.
+pub fn snapshot(live: &SourceRepo, git: &GitRepo, record: &DeploymentRecord) -> Result<Snapshot> {
+    let oid = git2::Oid::from_str(&record.commit)
+        .map_err(|e| Error::Process(format!("{}: {e}", record.tag)))?;
+    if git.repo.find_commit(oid).is_err() {
+        return Err(Error::Process(format!(
+            "{}: its commit {} is not in this clone{}: fetch it (git fetch --tags --unshallow, or a deeper --depth)",
+            record.tag,
+            record.commit,
+            if git.repo.is_shallow() { " (a shallow clone)" } else { "" }
+        )));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(".gitops-snapshot-")
+        .tempdir()
+        .map_err(Error::io(std::env::temp_dir()))?;
+    git.materialize(oid, dir.path())?;
+    Ok(Snapshot {
+        repo: live.open_snapshot(dir.path())?,
+        commit: record.commit.clone(),
+        _dir: dir,
+    })
+}
+
 /// True when the last event of `history` is a deployment (not a tombstone).
 pub fn is_live(history: &[DeploymentRecord]) -> bool {
     history.last().is_some_and(|r| !r.meta.destroyed)

@@ -47,16 +47,17 @@ class GitopsPipelineTest extends HarnessTestBase {
     void aProtectedEnvironmentWaitsForAnApproverOutsideAnyAgentHoldingTheLock() {
         setUpFlow([render: ['prod/api': ['package changed']], destroy: []])
         renders('prod/api', true)
-        fake.answer('gitops-plan', 4)
+        String change = '1 to add, 0 to change, 0 to destroy, 0 to replace (and 21 tag-only updates)'
+        fake.answer('gitops-plan', 4, "{\"change_summary\": \"${change}\"}")
         h.inputHandler = { Map m -> 'alice' }
         runPipeline()
         assert h.inputs.size() == 1
         Map input = h.inputs[0]
         assert input.submitter == 'alice,bob' && input.submitterParameter == 'APPROVER'
-        assert input.message.contains('prod/api')
+        assert input.message.contains('prod/api') && input.message.contains(change)
         assert input.locksHeld == ['gitops-prod-api']
         assert argv('gitops-apply') == ['--repo=sot', '--approved-by=alice', '--json', '--', 'build/prod/api']
-        assert h.currentBuild.description == 'prod/api: applied and tagged (approved by alice)'
+        assert h.currentBuild.description == "prod/api: applied and tagged (${change}) (approved by alice)"
     }
 
     @Test
@@ -129,17 +130,18 @@ class GitopsPipelineTest extends HarnessTestBase {
     void aCronRunIsADriftCheckOnly() {
         cfg.install = [binDir: fake.dir.path]
         h.currentBuild.timerTriggered()
-        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}, {"deployment": "dev/b"}], "destroy": []}')
-        fake.enqueue('gitops-plan', 4)
-        fake.enqueue('gitops-plan', 0)
+        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}, {"deployment": "dev/b"}, {"deployment": "dev/c"}], "destroy": []}')
+        fake.enqueue('gitops-plan', 4, '{"drift_status": "drift"}')
+        fake.enqueue('gitops-plan', 0, '{"drift_status": "in_sync"}')
+        fake.enqueue('gitops-plan', 0, '{"drift_status": "never_deployed"}')
         List results = runPipeline()
-        assert results*.status == ['drift', 'in sync']
+        assert results*.status == ['drift', 'in sync', 'never deployed']
         assert fake.calls('gitops-apply') == [] && fake.calls('gitops-tag') == []
         assert argv('gitops-render', 0) == ['--repo=sot', '--out=build', '--all', '--json', '--']
         assert argv('gitops-plan', 0) == ['--repo=sot', '--drift', '--json', '--', 'build/dev/a']
         assert h.currentBuild.result == 'UNSTABLE'
         assert h.junits*.testResults.contains('build/dev/a/drift.xml')
-        assert h.locks == ['gitops-dev-a', 'gitops-dev-b']
+        assert h.locks == ['gitops-dev-a', 'gitops-dev-b', 'gitops-dev-c']
     }
 
     @Test
