@@ -276,7 +276,7 @@ def publish(Map cfg, List results, String range) {
         }
         String body = bad ? "<failure message=\"${xml(r.status as String)}\">${xml((r.error ?: r.status) as String)}</failure>" : ''
         cases << "  <testcase classname=\"gitops.${xml(r.action as String)}\" name=\"${xml(r.deployment as String)}\">${body}</testcase>"
-        lines << "${r.deployment}: ${r.status}" + (r.change ? " (${r.change})" : '') + (r.approvedBy ? " (approved by ${r.approvedBy})" : '')
+        lines << "${r.deployment}: ${r.status}" + (r.approvedBy ? " (approved by ${r.approvedBy})" : '') + (r.change ? " - plan: ${r.change}" : '')
     }
     String text = '<?xml version="1.0" encoding="UTF-8"?>\n' +
         "<testsuite name=\"gitops\" tests=\"${results.size()}\" failures=\"${failed}\">\n" + cases.join('\n') + '\n</testsuite>\n'

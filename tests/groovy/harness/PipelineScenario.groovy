@@ -172,7 +172,7 @@ class PipelineScenario {
 
     static String statusOf(PipelineHarness h, String id) {
         String line = h.currentBuild.description.readLines().find { it.startsWith(id + ': ') }
-        return line ? line.substring(id.length() + 2).replaceAll(/ \(approved by .*\)$/, '') : '?'
+        return line ? line.substring(id.length() + 2).replaceAll(/ - plan: .*$/, '').replaceAll(/ \(approved by .*\)$/, '') : '?'
     }
 
     PipelineHarness harness(File ws, String buildTag) {

@@ -57,7 +57,7 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert input.message.contains('prod/api') && input.message.contains(change)
         assert input.locksHeld == ['gitops-prod-api']
         assert argv('gitops-apply') == ['--repo=sot', '--approved-by=alice', '--json', '--', 'build/prod/api']
-        assert h.currentBuild.description == "prod/api: applied and tagged (${change}) (approved by alice)"
+        assert h.currentBuild.description == "prod/api: applied and tagged (approved by alice) - plan: ${change}"
     }
 
     @Test
