@@ -233,6 +233,31 @@ struct Case {
     pass_repo: bool,
     /// `symlink = ["<path in the repo>", "<target>"]`: a symbolic link committed at that path.
     symlink: Option<(String, String)>,
+    /// `setup = "..."`: the repository's git state, changed after the overlay is committed.
+    setup: Option<Setup>,
+}
+
+/// The git states a case can put the copied repository in (`setup`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Setup {
+    /// `no-commits`: the files, in a repository that has no commit yet.
+    NoCommits,
+    /// `untracked-in-outer-repo`: the repo's own `.git` removed and a repository created in its
+    /// parent directory that does not track it (an untracked folder inside another repository).
+    UntrackedInOuterRepo,
+    /// `shallow`: the repo replaced by a `--depth 1` clone of itself.
+    Shallow,
+    /// `detached-head`: HEAD detached at the branch's commit.
+    DetachedHead,
+}
+
+impl Setup {
+    const ALL: [(&'static str, Setup); 4] = [
+        ("no-commits", Setup::NoCommits),
+        ("untracked-in-outer-repo", Setup::UntrackedInOuterRepo),
+        ("shallow", Setup::Shallow),
+        ("detached-head", Setup::DetachedHead),
+    ];
 }
 
 fn load_case(dir: &Path) -> Result<Case, String> {
@@ -344,9 +369,26 @@ fn load_case(dir: &Path) -> Result<Case, String> {
             ))
         }
     };
+    let setup = match string("setup", take("setup"))? {
+        None => None,
+        Some(name) => Some(
+            Setup::ALL
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, s)| *s)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Setup::ALL.iter().map(|(n, _)| *n).collect();
+                    format!(
+                        "{}: setup {name:?}: allowed are {}",
+                        path.display(),
+                        known.join(", ")
+                    )
+                })?,
+        ),
+    };
     if let Some(key) = map.keys().next() {
         return Err(format!(
-            "{}: unknown key {key:?}; allowed: description, binary, args, exit, message, delete, generate, target, unset_env, pass_repo, symlink",
+            "{}: unknown key {key:?}; allowed: description, binary, args, exit, message, delete, generate, target, unset_env, pass_repo, symlink, setup",
             path.display()
         ));
     }
@@ -375,6 +417,7 @@ fn load_case(dir: &Path) -> Result<Case, String> {
         unset_env,
         pass_repo,
         symlink,
+        setup,
     })
 }
 
@@ -600,7 +643,50 @@ fn prepare(case: &Case, copy: &Copy) -> Result<(), String> {
     if !git_in(&repo, &["status", "--porcelain"]).is_empty() {
         return Err("the copied repo is not clean after committing the overlay".into());
     }
+    if let Some(setup) = case.setup {
+        set_up(setup, copy)?;
+    }
     Ok(())
+}
+
+/// Puts the copied repository in the git state `setup` names.
+fn set_up(setup: Setup, copy: &Copy) -> Result<(), String> {
+    let repo = copy.repo();
+    let remove_git =
+        || std::fs::remove_dir_all(repo.join(".git")).map_err(|e| format!("remove .git: {e}"));
+    match setup {
+        Setup::NoCommits => {
+            remove_git()?;
+            git_in(&repo, &["init", "-q"]);
+        }
+        Setup::UntrackedInOuterRepo => {
+            remove_git()?;
+            let outer = repo.parent().ok_or("the repo has no parent")?;
+            git_in(outer, &["init", "-q"]);
+            std::fs::write(outer.join("README.md"), "the outer repository\n")
+                .map_err(|e| e.to_string())?;
+            git_in(outer, &["add", "README.md"]);
+            git_in(outer, &["commit", "-q", "-m", "outer"]);
+        }
+        Setup::Shallow => {
+            let full = repo.with_extension("full");
+            std::fs::rename(&repo, &full).map_err(|e| e.to_string())?;
+            let url = format!("file://{}", full.display());
+            let parent = repo.parent().ok_or("the repo has no parent")?;
+            let path = repo.to_string_lossy().into_owned();
+            git_in(parent, &["clone", "-q", "--depth", "1", &url, &path]);
+            std::fs::remove_dir_all(&full).map_err(|e| e.to_string())?;
+        }
+        Setup::DetachedHead => {
+            git_in(&repo, &["checkout", "-q", "--detach"]);
+        }
+    }
+    Ok(())
+}
+
+/// `git status --porcelain --ignored` of `repo` (of the repository enclosing it, if any).
+fn git_status(repo: &Path) -> String {
+    git_in(repo, &["status", "--porcelain", "--ignored"])
 }
 
 /// Runs one case; `Err` holds everything that went wrong.
@@ -643,6 +729,7 @@ fn run_case(case: &Case, example: &Path, log: &mut String) -> Result<(), String>
 
     prepare(case, &copy)?;
 
+    let status_before = git_status(&copy.repo());
     let repo_before = snapshot_repo(&copy.repo());
     let out_before = snapshot(&copy.out());
     let state_before = snapshot(&copy.state());
@@ -685,7 +772,9 @@ fn run_case(case: &Case, example: &Path, log: &mut String) -> Result<(), String>
     ] {
         problems.extend(diff_snapshots(what, &before, &after));
     }
-    if !git_in(&copy.repo(), &["status", "--porcelain", "--ignored"]).is_empty() {
+    // Clean before the run (the overlay is committed) except for a `setup` that leaves files
+    // untracked on purpose (no commits, an outer repository): the run must not change it.
+    if git_status(&copy.repo()) != status_before {
         problems.push("the repo has untracked or modified files after the run".into());
     }
     let mut pwned = Vec::new();

@@ -415,3 +415,70 @@ fn prod_needs_approval_to_destroy_and_a_staging_deployment_before_promotion() {
     let p = w.run("gitops-plan", "x", &[dir.to_str().unwrap()]);
     assert_eq!(p.status.code(), Some(4), "{}{}", stdout(&p), stderr(&p));
 }
+
+/// The `deploy/<id>/` tags of the example repo.
+fn deploy_tags(w: &World, id: &str) -> String {
+    w.ex.git(&["tag", "-l", &format!("deploy/{id}/*")])
+}
+
+#[test]
+fn tag_records_only_a_commit_of_the_branch_that_holds_what_was_applied() {
+    let w = World::new();
+    let id = "dev/orders-api";
+    let req = "deployments/dev/orders-api.toml";
+    let dir = w.out(id);
+    let d = dir.to_str().unwrap();
+    let render = || {
+        let o = w.run("gitops-render", "b", &[id, "--out", d]);
+        assert_eq!(o.status.code(), Some(0), "render: {}", stderr(&o));
+    };
+    let tag = || w.run("gitops-tag", "b", &[d]);
+
+    // A change git does not see (skip-worktree): the render says clean, but the commit does not
+    // hold the request that was applied.
+    w.ex.git(&["update-index", "--skip-worktree", req]);
+    let text = std::fs::read_to_string(w.ex.repo().join(req)).unwrap();
+    std::fs::write(w.ex.repo().join(req), format!("{text}# local edit\n")).unwrap();
+    assert_eq!(w.ex.git(&["status", "--porcelain"]), "");
+    render();
+    w.plan_apply(&dir, None);
+    let t = tag();
+    assert_eq!(t.status.code(), Some(3), "{}", stderr(&t));
+    assert!(
+        stderr(&t).contains(&format!(
+            "does not hold the {req} that was rendered and applied"
+        )),
+        "{}",
+        stderr(&t)
+    );
+    assert_eq!(deploy_tags(&w, id), "", "nothing recorded");
+    w.ex.git(&["update-index", "--no-skip-worktree", req]);
+    w.ex.git(&["checkout", "-q", "--", req]);
+
+    // Applied from main's HEAD, then HEAD moved to a commit of another history (same files):
+    // the render's commit is not in HEAD's history.
+    render();
+    w.plan_apply(&dir, None);
+    w.ex.git(&["checkout", "-q", "--orphan", "elsewhere"]);
+    w.ex.git(&["commit", "-q", "-m", "another history"]);
+    let t = tag();
+    assert_eq!(t.status.code(), Some(3), "{}", stderr(&t));
+    assert!(
+        stderr(&t).contains("nor in its history") && stderr(&t).contains("check out the branch"),
+        "{}",
+        stderr(&t)
+    );
+    assert_eq!(deploy_tags(&w, id), "", "nothing recorded");
+
+    // Back on the branch: HEAD is the render's commit, recorded.
+    w.ex.git(&["checkout", "-q", "main"]);
+    let t = tag();
+    assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
+    assert_eq!(deploy_tags(&w, id), format!("deploy/{id}/1"));
+    // A later commit on the branch: the render's commit is in HEAD's history, still recordable
+    // (already recorded: nothing new).
+    w.ex.commit_file("README.md", "later\n", "a later commit");
+    let t = w.run("gitops-tag", "b", &[d, "--json"]);
+    assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
+    assert_eq!(json(&t.stdout)["recorded"], false);
+}

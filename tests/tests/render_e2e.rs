@@ -490,10 +490,118 @@ fn explain_shows_precedence_and_sources() {
     assert_eq!(find("compute", "image")["layer"], "package");
     assert_eq!(find("app-config", "secret_refs")["layer"], "module-default");
     assert_eq!(find("network", "tags")["layer"], "tags");
+    // The repo profile's layering is said once, and a built-in value it replaced is a note.
+    assert_eq!(
+        v["profile"],
+        serde_json::json!([
+            "profiles/internal-tooling.toml merges over the built-in profile \
+             internal-tooling (builtin:profiles/internal-tooling.toml): its values win, the \
+             built-in's others stay"
+        ])
+    );
+    assert_eq!(
+        find("compute", "instance_type")["notes"],
+        serde_json::json!([
+            "over \"t3.small\" from builtin:profiles/internal-tooling.toml [sandbox.compute.instance_type]"
+        ])
+    );
     // Text form too.
     let o = ex.render(&["dev/web-frontend", "--explain"]);
     assert!(stdout(&o).contains("module compute"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(
+            "\nprofile internal-tooling: profiles/internal-tooling.toml merges over the built-in"
+        ),
+        "{}",
+        stdout(&o)
+    );
     assert!(!ex.out().exists(), "--explain alone writes nothing");
+    // A built-in profile used as it is: nothing to say.
+    let o = ex.render(&["dev/orders-api", "--explain", "--json"]);
+    assert_eq!(json(&o.stdout)["profile"], serde_json::json!([]));
+}
+
+/// `source_dirty` of the manifest `gitops-render <id> --out <out>` wrote.
+fn rendered_dirty(ex: &Example, id: &str, out: &Path) -> bool {
+    let o = ex.render(&[id, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m = json(&std::fs::read(out.join(".gitops/manifest.json")).unwrap());
+    m["source_dirty"].as_bool().unwrap()
+}
+
+#[test]
+fn ignored_or_untracked_inputs_make_a_render_dirty_and_protected_environments_refuse_it() {
+    let ex = Example::new();
+    certify_prod_package(&ex);
+    ex.commit_file(
+        ".gitignore",
+        "/build-output/\ndeployments/dev/scratch-*.toml\n",
+        "Ignore local files",
+    );
+    let dev = ex.out().join("dev");
+    let prod = ex.out().join("prod");
+    assert!(!rendered_dirty(&ex, "dev/orders-api", &dev));
+    assert!(!rendered_dirty(&ex, "prod/orders-api", &prod));
+
+    // An ignored output directory is no input: still clean, prod still renders.
+    std::fs::create_dir_all(ex.repo().join("build-output/dev")).unwrap();
+    std::fs::write(ex.repo().join("build-output/dev/main.tf.json"), "{}").unwrap();
+    assert!(!rendered_dirty(&ex, "dev/orders-api", &dev));
+    assert!(!rendered_dirty(&ex, "prod/orders-api", &prod));
+
+    // A git-ignored request: render reads deployments/, git does not hold it.
+    let ignored = ex.repo().join("deployments/dev/scratch-api.toml");
+    std::fs::copy(ex.repo().join("deployments/dev/orders-api.toml"), &ignored).unwrap();
+    assert_eq!(ex.git(&["status", "--porcelain"]), "", "git sees nothing");
+    assert!(rendered_dirty(&ex, "dev/orders-api", &dev));
+    let before = snapshot(&prod);
+    let o = ex.render(&["prod/orders-api", "--out", prod.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    for part in [
+        "prod/orders-api is in protected environment prod",
+        "source_dirty",
+        "git-ignored",
+    ] {
+        assert!(stderr(&o).contains(part), "{part:?}: {}", stderr(&o));
+    }
+    assert_eq!(snapshot(&prod), before, "nothing written");
+    // --all refuses too, and writes nothing.
+    let all = ex.out().join("all");
+    let o = ex.render(&["--all", "--out", all.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(!all.join("prod").exists() && !all.join("dev").exists());
+    std::fs::remove_file(&ignored).unwrap();
+
+    // An untracked (not ignored) file: the same.
+    let untracked = ex.repo().join("environments/notes.toml");
+    std::fs::write(&untracked, "").unwrap();
+    let o = ex.render(&["prod/orders-api", "--out", prod.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    std::fs::remove_file(&untracked).unwrap();
+    assert!(!rendered_dirty(&ex, "prod/orders-api", &prod));
+
+    // gitops-plan (and gitops-apply: the same guard) refuse a dirty render of a protected
+    // environment before Terraform or Vault: here a manifest that says so.
+    let manifest = prod.join(".gitops/manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let dirty = text.replace("\"source_dirty\": false", "\"source_dirty\": true");
+    assert_ne!(dirty, text);
+    std::fs::write(&manifest, dirty).unwrap();
+    for bin in ["gitops-plan", "gitops-apply"] {
+        let mut c = ex.cmd(bin);
+        c.arg("--repo").arg(ex.repo()).arg(&prod);
+        if bin == "gitops-apply" {
+            c.args(["--approved-by", "alice"]);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(3), "{bin}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("prod/orders-api is in protected environment prod"),
+            "{bin}: {}",
+            stderr(&o)
+        );
+        assert!(!prod.join("plan.bin").exists() && !prod.join(".terraform").exists());
+    }
 }
 
 #[test]

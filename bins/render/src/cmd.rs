@@ -245,6 +245,9 @@ fn print_explain(r: &Rendered) {
         r.manifest.profile,
         r.manifest.cloud
     );
+    for note in &r.profile_notes {
+        gitops_cli::outln!("profile {}: {note}", r.manifest.profile);
+    }
     let mut module = "";
     for e in &r.explain {
         if e.module != module {

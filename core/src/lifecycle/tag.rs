@@ -242,15 +242,59 @@ fn offenders_text(c: &TagCheck) -> String {
         .join("\n")
 }
 
-/// The deployment record of an applied render, and the commit it is recorded on.
-fn deploy_meta(a: &Applied, git: &GitRepo) -> Result<(git2::Oid, DeployMeta)> {
+/// The commit a deployment is recorded on: the render's `source_commit`, which must hold what was
+/// applied. It must be a commit of this repository, HEAD or in HEAD's history (a record on a
+/// commit of no branch would be lost to `history`, `rollback` and drift checks), and hold every
+/// input file of the render byte for byte (the manifest's digest of each; built-in profiles
+/// aside). A render from uncommitted files (`source_dirty`) was refused before. Each failure is
+/// a refusal (exit 3), before the lock is taken or anything is written.
+fn recorded_commit(a: &Applied, git: &GitRepo) -> Result<git2::Oid> {
     let (id, m) = (&a.id, &a.rendered.manifest);
-    let commit = git2::Oid::from_str(&m.source_commit).map_err(|_| {
-        Error::Refused(format!(
-            "{id}: the manifest's source_commit {} is not a commit",
-            json!(m.source_commit)
-        ))
-    })?;
+    let again = "render, plan and apply again from this repository";
+    let commit = git2::Oid::from_str(&m.source_commit)
+        .ok()
+        .filter(|c| git.repo.find_commit(*c).is_ok())
+        .ok_or_else(|| {
+            Error::Refused(format!(
+                "{id}: the render's source_commit {} is not a commit of {}: {again}",
+                json!(m.source_commit),
+                a.repo.root.display()
+            ))
+        })?;
+    let head = git.head()?;
+    if head != commit && !git.repo.graph_descendant_of(head, commit).unwrap_or(false) {
+        return Err(Error::Refused(format!(
+            "{id}: the render's source commit {} is not HEAD ({}) nor in its history: a \
+             deployment is recorded on a commit of the checked-out branch; check out the branch \
+             the render was made from, or {again}",
+            short_id(&commit.to_string(), 12),
+            short_id(&head.to_string(), 12)
+        )));
+    }
+    for (path, digest) in &m.inputs {
+        if path.starts_with("builtin:") {
+            continue;
+        }
+        let at_commit = git.file_at(commit, std::path::Path::new(path))?;
+        let found = at_commit.map(|b| format!("sha256:{}", crate::model::load::sha256_hex(&b)));
+        if found.as_deref() != Some(digest.as_str()) {
+            return Err(Error::Refused(format!(
+                "{id}: commit {} does not hold the {path} that was rendered and applied ({}): \
+                 the render was not made from that commit; {again}",
+                short_id(&commit.to_string(), 12),
+                match found {
+                    Some(f) => format!("its digest is {f}, the manifest records {digest}"),
+                    None => "the commit has no such file".to_owned(),
+                }
+            )));
+        }
+    }
+    Ok(commit)
+}
+
+/// The deployment record of an applied render on `commit` ([`recorded_commit`]).
+fn deploy_meta(a: &Applied, git: &GitRepo, commit: git2::Oid) -> Result<DeployMeta> {
+    let (id, m) = (&a.id, &a.rendered.manifest);
     let request = git.file_at(commit, &id.path())?.ok_or_else(|| {
         Error::Refused(format!(
             "{id}: commit {commit} has no {}: the render is not from a commit of this repository",
@@ -270,7 +314,7 @@ fn deploy_meta(a: &Applied, git: &GitRepo) -> Result<(git2::Oid, DeployMeta)> {
         request_sha256: meta::request_digest(&request),
         destroyed: false,
     };
-    Ok((commit, record))
+    Ok(record)
 }
 
 /// `gitops-tag RENDERED_DIR`: verifies the deployment tags of every resource of the applied state,
@@ -278,6 +322,8 @@ fn deploy_meta(a: &Applied, git: &GitRepo) -> Result<(git2::Oid, DeployMeta)> {
 /// commit (pushed when there is a remote). Recording the same apply again tags nothing new.
 pub fn record(opts: &RecordOptions, reporter: &dyn Reporter) -> Result<RecordReport> {
     let a = applied(opts)?;
+    let git = GitRepo::open(&a.repo)?;
+    let commit = recorded_commit(&a, &git)?;
     let (_lock, state) = read_state(&a, opts, reporter)?;
     let tags = check(&state, &a.rendered.manifest.tags);
     let id = &a.id;
@@ -294,8 +340,7 @@ pub fn record(opts: &RecordOptions, reporter: &dyn Reporter) -> Result<RecordRep
             message,
         }));
     }
-    let git = GitRepo::open(&a.repo)?;
-    let (commit, record) = deploy_meta(&a, &git)?;
+    let record = deploy_meta(&a, &git, commit)?;
     let prefix = meta::deploy_prefix(id);
     let previous = meta::records(&git, &prefix)?;
     let same = previous.last().filter(|r| {

@@ -1,10 +1,23 @@
 //! Profiles: the built-in archetypes shipped with (and embedded in) the toolkit, merged with the
-//! source-of-truth repo's own `profiles/` (same name: deep merge over the built-in; new name: may
-//! `extends` another profile).
+//! source-of-truth repo's own `profiles/`.
+//!
+//! The rule, one layer at a time, base first:
+//! - a repo profile with a new name is its file, over what it `extends` (itself resolved by this
+//!   rule), if anything;
+//! - a repo profile with the name of a built-in is always its file deep-merged over that built-in
+//!   (per cloud, module and input: what the file sets wins, the rest stays the built-in's); it
+//!   cannot also `extends` another profile (exit 2): two bases for one name would leave a reader
+//!   guessing which one the file builds on, and replacing the built-in silently is what made a
+//!   team's "internal-tooling" lose the platform's values. A profile built on another one gets a
+//!   name of its own.
+//!
+//! [`ResolvedProfile::notes`] says which file merged over which built-in (`--explain`), and
+//! [`ResolvedProfile::overridden`] keeps the lower layers' values a higher one replaced.
 
 use crate::error::{ConfigError, Result};
 use crate::model::load::{self, SourceFile};
 use crate::model::{Cloud, Profile};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -39,6 +52,25 @@ pub struct ResolvedProfile {
     pub sources: Vec<SourceFile>,
     /// `(cloud, module, input)` -> file that set it.
     pub origin: BTreeMap<(Cloud, String, String), String>,
+    /// `(cloud, module, input)` -> the values of lower layers a higher one replaced, lowest first,
+    /// each with the file that set it.
+    pub overridden: BTreeMap<(Cloud, String, String), Vec<(String, Value)>>,
+    /// How the layers were put together, for `--explain`: which repo file merged over which
+    /// built-in, which profile a file extends. Empty for a built-in used as it is.
+    pub notes: Vec<String>,
+}
+
+impl ResolvedProfile {
+    fn empty(name: &str) -> ResolvedProfile {
+        ResolvedProfile {
+            name: name.to_owned(),
+            profile: Profile::default(),
+            sources: vec![],
+            origin: BTreeMap::new(),
+            overridden: BTreeMap::new(),
+            notes: vec![],
+        }
+    }
 }
 
 /// Names of every profile available to a repo: built-in ones and the repo's `profiles/*.toml`.
@@ -75,9 +107,15 @@ fn merge_into(base: &mut ResolvedProfile, layer: &Profile, file: &str) {
         for (module, values) in inputs {
             let slot = target.entry(module.clone()).or_default();
             for (input, value) in values {
-                slot.insert(input.clone(), value.clone());
-                base.origin
-                    .insert((cloud, module.clone(), input.clone()), file.to_owned());
+                let at = (cloud, module.clone(), input.clone());
+                if let Some(old) = slot.insert(input.clone(), value.clone()) {
+                    let from = base.origin.get(&at).cloned().unwrap_or_default();
+                    base.overridden
+                        .entry(at.clone())
+                        .or_default()
+                        .push((from, old));
+                }
+                base.origin.insert(at, file.to_owned());
             }
         }
     }
@@ -101,62 +139,74 @@ fn resolve_depth(
 ) -> Result<ResolvedProfile> {
     let rel = Path::new("profiles").join(format!("{name}.toml"));
     let repo_file = SourceFile::read(repo_root, &rel)?;
+    let builtin_src = builtin(name);
     let Some(src) = repo_file else {
-        let src = builtin(name).ok_or_else(|| blame(available(repo_root).join(", ")))?;
-        let profile = load::profile(&src)?;
-        let mut resolved = ResolvedProfile {
-            name: name.to_owned(),
-            profile: Profile {
-                extends: None,
-                ..Profile::default()
-            },
-            sources: vec![],
-            origin: BTreeMap::new(),
-        };
-        merge_into(&mut resolved, &profile, &src.shown.display().to_string());
+        let src = builtin_src.ok_or_else(|| blame(available(repo_root).join(", ")))?;
+        let mut resolved = ResolvedProfile::empty(name);
+        merge_into(
+            &mut resolved,
+            &load::profile(&src)?,
+            &src.shown.display().to_string(),
+        );
         resolved.sources.push(src);
         return Ok(resolved);
     };
     let layer = load::profile(&src)?;
-    let mut resolved = if let Some(parent) = &layer.extends {
-        if depth >= 8 || parent == name {
+    let shown = src.shown.display().to_string();
+    let mut resolved = match (&layer.extends, builtin_src) {
+        (Some(parent), Some(base)) => {
             return Err(src
                 .error(
                     &["extends"],
-                    crate::model::names::shown(parent),
-                    "a chain of at most 8 profiles without cycles",
+                    format!(
+                        "extends = {} in a profile named like the built-in profile {name}, which \
+                         it is always merged over",
+                        crate::model::names::shown(parent)
+                    ),
+                    format!(
+                        "no `extends` here ({shown} merges over {}), or a profile of a new name \
+                         that extends {parent} (e.g. profiles/{name}-{parent}.toml)",
+                        base.shown.display()
+                    ),
                 )
                 .into());
         }
-        let parent_blame = |known: String| {
-            src.error(
-                &["extends"],
-                crate::model::names::shown(parent),
-                format!("a profile: {known}"),
-            )
-        };
-        resolve_depth(repo_root, parent, &parent_blame, depth + 1)?
-    } else if let Some(base) = builtin(name) {
-        let profile = load::profile(&base)?;
-        let mut r = ResolvedProfile {
-            name: name.to_owned(),
-            profile: Profile::default(),
-            sources: vec![],
-            origin: BTreeMap::new(),
-        };
-        merge_into(&mut r, &profile, &base.shown.display().to_string());
-        r.sources.push(base);
-        r
-    } else {
-        ResolvedProfile {
-            name: name.to_owned(),
-            profile: Profile::default(),
-            sources: vec![],
-            origin: BTreeMap::new(),
+        (Some(parent), None) => {
+            if depth >= 8 || parent == name {
+                return Err(src
+                    .error(
+                        &["extends"],
+                        crate::model::names::shown(parent),
+                        "a chain of at most 8 profiles without cycles",
+                    )
+                    .into());
+            }
+            let parent_blame = |known: String| {
+                src.error(
+                    &["extends"],
+                    crate::model::names::shown(parent),
+                    format!("a profile: {known}"),
+                )
+            };
+            let mut r = resolve_depth(repo_root, parent, &parent_blame, depth + 1)?;
+            r.notes.push(format!("{shown} extends profile {parent}"));
+            r
         }
+        (None, Some(base)) => {
+            let mut r = ResolvedProfile::empty(name);
+            let base_shown = base.shown.display().to_string();
+            merge_into(&mut r, &load::profile(&base)?, &base_shown);
+            r.sources.push(base);
+            r.notes.push(format!(
+                "{shown} merges over the built-in profile {name} ({base_shown}): its values win, \
+                 the built-in's others stay"
+            ));
+            r
+        }
+        (None, None) => ResolvedProfile::empty(name),
     };
     resolved.name = name.to_owned();
-    merge_into(&mut resolved, &layer, &src.shown.display().to_string());
+    merge_into(&mut resolved, &layer, &shown);
     resolved.sources.push(src);
     Ok(resolved)
 }
@@ -206,6 +256,99 @@ mod tests {
         );
         let err = resolve(dir.path(), "nope", &blame).unwrap_err();
         assert!(err.to_string().contains("tiny"), "{err}");
+    }
+
+    #[test]
+    fn merging_over_a_builtin_is_noted_with_the_values_it_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+        let builtin_text = builtin("internal-tooling").unwrap().text;
+        let builtin_p = load::profile(&builtin("internal-tooling").unwrap()).unwrap();
+        let (module, input, old) = builtin_p
+            .sandbox
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find_map(|(m, i)| {
+                i.iter()
+                    .next()
+                    .map(|(k, v)| (m.clone(), k.clone(), v.clone()))
+            })
+            .unwrap_or_else(|| panic!("the built-in sets a sandbox input:\n{builtin_text}"));
+        std::fs::write(
+            dir.path().join("profiles/internal-tooling.toml"),
+            format!("[sandbox.{module}]\n{input} = \"ours\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("profiles/tiny.toml"),
+            "extends = \"internal-tooling\"\n",
+        )
+        .unwrap();
+        let blame = |k: String| ConfigError::new("x", None, "?", k);
+        let r = resolve(dir.path(), "tiny", &blame).unwrap();
+        assert_eq!(
+            r.notes,
+            vec![
+                "profiles/internal-tooling.toml merges over the built-in profile internal-tooling \
+                 (builtin:profiles/internal-tooling.toml): its values win, the built-in's others \
+                 stay"
+                    .to_owned(),
+                "profiles/tiny.toml extends profile internal-tooling".to_owned(),
+            ]
+        );
+        let at = (Cloud::Sandbox, module.clone(), input.clone());
+        assert_eq!(
+            r.profile.cloud(Cloud::Sandbox).unwrap()[&module][&input],
+            "ours"
+        );
+        assert_eq!(r.origin[&at], "profiles/internal-tooling.toml");
+        assert_eq!(
+            r.overridden[&at],
+            vec![("builtin:profiles/internal-tooling.toml".to_owned(), old)]
+        );
+        // A built-in used as it is has nothing to note.
+        let plain = resolve(dir.path(), "database-cluster", &blame).unwrap();
+        assert!(
+            plain.notes.is_empty() && plain.overridden.is_empty(),
+            "{:?}",
+            plain.notes
+        );
+    }
+
+    #[test]
+    fn a_builtin_name_with_extends_is_an_error_not_a_silent_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+        std::fs::write(
+            dir.path().join("profiles/internal-tooling.toml"),
+            "description = \"ours\"\nextends = \"high-traffic-api\"\n",
+        )
+        .unwrap();
+        let blame = |k: String| ConfigError::new("x", None, "?", k);
+        let err = resolve(dir.path(), "internal-tooling", &blame).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        for part in [
+            "profiles/internal-tooling.toml:2",
+            "`extends`",
+            "\"high-traffic-api\"",
+            "built-in profile internal-tooling",
+            "a profile of a new name",
+        ] {
+            assert!(text.contains(part), "{part:?} in {text}");
+        }
+        // Also through a chain: a new name extending it reports the same file.
+        std::fs::write(
+            dir.path().join("profiles/tiny.toml"),
+            "extends = \"internal-tooling\"\n",
+        )
+        .unwrap();
+        let err = resolve(dir.path(), "tiny", &blame).unwrap_err();
+        assert!(
+            err.to_string().contains("profiles/internal-tooling.toml:2"),
+            "{err}"
+        );
     }
 
     #[test]

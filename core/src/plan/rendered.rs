@@ -70,6 +70,9 @@ impl RenderedDir {
         stage: crate::guard::Stage,
         reporter: &dyn Reporter,
     ) -> Result<()> {
+        let m = &self.manifest;
+        let (id, env) = (&m.deployment, &m.environment);
+        crate::model::sot::refuse_dirty_protected(id, env, m.protected, m.source_dirty)?;
         for w in crate::guard::check(&crate::guard::GuardContext {
             repo,
             stage,

@@ -91,20 +91,28 @@ fn diff_since<'g>(
     prefix: &Path,
     rev: &str,
 ) -> Result<(git2::Diff<'g>, git2::Tree<'g>)> {
+    let new = crate::model::sot::head_commit(git, &repo.root)?
+        .tree()
+        .map_err(GitError::op("read HEAD of", repo.root.display()))?;
     let old = git
         .revparse_single(rev)
         .and_then(|o| o.peel_to_tree())
         .map_err(|_| {
+            // A shallow clone (Jenkins' default "shallow clone" option, `git clone --depth N`)
+            // lacks the history REV needs: say so, and how to get it.
+            let shallow = if git.is_shallow() {
+                "; the clone is shallow (its history stops after the commits it was cloned with): \
+                 fetch more history with `git fetch --deepen=<N>` (N more commits) or all of it \
+                 with `git fetch --unshallow`"
+            } else {
+                ""
+            };
             Error::Usage(format!(
-                "--changed-since {}: not a commit of {}",
+                "--changed-since {}: not a commit of {}{shallow}",
                 crate::model::names::shown(rev),
                 repo.root.display()
             ))
         })?;
-    let new = git
-        .head()
-        .and_then(|h| h.peel_to_tree())
-        .map_err(GitError::op("read HEAD of", repo.root.display()))?;
     let mut opts = git2::DiffOptions::new();
     if !prefix.as_os_str().is_empty() {
         opts.pathspec(prefix.to_string_lossy().as_ref());

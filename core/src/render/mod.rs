@@ -72,6 +72,8 @@ pub struct Rendered {
     /// Module name -> cached module directory to vendor.
     pub vendor: BTreeMap<String, PathBuf>,
     pub explain: Vec<Explained>,
+    /// How the profile's layers were merged (`model::profile::ResolvedProfile::notes`).
+    pub profile_notes: Vec<String>,
     /// Guard warnings (e.g. an uncertified package in an unprotected environment).
     pub warnings: Vec<String>,
 }
@@ -137,6 +139,8 @@ impl<'a> Renderer<'a> {
         dep_src: &SourceFile,
     ) -> Result<Rendered> {
         let (env, env_src) = self.environment(id, dep_src)?;
+        let deployment = id.to_string();
+        crate::model::sot::refuse_dirty_protected(&deployment, &id.env, env.protected, self.dirty)?;
         let profile = self.profile(dep, dep_src)?;
         let profile_inputs = profile_inputs(&profile, id, dep, dep_src, &env)?;
         let (package, pkg_src) = self.package(dep, dep_src)?;
@@ -195,6 +199,7 @@ impl<'a> Renderer<'a> {
             manifest_json,
             vendor,
             explain,
+            profile_notes: profile.notes.clone(),
             warnings,
         })
     }

@@ -70,6 +70,8 @@ struct Offer<'v> {
     key: Vec<String>,
     /// Must the module declare this input (strict), or is it skipped when it does not (offered)?
     strict: bool,
+    /// Notes on values this one replaced within its layer (a profile's lower layers).
+    overrode: Vec<String>,
 }
 
 impl Offer<'_> {
@@ -124,6 +126,7 @@ impl InputContext<'_> {
             src: None,
             key: key(&["name"]),
             strict: false,
+            overrode: Vec::new(),
         }];
         for input in ["region", "location"] {
             offers.push(Offer {
@@ -132,6 +135,7 @@ impl InputContext<'_> {
                 src: None,
                 key: key(&[input]),
                 strict: false,
+                overrode: Vec::new(),
             });
         }
         offers
@@ -147,6 +151,7 @@ impl InputContext<'_> {
                     src: Some(self.pkg_src),
                     key: key(&["modules", module, "inputs", input]),
                     strict: true,
+                    overrode: Vec::new(),
                 });
             }
         }
@@ -168,12 +173,27 @@ impl InputContext<'_> {
                     .iter()
                     .rev()
                     .find(|s| Some(&s.shown.display().to_string()) == file);
+                let at = (cloud, module.to_owned(), input.clone());
+                let overrode = self
+                    .profile
+                    .overridden
+                    .get(&at)
+                    .into_iter()
+                    .flatten()
+                    .map(|(file, old)| {
+                        format!(
+                            "over {} from {file} [{cloud}.{module}.{input}]",
+                            compact(old)
+                        )
+                    })
+                    .collect();
                 offers.push(Offer {
                     layer: Layer::Profile,
                     value: v.clone(),
                     src,
                     key: key(&[cloud.as_str(), module, input]),
                     strict: false,
+                    overrode,
                 });
             }
         }
@@ -189,6 +209,7 @@ impl InputContext<'_> {
                     src: Some(self.env_src),
                     key: key(&["inputs", module, input]),
                     strict: false,
+                    overrode: Vec::new(),
                 });
             }
         }
@@ -205,6 +226,7 @@ impl InputContext<'_> {
                     src: Some(self.dep_src),
                     key: key(&["overrides", module, input]),
                     strict: true,
+                    overrode: Vec::new(),
                 });
             }
         }
@@ -221,6 +243,7 @@ impl InputContext<'_> {
                 src: Some(self.dep_src),
                 key: key(&["app_config"]),
                 strict: true,
+                overrode: Vec::new(),
             });
         }
         if module == "monitoring" {
@@ -231,6 +254,7 @@ impl InputContext<'_> {
                     src: Some(self.dep_src),
                     key: key(&["monitoring", input]),
                     strict: true,
+                    overrode: Vec::new(),
                 });
             }
         }
@@ -372,7 +396,7 @@ impl InputContext<'_> {
                     format!("a value of type {} ({at})", var.ty),
                 ));
             }
-            let notes = match chosen.remove(&input) {
+            let mut notes = match chosen.remove(&input) {
                 Some((prev, mut notes)) => {
                     notes.push(format!(
                         "over {} from {}",
@@ -383,6 +407,7 @@ impl InputContext<'_> {
                 }
                 None => Vec::new(),
             };
+            notes.extend(offer.overrode.iter().cloned());
             chosen.insert(input, (offer, notes));
         }
         Ok((chosen, skipped))
@@ -693,11 +718,17 @@ variable "tags" { type = map(string) }
                 .or_default()
                 .extend(inputs.clone());
         }
+        // `team` replaces the base's `replicas`.
+        let replicas = (Cloud::Sandbox, "app".to_owned(), "replicas".to_owned());
+        let overridden =
+            BTreeMap::from([(replicas, vec![(base.shown.display().to_string(), json!(1))])]);
         ResolvedProfile {
             name: "team".into(),
             profile: merged,
             sources: vec![base, team],
             origin,
+            overridden,
+            notes: vec![],
         }
     }
 
@@ -761,13 +792,17 @@ variable "tags" { type = map(string) }
     fn profile_overrides_package_and_names_its_layer_file() {
         let explained = World::default().explained();
         // `replicas`: package 2, base profile 1, team profile 3 (the layer that set it wins; the
-        // merged profile offers one value, blamed on the file that set it).
+        // merged profile offers one value, blamed on the file that set it, with a note for the
+        // value of the profile layer it replaced).
         assert_entry(
             entry(&explained, "app", "replicas"),
             Layer::Profile,
             json!(3),
             "profiles/team.toml [sandbox.app.replicas]",
-            &["over 2 from packages/web/1.0.0.toml [modules.app.inputs.replicas]"],
+            &[
+                "over 2 from packages/web/1.0.0.toml [modules.app.inputs.replicas]",
+                "over 1 from builtin:profiles/base.toml [sandbox.app.replicas]",
+            ],
         );
     }
 

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainReport {
     pub deployment: String,
+    /// How the request's profile was put together: which repo file merges over which built-in,
+    /// which profile a file extends (empty for a built-in used as it is).
+    pub profile: Vec<String>,
     pub inputs: Vec<Explained>,
 }
 
@@ -51,6 +54,7 @@ pub fn render_deployment(
 pub fn explain(rendered: &Rendered) -> ExplainReport {
     ExplainReport {
         deployment: rendered.id.to_string(),
+        profile: rendered.profile_notes.clone(),
         inputs: rendered.explain.clone(),
     }
 }
