@@ -457,6 +457,8 @@ fn run(repo: &SourceRepo, opts: &CertifyOptions, reporter: &dyn Reporter) -> Res
             });
         }
     }
+    // The record is a commit: a detached HEAD is refused now, not after the whole run.
+    crate::exec::git::GitRepo::open(repo)?.branch()?;
     let tf = Terraform::find()?.with_plugin_cache(opts.cache_dir.join("plugins"));
     let terraform_version = tf.version()?;
     let started = SystemTime::now();

@@ -74,11 +74,7 @@ impl GitRepo {
     }
 
     pub fn head(&self) -> Result<git2::Oid> {
-        self.repo
-            .head()
-            .and_then(|h| h.peel_to_commit())
-            .map(|c| c.id())
-            .map_err(err("read HEAD of", self.root.display()))
+        crate::model::sot::head_commit(&self.repo, &self.root).map(|c| c.id())
     }
 
     fn in_tree(&self, rel: &Path) -> PathBuf {
@@ -247,17 +243,22 @@ impl GitRepo {
             .map(|_| "origin".to_owned())
     }
 
-    fn branch(&self) -> Result<String> {
+    /// The branch HEAD is on. A detached HEAD is exit 2: a commit made there belongs to no
+    /// branch (and cannot be pushed), so every command that commits asks this before it writes.
+    pub fn branch(&self) -> Result<String> {
+        self.head()?;
         let head = self
             .repo
             .head()
             .map_err(err("read HEAD of", self.root.display()))?;
-        head.shorthand()
-            .map(str::to_owned)
-            .filter(|b| b != "HEAD")
+        Some(head)
+            .filter(git2::Reference::is_branch)
+            .and_then(|h| h.shorthand().map(str::to_owned))
             .ok_or_else(|| {
                 Error::Usage(format!(
-                    "{}: HEAD is detached: check out a branch to record deployments",
+                    "{}: HEAD is detached (not on a branch): a commit made here would belong to \
+                     no branch; check out a branch first (git switch <branch>); nothing was \
+                     changed",
                     self.root.display()
                 ))
             })
@@ -318,7 +319,8 @@ impl GitRepo {
         }
     }
 
-    fn fetch(&self, remote: &str, branch: &str) -> Result<git2::Oid> {
+    /// Fetches `specs` (the remote's tags always come along) from `remote`.
+    fn fetch_refs(&self, remote: &str, specs: &[&str]) -> Result<()> {
         let mut r = self
             .repo
             .find_remote(remote)
@@ -326,13 +328,15 @@ impl GitRepo {
         let rejection = std::cell::RefCell::new(None);
         let mut opts = git2::FetchOptions::new();
         opts.remote_callbacks(Self::callbacks(&rejection));
+        let mut all = specs.to_vec();
+        all.push("+refs/tags/*:refs/tags/*");
+        r.fetch(&all, Some(&mut opts), None)
+            .map_err(err("fetch from", remote))
+    }
+
+    fn fetch(&self, remote: &str, branch: &str) -> Result<git2::Oid> {
         let spec = format!("+refs/heads/{branch}:refs/remotes/{remote}/{branch}");
-        r.fetch(
-            &[spec.as_str(), "+refs/tags/*:refs/tags/*"],
-            Some(&mut opts),
-            None,
-        )
-        .map_err(err("fetch from", remote))?;
+        self.fetch_refs(remote, &[spec.as_str()])?;
         self.repo
             .refname_to_id(&format!("refs/remotes/{remote}/{branch}"))
             .map_err(err("read remote branch", branch))
@@ -340,17 +344,18 @@ impl GitRepo {
 
     /// Commits `changes` and pushes the branch when there is a remote. A rejected push (someone
     /// pushed first) is retried: fetch, re-apply the same changes on the new remote head, push.
+    /// A detached HEAD is refused before anything is written ([`GitRepo::branch`]).
     pub fn commit_and_push(
         &self,
         changes: &[Change],
         message: &str,
         attempts: u32,
     ) -> Result<git2::Oid> {
+        let branch = self.branch()?;
         let mut id = self.commit(changes, message)?;
         let Some(remote) = self.remote() else {
             return Ok(id);
         };
-        let branch = self.branch()?;
         let mut last = String::new();
         for _ in 0..attempts.max(1) {
             match self.push_once(
@@ -425,10 +430,10 @@ impl GitRepo {
                 Pushed::Ok => return Ok(name),
                 Pushed::Rejected(msg) => last = msg,
             }
-            // Someone else took this name: drop ours, learn theirs, pick again.
+            // Someone else took this name: drop ours, learn theirs (the remote's tags: no branch
+            // needed, a detached HEAD can record), pick again.
             let _ = self.repo.tag_delete(&name);
-            let branch = self.branch()?;
-            self.fetch(&remote, &branch)?;
+            self.fetch_refs(&remote, &[])?;
             name = name_for(self)?;
             self.tag(&name, target, message)?;
         }

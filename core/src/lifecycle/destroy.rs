@@ -227,6 +227,10 @@ pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<Des
     let cache = ModuleCache::new(opts.cache_dir.clone(), false);
     let history = meta::history(&git, id)?;
     let at_head = git.file_at(head, &id.path())?;
+    if at_head.is_some() {
+        // Removing the request is a commit: a detached HEAD is refused before anything runs.
+        git.branch()?;
+    }
     let source = source(&repo, &git, head, at_head.as_deref(), id, reporter)?;
     check_approval(&source.repo, opts)?;
     let renderer = Renderer {

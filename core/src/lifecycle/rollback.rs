@@ -3,9 +3,9 @@
 //! applies the rollback instead of undoing it.
 //!
 //! The restored request is rendered against HEAD and planned from a scratch directory first:
-//! every refusal (data loss, revoked package, policy, uncommitted changes) happens before anything
-//! is committed. Then the request is committed, rendered again at the new commit into `out` and
-//! planned there: what `gitops-apply` applies.
+//! every refusal (detached HEAD, data loss, revoked package, policy, uncommitted changes) happens
+//! before anything is committed. Then the request is committed, rendered again at the new commit
+//! into `out` and planned there: what `gitops-apply` applies.
 
 use crate::error::{exit, Error, Result};
 use crate::exec::git::{Change, GitRepo};
@@ -381,6 +381,11 @@ pub fn rollback(opts: &RollbackOptions, reporter: &dyn Reporter) -> Result<Rollb
     let id = &opts.deployment;
     let repo = SourceRepo::open(&opts.repo)?;
     let git = GitRepo::open(&repo)?;
+    if !opts.dry_run {
+        // The rollback is a commit on the checked-out branch: a detached HEAD is refused here,
+        // before anything is rendered, planned or committed.
+        git.branch()?;
+    }
     let target = target(&repo, &git, opts)?;
     let cache = ModuleCache::new(opts.cache_dir.clone(), false);
     let ctx = Ctx {
