@@ -175,7 +175,8 @@ fn certify_records_tags_is_incremental_and_protected_environments_enforce_it() {
     assert!(md.contains("CERTIFIED"), "{md}");
     // The plan step quotes what the plan does: a fresh certification environment creates all.
     assert!(
-        md.contains("| plan | passed: ") && md.contains(" to add, 0 to change, 0 to destroy, 0 to replace |"),
+        md.contains("| plan | passed: ")
+            && md.contains(" to add, 0 to change, 0 to destroy, 0 to replace |"),
         "{md}"
     );
 

@@ -32,7 +32,11 @@ impl World {
 
     fn render(&self, id: &str, build: &str) -> PathBuf {
         let dir = self.out(id);
-        let o = self.run("gitops-render", build, &[id, "--out", dir.to_str().unwrap()]);
+        let o = self.run(
+            "gitops-render",
+            build,
+            &[id, "--out", dir.to_str().unwrap()],
+        );
         assert_eq!(o.status.code(), Some(0), "render: {}", show(&o));
         dir
     }
@@ -63,9 +67,11 @@ impl World {
     fn unrelated_commit(&self) {
         let path = "deployments/dev/web-frontend.toml";
         let text = std::fs::read_to_string(self.0.ex.repo().join(path)).unwrap();
-        self.0
-            .ex
-            .commit_file(path, &format!("{text}\n# reviewed\n"), "Comment dev/web-frontend");
+        self.0.ex.commit_file(
+            path,
+            &format!("{text}\n# reviewed\n"),
+            "Comment dev/web-frontend",
+        );
     }
 }
 
@@ -190,7 +196,10 @@ fn drift_names_a_deleted_resource_a_changed_attribute_and_a_removed_tag() {
     let junit = w.0.ex.dir.path().join("drift-report.xml");
     let (code, v, text) = w.plan(&dir, &["--drift", "--junit", junit.to_str().unwrap()]);
     assert_eq!(code, Some(4), "{text}");
-    assert_eq!((v["drift"].clone(), v["drift_status"].clone()), (Value::Bool(true), Value::from("drift")));
+    assert_eq!(
+        (v["drift"].clone(), v["drift_status"].clone()),
+        (Value::Bool(true), Value::from("drift"))
+    );
     let drift = read_json(&dir.join("drift.json"));
     let found = resources(&drift);
     assert_eq!(
@@ -212,7 +221,13 @@ fn drift_names_a_deleted_resource_a_changed_attribute_and_a_removed_tag() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|a| (a["path"].as_str().unwrap().to_owned(), a["before"].clone(), a["after"].clone()))
+            .map(|a| {
+                (
+                    a["path"].as_str().unwrap().to_owned(),
+                    a["before"].clone(),
+                    a["after"].clone(),
+                )
+            })
             .collect()
     };
     let renamed = attrs(group);
@@ -230,7 +245,11 @@ fn drift_names_a_deleted_resource_a_changed_attribute_and_a_removed_tag() {
         "the recorded build tag, not the nightly one"
     );
     // A removed tag is drift, not a "tag-only update".
-    assert!(drift["resources"].as_array().unwrap().iter().all(|r| r["tag_only"] == false));
+    assert!(drift["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["tag_only"] == false));
     let md = std::fs::read_to_string(dir.join("drift.md")).unwrap();
     for needle in [
         db,
@@ -242,7 +261,10 @@ fn drift_names_a_deleted_resource_a_changed_attribute_and_a_removed_tag() {
     assert!(!md.contains("Tag-only"), "{md}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("failures=\"3\""), "{xml}");
-    assert!(xml.contains("`input.name`: &quot;renamed-in-console&quot;"), "{xml}");
+    assert!(
+        xml.contains("`input.name`: &quot;renamed-in-console&quot;"),
+        "{xml}"
+    );
     assert_eq!(xml, std::fs::read_to_string(dir.join("drift.xml")).unwrap());
 }
 
@@ -257,7 +279,10 @@ fn a_deployment_never_deployed_is_not_drift() {
     let md = std::fs::read_to_string(dir.join("drift.md")).unwrap();
     assert!(md.contains("was never deployed"), "{md}");
     let xml = std::fs::read_to_string(dir.join("drift.xml")).unwrap();
-    assert!(xml.contains("name=\"never deployed\"") && xml.contains("failures=\"0\""), "{xml}");
+    assert!(
+        xml.contains("name=\"never deployed\"") && xml.contains("failures=\"0\""),
+        "{xml}"
+    );
     assert!(!dir.join("plan.bin").exists(), "nothing was planned");
 }
 
@@ -282,7 +307,8 @@ warn contains {"resource": c.address, "message": "a real update"} if {
 	not c.tag_only
 }
 "#;
-    w.0.ex.commit_file("policies/review.rego", policy, "A review policy");
+    w.0.ex
+        .commit_file("policies/review.rego", policy, "A review policy");
     let path = "deployments/dev/orders-db.toml";
     let text = std::fs::read_to_string(w.0.ex.repo().join(path)).unwrap();
     assert!(text.contains("[app_config]"), "{text}");
@@ -317,17 +343,29 @@ warn contains {"resource": c.address, "message": "a real update"} if {
         ],
         "{text}"
     );
-    assert_eq!(s["tag_only"].as_u64(), Some(s["change"].as_u64().unwrap() - 1), "{text}");
+    assert_eq!(
+        s["tag_only"].as_u64(),
+        Some(s["change"].as_u64().unwrap() - 1),
+        "{text}"
+    );
     let warnings: Vec<(String, String)> = v["policy"]["warnings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| (w["resource"].as_str().unwrap_or("").to_owned(), w["message"].as_str().unwrap().to_owned()))
+        .map(|w| {
+            (
+                w["resource"].as_str().unwrap_or("").to_owned(),
+                w["message"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let counted = format!("{} tag-only updates", s["tag_only"]);
     assert!(warnings.iter().any(|(_, m)| *m == counted), "{warnings:?}");
     assert_eq!(
-        warnings.iter().filter(|(_, m)| m == "a real update").collect::<Vec<_>>(),
+        warnings
+            .iter()
+            .filter(|(_, m)| m == "a real update")
+            .collect::<Vec<_>>(),
         vec![&(version.to_owned(), "a real update".to_owned())]
     );
     let md = std::fs::read_to_string(dir.join("plan.md")).unwrap();
@@ -338,5 +376,8 @@ warn contains {"resource": c.address, "message": "a real update"} if {
     assert!(md[real_at..tag_at].contains("`input.version`"), "{md}");
     let folded = &md[tag_at..md.find("</details>").expect(&md)];
     assert!(!folded.contains("config_version"), "{md}");
-    assert!(!md[real_at..tag_at].contains("gitops:build"), "per-deploy tags are not listed: {md}");
+    assert!(
+        !md[real_at..tag_at].contains("gitops:build"),
+        "per-deploy tags are not listed: {md}"
+    );
 }

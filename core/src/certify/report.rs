@@ -139,7 +139,12 @@ mod tests {
     fn certify_junit_has_one_case_per_step_and_escapes() {
         let steps = vec![
             step("module/network@v1.0.0", "validate", "passed", ""),
-            step("p/certify", "plan", "passed", "22 to add, 0 to change, 0 to destroy, 0 to replace"),
+            step(
+                "p/certify",
+                "plan",
+                "passed",
+                "22 to add, 0 to change, 0 to destroy, 0 to replace",
+            ),
             step("p/certify", "apply", "failed", "bad <thing> & \"quote\""),
             step("p/certify", "verify", "skipped", "an earlier step failed"),
         ];
@@ -157,7 +162,9 @@ mod tests {
         let md = markdown("web@1.0.0", "FAILED", &[], &steps);
         assert!(md.contains("| p/certify | apply | **FAILED** |"), "{md}");
         assert!(
-            md.contains("| p/certify | plan | passed: 22 to add, 0 to change, 0 to destroy, 0 to replace |"),
+            md.contains(
+                "| p/certify | plan | passed: 22 to add, 0 to change, 0 to destroy, 0 to replace |"
+            ),
             "the plan step quotes the real change: {md}"
         );
     }

@@ -4,8 +4,8 @@
 
 use crate::error::Result;
 use crate::model::sot::SourceRepo;
-use crate::plan::policy::PolicyReport;
 use crate::plan::drift::{Drift, DriftFiles, DriftStatus, RecordRef};
+use crate::plan::policy::PolicyReport;
 use crate::plan::rendered::RenderedDir;
 use crate::plan::summary::{Change, Summary};
 use crate::report::Reporter;

@@ -227,7 +227,8 @@ fn diff(
         out.push((path.clone(), change));
         return;
     }
-    let sensitive = at.before_sensitive == &Value::Bool(true) || at.after_sensitive == &Value::Bool(true);
+    let sensitive =
+        at.before_sensitive == &Value::Bool(true) || at.after_sensitive == &Value::Bool(true);
     let children: Option<Vec<Seg>> = match (at.before, at.after) {
         _ if sensitive => None,
         (Value::Object(b), Value::Object(a)) => {
@@ -650,8 +651,14 @@ mod tests {
             "0 to add, 1 to change, 0 to destroy, 0 to replace (and 1 tag-only update)"
         );
         let md = markdown("Plan", &s, None);
-        assert!(md.contains("**0 to add, 2 to change (1 tag-only), 0 to destroy, 0 to replace.**"), "{md}");
-        assert!(md.contains("## Real changes (1)") && md.contains("## Tag-only updates (1)"), "{md}");
+        assert!(
+            md.contains("**0 to add, 2 to change (1 tag-only), 0 to destroy, 0 to replace.**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("## Real changes (1)") && md.contains("## Tag-only updates (1)"),
+            "{md}"
+        );
         assert!(md.contains("`input.size`: 2 -> 3"), "{md}");
         let real = md.find("## Real changes").unwrap();
         let tag_only = md.find("## Tag-only updates").unwrap();
