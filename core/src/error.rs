@@ -184,6 +184,12 @@ pub enum Error {
     /// `--check` found a difference.
     #[error("{0}")]
     CheckFailed(String),
+    /// Stopped by SIGTERM/SIGINT (`exec::signal`): what was stopped or not started.
+    #[error("interrupted by {signal}: {detail}")]
+    Interrupted {
+        signal: &'static str,
+        detail: String,
+    },
 }
 
 impl From<ConfigError> for Error {
@@ -203,7 +209,8 @@ impl Error {
             | Error::Vault(_)
             | Error::Io { .. }
             | Error::Process(_)
-            | Error::CheckFailed(_) => exit::FAILED,
+            | Error::CheckFailed(_)
+            | Error::Interrupted { .. } => exit::FAILED,
         }
     }
 

@@ -12,10 +12,24 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Runs a binary's body: prints the error (with a hint for usage errors) and returns the
-/// documented exit code. `main` of every binary is one call to this.
+/// documented exit code. `main` of every binary is one call to this. SIGTERM/SIGINT are handled
+/// from here on (`gitops_core::exec::signal`): outside a Terraform section they end the process
+/// as before; inside one, Terraform is stopped and the operation unwinds with exit 1.
 pub fn run(program: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
+    gitops_core::exec::signal::install();
     let code = match body() {
-        Ok(code) => code,
+        Ok(code) => {
+            if let Some(sig) = gitops_core::exec::signal::received() {
+                progress(
+                    program,
+                    &format!(
+                        "{} received after the last Terraform run; the operation had completed",
+                        gitops_core::exec::signal::name(sig)
+                    ),
+                );
+            }
+            code
+        }
         Err(e) => {
             let mut stderr = std::io::stderr().lock();
             for line in e.to_string().lines() {

@@ -3,5 +3,6 @@
 pub mod git;
 pub mod lock;
 pub mod modcache;
+pub mod signal;
 pub mod terraform;
 pub mod vault;

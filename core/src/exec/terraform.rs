@@ -5,7 +5,13 @@
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 pub use crate::error::TerraformError;
 
@@ -18,8 +24,22 @@ pub struct Masker {
 impl Masker {
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Masker {
         let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
+        // The lines of a multi-line secret (a PEM key) too, for text masked line by line.
+        let lines: Vec<String> = secrets
+            .iter()
+            .filter(|s| s.contains('\n'))
+            .flat_map(|s| {
+                s.lines()
+                    .map(str::trim)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| l.len() >= 8)
+            .collect();
+        secrets.extend(lines);
         // Longest first, so a secret containing another is masked whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
         Masker { secrets }
     }
 
@@ -34,6 +54,95 @@ impl Masker {
     }
 }
 
+/// How long Terraform gets to stop after the forwarded SIGINT before it is killed.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(60);
+
+/// Reads a child's pipe to the end in a thread (so the child never blocks on a full pipe); with
+/// `log`, each line is also appended there, masked, as it arrives (what an apply created is on
+/// disk even if this process is killed).
+fn drain<R: Read + Send + 'static>(
+    pipe: Option<R>,
+    log: Option<File>,
+    masker: Masker,
+) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        if let Some(pipe) = pipe {
+            let mut reader = BufReader::new(pipe);
+            let mut log = log;
+            loop {
+                let start = all.len();
+                match reader.read_until(b'\n', &mut all) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Some(f) = log.as_mut() {
+                            let line = masker.mask(&String::from_utf8_lossy(&all[start..]));
+                            if f.write_all(line.as_bytes()).is_err() {
+                                log = None;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let _ = tx.send(all);
+    });
+    rx
+}
+
+/// The masked text a [`drain`] thread read; waits `limit` at most (`None`: until the pipe ends).
+fn collect(rx: mpsc::Receiver<Vec<u8>>, limit: Option<Duration>, masker: &Masker) -> String {
+    let bytes = match limit {
+        Some(limit) => rx.recv_timeout(limit).unwrap_or_default(),
+        None => rx.recv().unwrap_or_default(),
+    };
+    masker.mask(&String::from_utf8_lossy(&bytes))
+}
+
+fn pid_of(child: &Child) -> Option<rustix::process::Pid> {
+    rustix::process::Pid::from_raw(i32::try_from(child.id()).ok()?)
+}
+
+/// Waits for `child`; on SIGTERM/SIGINT forwards SIGINT once and waits [`INTERRUPT_GRACE`], then
+/// kills it. Returns the exit status and, when interrupted, the signal and what was done.
+fn wait(child: &mut Child) -> std::io::Result<(ExitStatus, Option<(i32, String)>)> {
+    let pid = pid_of(child);
+    let mut forwarded: Option<(i32, Instant)> = None;
+    let mut killed = false;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let how = forwarded.map(|(sig, _)| {
+                let how = if killed {
+                    format!(
+                        "the toolkit forwarded SIGINT, then killed it after {} s",
+                        INTERRUPT_GRACE.as_secs()
+                    )
+                } else {
+                    "the toolkit forwarded SIGINT and waited for it".to_owned()
+                };
+                (sig, how)
+            });
+            return Ok((status, how));
+        }
+        match (forwarded, crate::exec::signal::received()) {
+            (None, Some(sig)) => {
+                if let Some(pid) = pid {
+                    // Our own child, not reaped yet (try_wait above said it runs).
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+                }
+                forwarded = Some((sig, Instant::now()));
+            }
+            (Some((_, since)), _) if !killed && since.elapsed() >= INTERRUPT_GRACE => {
+                child.kill()?;
+                killed = true;
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A Terraform (or OpenTofu) executable and the environment its runs get.
 #[derive(Debug, Clone)]
 pub struct Terraform {
@@ -42,6 +151,25 @@ pub struct Terraform {
     secret_env: BTreeMap<String, String>,
     plugin_cache: Option<PathBuf>,
     masker: Masker,
+    /// Where the output of `apply`/`destroy` runs is appended, masked, line by line.
+    log: Option<ApplyLog>,
+    /// SIGTERM/SIGINT are handled (forwarded, then unwound) while Terraform can run.
+    _deferred: Arc<crate::exec::signal::Deferred>,
+}
+
+/// The log of `apply`/`destroy` runs and what to do before one starts.
+#[derive(Clone)]
+struct ApplyLog {
+    path: PathBuf,
+    prepare: Arc<dyn Fn() -> Result<()> + Send + Sync>,
+}
+
+impl std::fmt::Debug for ApplyLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyLog")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 /// Output of one run.
@@ -64,6 +192,11 @@ const WITHHELD: [&str; 8] = [
     "VAULT_ADDR",
 ];
 
+/// Jenkins finds the processes of an aborted step by this variable and signals each of them;
+/// Terraform must get the abort once, forwarded by the toolkit (a second interrupt makes it stop
+/// at once, leaving the state half written), and dies with the toolkit anyway.
+const JENKINS_COOKIE: &str = "JENKINS_NODE_COOKIE";
+
 impl Terraform {
     /// `GITOPS_TERRAFORM`, else `terraform`, else `tofu` on PATH.
     pub fn find() -> Result<Terraform> {
@@ -78,7 +211,23 @@ impl Terraform {
             secret_env: BTreeMap::new(),
             plugin_cache: None,
             masker: Masker::default(),
+            log: None,
+            _deferred: Arc::new(crate::exec::signal::Deferred::new()),
         })
+    }
+
+    /// Appends the (masked) output of every `apply` and `destroy` run to `path` as it arrives;
+    /// `prepare` runs just before each such run starts (an error stops it from starting).
+    pub fn with_apply_log(
+        mut self,
+        path: PathBuf,
+        prepare: impl Fn() -> Result<()> + Send + Sync + 'static,
+    ) -> Terraform {
+        self.log = Some(ApplyLog {
+            path,
+            prepare: Arc::new(prepare),
+        });
+        self
     }
 
     /// Credentials for the child's environment; their values are masked in every message.
@@ -100,7 +249,7 @@ impl Terraform {
 
     fn env(&self) -> Result<BTreeMap<OsString, OsString>> {
         let mut env: BTreeMap<OsString, OsString> = std::env::vars_os()
-            .filter(|(k, _)| !WITHHELD.iter().any(|w| k == w))
+            .filter(|(k, _)| !WITHHELD.iter().any(|w| k == w) && k != JENKINS_COOKIE)
             .collect();
         env.insert("TF_IN_AUTOMATION".into(), "1".into());
         env.insert("TF_INPUT".into(), "0".into());
@@ -119,24 +268,74 @@ impl Terraform {
     }
 
     /// Runs `terraform -chdir=<dir> <args>` and returns its output whatever the exit code.
+    ///
+    /// Aborts ([`crate::exec::signal`]): nothing starts once SIGTERM/SIGINT was received; a
+    /// signal received while Terraform runs is forwarded to it once as SIGINT (its graceful
+    /// stop), Terraform is waited for (up to [`INTERRUPT_GRACE`], then SIGKILL) and the run ends
+    /// with [`Error::Interrupted`]. Terraform runs in its own process group (a terminal's Ctrl-C
+    /// reaches it once, through the toolkit). It inherits the deployment lock's descriptor
+    /// ([`crate::exec::lock`]): if the toolkit process is killed, the lock stays held until
+    /// Terraform (which then ends at its next line of output, on the broken pipe) has exited.
     pub fn run(&self, dir: &Path, args: &[&str]) -> Result<RunOutput> {
-        let mut argv: Vec<OsString> = vec![format!("-chdir={}", dir.display()).into()];
-        argv.extend(args.iter().map(OsString::from));
-        let out = duct::cmd(&self.program, &argv)
-            .full_env(self.env()?)
-            .stdin_null()
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .map_err(|source| TerraformError::Spawn {
-                program: self.program.display().to_string(),
-                source,
-            })?;
+        let what = format!(
+            "terraform {} in {}",
+            args.first().copied().unwrap_or(""),
+            dir.display()
+        );
+        crate::exec::signal::check(&what)?;
+        let log = match (&self.log, args.first().copied()) {
+            (Some(log), Some("apply" | "destroy")) => {
+                (log.prepare)()?;
+                Some(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log.path)
+                        .map_err(Error::io(&log.path))?,
+                )
+            }
+            _ => None,
+        };
+        let mut cmd = Command::new(&self.program);
+        cmd.arg(format!("-chdir={}", dir.display()))
+            .args(args)
+            .env_clear()
+            .envs(self.env()?)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Its own process group: a terminal's Ctrl-C reaches it once, through the toolkit.
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|source| TerraformError::Spawn {
+            program: self.program.display().to_string(),
+            source,
+        })?;
+        let stdout = drain(child.stdout.take(), log, self.masker.clone());
+        let stderr = drain(child.stderr.take(), None, self.masker.clone());
+        let (status, stopped_by) = wait(&mut child).map_err(Error::io(&self.program))?;
+        if let Some((sig, how)) = stopped_by {
+            // Leftovers of Terraform's process group (providers, provisioner commands) go too,
+            // so nothing keeps the output pipes open.
+            if let Some(group) = pid_of(&child) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            let grace = Some(Duration::from_secs(5));
+            let _ = collect(stdout, grace, &self.masker);
+            let err = collect(stderr, grace, &self.masker);
+            let code = status
+                .code()
+                .map_or_else(|| "was killed".to_owned(), |c| format!("exited with {c}"));
+            let mut detail = format!("{what} stopped: {how}; it {code}");
+            let last = tail(&err, 10);
+            if !last.trim().is_empty() {
+                detail.push_str(&format!("; its last words:\n{last}"));
+            }
+            return Err(crate::exec::signal::interrupted(sig, detail));
+        }
         Ok(RunOutput {
-            code: out.status.code().unwrap_or(-1),
-            stdout: self.masker.mask(&String::from_utf8_lossy(&out.stdout)),
-            stderr: self.masker.mask(&String::from_utf8_lossy(&out.stderr)),
+            code: status.code().unwrap_or(-1),
+            stdout: collect(stdout, None, &self.masker),
+            stderr: collect(stderr, None, &self.masker),
         })
     }
 
@@ -184,6 +383,31 @@ mod tests {
             m.mask("key=abcdefgh and abcdef, ab"),
             "key=**** and ****, ab"
         );
+    }
+
+    #[test]
+    fn after_a_signal_no_terraform_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let tf = Terraform {
+            program: "touch".into(),
+            secret_env: BTreeMap::new(),
+            plugin_cache: None,
+            masker: Masker::default(),
+            log: None,
+            _deferred: Arc::new(crate::exec::signal::Deferred::new()),
+        };
+        crate::exec::signal::set_received(libc::SIGTERM);
+        let marker = dir.path().join("ran");
+        let e = tf.run(dir.path(), &[marker.to_str().unwrap()]).unwrap_err();
+        crate::exec::signal::set_received(0);
+        assert_eq!(e.exit_code(), 1);
+        assert!(
+            e.to_string()
+                .starts_with("interrupted by SIGTERM: terraform /")
+                && e.to_string().ends_with("was not started"),
+            "{e}"
+        );
+        assert!(!marker.exists(), "nothing ran");
     }
 
     #[test]
