@@ -1,7 +1,9 @@
 //! Reliability (issue 8): concurrent runs.
 //!
-//! - Two `gitops-apply` of one planned deployment started together (`--lock-timeout 0`): exactly
-//!   one applies (exit 0), the other is refused (exit 3) naming the holder; the state stays valid
+//! - Two `gitops-apply` of one planned deployment started together (`--lock-timeout 0`; the
+//!   launcher holds each `terraform apply` until the test releases it, after one run ended, so the
+//!   two overlap whatever the machine's load): exactly one applies (exit 0), the other is refused
+//!   (exit 3) naming the holder; the state stays valid
 //!   (`terraform state list` parses, every resource exactly once, a new plan has no changes).
 //! - Eight different deployments (the example's dev deployments plus synthetic ones) rendered,
 //!   planned and applied in parallel: all succeed, each state holds its own resources.
@@ -12,19 +14,21 @@ use gitops_tests::{show, state_list, stderr, terraform, write_executable, VaultW
 use std::path::PathBuf;
 use std::process::Output;
 
-/// `slow_apply`: a launcher that sleeps 2 s before `terraform apply`, so two runs started
-/// together certainly overlap.
-fn world(slow_apply: bool) -> World {
+/// `held_apply`: a launcher that holds `terraform apply` until the file `release-apply` exists
+/// in the example's directory.
+fn world(held_apply: bool) -> World {
     World::new(|ex| {
-        if slow_apply {
-            let p = ex.dir.path().join("slow-terraform");
+        if held_apply {
+            let p = ex.dir.path().join("held-terraform");
+            let release = ex.dir.path().join("release-apply");
             write_executable(
-            &p,
-            &format!(
-                "#!/usr/bin/env bash\nfor a in \"$@\"; do [ \"$a\" = apply ] && sleep 2; done\nexec {} \"$@\"\n",
-                terraform().display()
-            ),
-        );
+                &p,
+                &format!(
+                    "#!/usr/bin/env bash\nfor a in \"$@\"; do if [ \"$a\" = apply ]; then while [ ! -e '{}' ]; do sleep 0.05; done; fi; done\nexec {} \"$@\"\n",
+                    release.display(),
+                    terraform().display()
+                ),
+            );
             p
         } else {
             terraform()
@@ -42,11 +46,30 @@ fn two_applies_of_one_plan_exactly_one_applies_the_other_is_refused_naming_the_h
     let planned: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
     let adds = planned["summary"]["add"].as_u64().unwrap() as usize;
 
-    let (a, b) = std::thread::scope(|s| {
-        let one = s.spawn(|| w.run("gitops-apply", &[d, "--lock-timeout", "0"]));
-        let two = s.spawn(|| w.run("gitops-apply", &[d, "--lock-timeout", "0"]));
-        (one.join().unwrap(), two.join().unwrap())
-    });
+    // The one holding the lock waits in `terraform apply` until released; the other is refused
+    // meanwhile. Released once one of them has ended.
+    let spawn = || {
+        w.cmd("gitops-apply")
+            .args([d, "--lock-timeout", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (mut one, mut two) = (spawn(), spawn());
+    let start = std::time::Instant::now();
+    while one.try_wait().unwrap().is_none() && two.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(300),
+            "neither apply ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(w.ex.dir.path().join("release-apply"), "").unwrap();
+    let (a, b) = (
+        one.wait_with_output().unwrap(),
+        two.wait_with_output().unwrap(),
+    );
     let codes = [a.status.code(), b.status.code()];
     let (won, lost) = match codes {
         [Some(0), Some(3)] => (&a, &b),

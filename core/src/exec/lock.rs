@@ -2,25 +2,36 @@
 //! Terraform's own state lock covers remote backends; for the local backend the toolkit adds an
 //! OS file lock next to the state file. The lock file holds who has it, so a refused run can name
 //! the holder.
+//!
+//! The holder's identity is complete before the lock can be observed: each run writes it into a
+//! file of its own, locks that file (`flock`) and only then puts it at the lock's path (a hard
+//! link where there is none, else an atomic rename over a file whose holder is gone, done while
+//! holding that file's lock). So whoever holds the lock on the file at the path is the holder,
+//! and that file always names it. A holder removes the path before it unlocks.
+//!
+//! The descriptor is inherited by child processes: when the toolkit process is killed, the lock
+//! stays held until the Terraform it started has exited too (docs/reliability.md).
 
 use crate::error::{Error, Result};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A held lock; released on drop (the OS releases it too if the process dies).
+/// A held lock; released on drop (the OS releases it too once the process and the children that
+/// inherited it have died).
 #[derive(Debug)]
 pub struct DeploymentLock {
     file: File,
     pub path: PathBuf,
+    /// Unlock and remove the path on drop (not after [`DeploymentLock::abandon`]).
+    release: bool,
 }
 
 /// Who holds a lock, as written into the lock file.
 pub fn holder_text(command: &str, deployment: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "unknown-host".into());
+    let host = hostname();
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -32,92 +43,174 @@ pub fn holder_text(command: &str, deployment: &str) -> String {
     serde_json::json!({ "command": command, "deployment": deployment, "pid": std::process::id(), "host": host, "user": user, "build_tag": build, "since_unix": since }).to_string()
 }
 
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// What one look at the lock's path found.
+enum Seen {
+    /// Our file is at the path: the lock is ours.
+    Mine,
+    /// Held by another process; its file, to name the holder.
+    Held(File),
+    /// Changed while we looked: look again.
+    Again,
+}
+
 impl DeploymentLock {
     /// Takes the lock at `path`, waiting up to `timeout`. On timeout: exit 3 naming the holder.
     pub fn acquire(path: &Path, timeout: Duration, holder: &str) -> Result<DeploymentLock> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        // Our candidate: the holder's identity written and the file locked before anyone can
+        // see it at `path`.
+        let name = path
+            .file_name()
+            .map(|n| format!(".{}.", n.to_string_lossy()))
+            .unwrap_or_else(|| ".lock.".into());
+        let candidate = tempfile::Builder::new()
+            .prefix(&name)
+            .tempfile_in(parent)
+            .map_err(Error::io(parent))?;
+        let (mut file, temp) = candidate.into_parts();
+        // Readable by others, like the lock files before: a refused run of another user names
+        // the holder too.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(Error::io(&*temp))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(Error::io(path))?;
+        file.write_all(holder.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(Error::io(&temp))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Process(format!(
+                    "{}: a fresh lock file is locked already",
+                    temp.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&*temp)(e)),
+        }
+        // Inherited by children (Terraform): not closed on exec.
+        rustix::io::fcntl_setfd(&file, rustix::io::FdFlags::empty()).map_err(|e| Error::Io {
+            path: temp.to_path_buf(),
+            source: e.into(),
+        })?;
         let start = Instant::now();
         loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() >= timeout => {
-                    match holder_of(&mut file, path)? {
-                        Some(who) => {
-                            return Err(Error::Refused(format!("the deployment is locked by {who} (lock {}); waited {} s (--lock-timeout)", path.display(), timeout.as_secs())));
-                        }
-                        // Released while we looked: ours now.
-                        None => break,
-                    }
+            match look(path, &temp)? {
+                Seen::Mine => {
+                    // The temporary name goes (a rename moved it already).
+                    drop(temp);
+                    return Ok(DeploymentLock {
+                        file,
+                        path: path.to_path_buf(),
+                        release: true,
+                    });
                 }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    std::thread::sleep(Duration::from_millis(100));
+                Seen::Held(mut other) if start.elapsed() >= timeout => {
+                    let mut text = String::new();
+                    let _ = other.read_to_string(&mut text);
+                    return Err(Error::Refused(format!(
+                        "the deployment is locked by {} (lock {}); waited {} s (--lock-timeout)",
+                        describe(&text),
+                        path.display(),
+                        timeout.as_secs()
+                    )));
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
+                Seen::Held(_) => std::thread::sleep(Duration::from_millis(100)),
+                Seen::Again => {}
             }
         }
-        file.set_len(0).map_err(Error::io(path))?;
-        file.rewind().map_err(Error::io(path))?;
-        file.write_all(holder.as_bytes()).map_err(Error::io(path))?;
-        file.flush().map_err(Error::io(path))?;
-        Ok(DeploymentLock {
-            file,
-            path: path.to_path_buf(),
-        })
+    }
+
+    /// Closes the lock's descriptor without unlocking or removing it, as a killed process does:
+    /// the lock stays held while a child that inherited the descriptor lives. For tests.
+    pub fn abandon(mut self) {
+        self.release = false;
     }
 }
 
-/// How long a refused run waits for the holder's name: a holder writes it right after it takes
-/// the lock, so an empty or half-written file means "just taken", not "no name".
-const HOLDER_GRACE: Duration = Duration::from_secs(2);
+/// Is `file` the file now at `path`?
+fn is_at(file: &File, path: &Path) -> Result<bool> {
+    let mine = file.metadata().map_err(Error::io(path))?;
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.dev() == mine.dev() && m.ino() == mine.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path)(e)),
+    }
+}
 
-/// Who holds the lock `file` (held by another process), described; `None` when the lock was
-/// released meanwhile and is now held by this process.
-fn holder_of(file: &mut File, path: &Path) -> Result<Option<String>> {
-    let start = Instant::now();
-    loop {
-        let mut text = String::new();
-        let _ = file.rewind();
-        let _ = file.read_to_string(&mut text);
-        if serde_json::from_str::<serde_json::Value>(&text).is_ok()
-            || start.elapsed() >= HOLDER_GRACE
-        {
-            return Ok(Some(describe(&text)));
+/// One look at `path`: take it with our `candidate` file when it is free, else say who has it.
+fn look(path: &Path, candidate: &Path) -> Result<Seen> {
+    let existing = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::hard_link(candidate, path) {
+                Ok(()) => Ok(Seen::Mine),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Seen::Again),
+                Err(e) => Err(Error::io(path)(e)),
+            };
         }
-        std::thread::sleep(Duration::from_millis(20));
-        match file.try_lock() {
-            Ok(()) => return Ok(None),
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path)(e)),
+        Err(e) => return Err(Error::io(path)(e)),
+    };
+    match existing.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => Ok(if is_at(&existing, path)? {
+            Seen::Held(existing)
+        } else {
+            Seen::Again
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path)(e)),
+        // Nobody holds it: its holder died (or an older toolkit left it). Replaced while we
+        // hold its lock, so two runs never both replace it.
+        Ok(()) => {
+            if !is_at(&existing, path)? {
+                return Ok(Seen::Again);
+            }
+            std::fs::rename(candidate, path).map_err(Error::io(path))?;
+            Ok(Seen::Mine)
         }
     }
 }
 
 fn describe(text: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => format!(
-            "{} (pid {} on {}, user {}, build {})",
-            v["command"].as_str().unwrap_or("?"),
-            v["pid"],
-            v["host"].as_str().unwrap_or("?"),
-            v["user"].as_str().unwrap_or("?"),
-            v["build_tag"].as_str().unwrap_or("?")
-        ),
+        Ok(v) => {
+            let mut who = format!(
+                "{} (pid {} on {}, user {}, build {})",
+                v["command"].as_str().unwrap_or("?"),
+                v["pid"],
+                v["host"].as_str().unwrap_or("?"),
+                v["user"].as_str().unwrap_or("?"),
+                v["build_tag"].as_str().unwrap_or("?")
+            );
+            let gone = v["host"].as_str() == Some(hostname().as_str())
+                && v["pid"]
+                    .as_u64()
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if gone {
+                who.push_str(", which has exited; a Terraform it started still runs and holds the lock until it ends");
+            }
+            who
+        }
         Err(_) => "another process".into(),
     }
 }
 
 impl Drop for DeploymentLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
+        if !self.release {
+            return;
+        }
+        // The path first, then the lock: a waiter that opened this file sees it is gone.
+        let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
 }
@@ -148,35 +241,80 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_names_a_holder_that_writes_its_name_just_after_locking() {
-        // The window a loaded machine opens: the holder has the lock, its name is not written yet.
+    fn every_refusal_names_the_holder_however_runs_interleave() {
+        // Threads take and release one lock as fast as they can; a refused one must always name
+        // the holder: there is no moment where the lock is held and its file is not complete.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.lock");
-        let holder = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .unwrap();
-        holder.try_lock().unwrap();
-        let mut name_writer = holder.try_clone().unwrap();
-        let writer = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            name_writer
-                .write_all(holder_text("gitops-apply", "dev/web").as_bytes())
-                .unwrap();
-            name_writer
+        let refusals = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (path, refusals) = (&path, &refusals);
+                s.spawn(move || {
+                    for _ in 0..150 {
+                        match DeploymentLock::acquire(
+                            path,
+                            Duration::ZERO,
+                            &holder_text(&format!("runner-{t}"), "dev/web"),
+                        ) {
+                            Ok(held) => drop(held),
+                            Err(e) => {
+                                let msg = e.to_string();
+                                assert!(
+                                    msg.contains("locked by runner-") && msg.contains("(pid "),
+                                    "{msg}"
+                                );
+                                refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
         });
+        // Nothing left behind: the path and every candidate file are gone.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
+        // (How many were refused depends on the scheduling; usually hundreds.)
+        let _ = refusals.into_inner();
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_holder_or_an_older_toolkit_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        // An older toolkit's empty lock file, not locked by anyone.
+        std::fs::write(&path, "").unwrap();
+        let held =
+            DeploymentLock::acquire(&path, Duration::ZERO, &holder_text("a", "dev/web")).unwrap();
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"command\":\"a\""));
+        drop(held);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn the_lock_stays_held_while_a_child_that_inherited_it_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = DeploymentLock::acquire(
+            &path,
+            Duration::ZERO,
+            &holder_text("gitops-apply", "dev/web"),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        // This process "dies": its descriptor is closed without unlocking.
+        held.abandon();
         let err = DeploymentLock::acquire(&path, Duration::ZERO, "{}").unwrap_err();
         assert_eq!(err.exit_code(), 3);
-        assert!(
-            err.to_string().contains("locked by gitops-apply (pid"),
-            "{err}"
-        );
-        drop(writer.join().unwrap());
-        drop(holder);
-        // Released while a waiter looks for the name: the waiter takes the lock.
-        assert!(DeploymentLock::acquire(&path, Duration::ZERO, "{}").is_ok());
+        assert!(err.to_string().contains("locked by gitops-apply"), "{err}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let again = DeploymentLock::acquire(&path, Duration::ZERO, &holder_text("b", "dev/web"));
+        assert!(again.is_ok(), "{again:?}");
     }
 }

@@ -14,6 +14,9 @@ pub fn to_json_bytes(v: &Value) -> Vec<u8> {
     out
 }
 
+/// How long a render waits for another one writing the same output directory.
+const SWAP_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Writes the files of a render into an empty directory.
 fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
     std::fs::write(dir.join("main.tf.json"), &r.main_tf_json)
@@ -31,6 +34,8 @@ fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
 /// Writes a render to `out`, replacing what was there only once the new tree is complete: the new
 /// tree is written next to `out` and renamed into place, so a failure (a full disk, say) leaves the
 /// previous output intact. Terraform's own `.terraform` directory and lock file are carried over.
+/// Renders into the same `out` at the same time take turns for the swap (a lock next to `out`),
+/// so none loses `.terraform` to another or finds `out` moved away under it.
 pub fn write(r: &Rendered, out: &Path) -> Result<()> {
     let parent = out
         .parent()
@@ -42,6 +47,15 @@ pub fn write(r: &Rendered, out: &Path) -> Result<()> {
         .tempdir_in(parent)
         .map_err(Error::io(parent))?;
     write_into(r, staging.path())?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let _turn = crate::exec::lock::DeploymentLock::acquire(
+        &parent.join(format!(".{name}.gitops-render.lock")),
+        SWAP_WAIT,
+        &crate::exec::lock::holder_text("gitops-render", &out.display().to_string()),
+    )?;
     if out.exists() {
         for keep in [".terraform", ".terraform.lock.hcl"] {
             let old = out.join(keep);
