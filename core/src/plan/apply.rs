@@ -42,6 +42,8 @@ pub struct ApplyReport {
     pub approved_by: Option<String>,
     pub build_tag: String,
     pub source_commit: String,
+    /// When the apply finished (RFC 3339, UTC).
+    pub applied_at: String,
     /// Whether Terraform applied anything (false: the plan had no changes).
     pub applied: bool,
     /// The root module's non-sensitive outputs, name -> value.
@@ -82,6 +84,7 @@ fn run(
     opts: &ApplyOptions,
     reporter: &dyn Reporter,
 ) -> Result<ApplyReport> {
+    let tf = &crate::plan::recovery::before_apply(rendered, tf)?;
     check_plan_and_state(rendered, tf, record)?;
     run_apply(rendered, tf, record, opts.lock_timeout, reporter)?;
     let report = ApplyReport {
@@ -90,6 +93,7 @@ fn run(
         approved_by: opts.approved_by.clone(),
         build_tag: rendered.manifest.build_tag.clone(),
         source_commit: rendered.manifest.source_commit.clone(),
+        applied_at: crate::records::deployment::now(),
         applied: record.changes,
         outputs: visible_outputs(&state_outputs(tf, &rendered.dir)?),
     };
@@ -144,10 +148,12 @@ fn read_record(rendered: &RenderedDir) -> Result<PlanRecord> {
 fn check_plan_and_state(rendered: &RenderedDir, tf: &Terraform, record: &PlanRecord) -> Result<()> {
     let (dir, id) = (&rendered.dir, rendered.deployment());
     let plan_bin = std::fs::read(dir.join("plan.bin")).map_err(|_| {
-        Error::Usage(format!(
-            "{}: no plan.bin: run gitops-plan first",
-            dir.display()
-        ))
+        consumed_by_another_apply(rendered, record).unwrap_or_else(|| {
+            Error::Usage(format!(
+                "{}: no plan.bin: run gitops-plan first",
+                dir.display()
+            ))
+        })
     })?;
     if sha256_hex(&plan_bin) != record.plan_bin_sha256 {
         return Err(refuse(format!("{id}: plan.bin is not the plan gitops-plan recorded (tampered or replaced): plan again")));
@@ -157,6 +163,25 @@ fn check_plan_and_state(rendered: &RenderedDir, tf: &Terraform, record: &PlanRec
         return Err(refuse(format!("{id}: stale plan: the state moved on since the plan (serial {} -> {serial}): plan again", record.state_serial)));
     }
     Ok(())
+}
+
+/// The refusal for a plan without plan.bin that outputs.json records as applied: another apply
+/// (e.g. one this run waited for on the lock) consumed it. A plan is applied once.
+fn consumed_by_another_apply(rendered: &RenderedDir, record: &PlanRecord) -> Option<Error> {
+    let outputs: Value =
+        serde_json::from_slice(&std::fs::read(rendered.dir.join("outputs.json")).ok()?).ok()?;
+    if outputs["plan_digest"].as_str() != Some(record.digest.as_str()) {
+        return None;
+    }
+    Some(refuse(format!(
+        "{}: the plan {} was already applied by another run at {} (outputs.json); a plan is \
+         applied once: plan again",
+        rendered.deployment(),
+        record.digest,
+        outputs["applied_at"]
+            .as_str()
+            .unwrap_or("an unrecorded time")
+    )))
 }
 
 /// `terraform apply plan.bin`, unless the plan has no changes.

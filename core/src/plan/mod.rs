@@ -6,6 +6,7 @@ pub mod apply;
 pub mod drift;
 pub mod op;
 pub mod policy;
+pub mod recovery;
 pub mod rendered;
 pub mod run;
 pub mod summary;

@@ -39,6 +39,7 @@ pub fn plan(
     // A broken repository policy is invalid input, reported before init (and before the old plan
     // artifacts are removed).
     crate::plan::policy::check(&repo.root)?;
+    crate::plan::recovery::check(rendered)?;
     for f in [
         "plan.bin",
         "plan.json",
