@@ -178,7 +178,7 @@ fn sigterm_mid_apply_stops_terraform_revokes_leases_frees_the_lock_and_the_rerun
 }
 
 #[test]
-fn sigkill_mid_apply_leaves_no_terraform_behind_and_the_lock_free_once_it_ended() {
+fn sigkill_mid_apply_leaves_no_terraform_behind_no_lease_and_the_lock_free_once_it_ended() {
     let w = World::new(|_| terraform());
     let (dir, adds, started, release) = planned_slow(&w);
     let mut apply = spawn_apply(&w, &dir);
@@ -198,8 +198,25 @@ fn sigkill_mid_apply_leaves_no_terraform_behind_and_the_lock_free_once_it_ended(
     wait_for("the lock to be free", || {
         gitops_core::exec::lock::DeploymentLock::acquire(&lock, Duration::ZERO, "{}").is_ok()
     });
+    // The killed run could not revoke its leases and token: its warden did.
+    if let Some(s) = w.vault.standin() {
+        wait_for(
+            "the warden to revoke the killed run's leases and token",
+            || {
+                let state = s.state();
+                state.leases.iter().all(|l| l.revoked)
+                    && state
+                        .tokens
+                        .iter()
+                        .filter(|t| t.created_by == "approle")
+                        .all(|t| t.revoked)
+            },
+        );
+    }
+    assert_all_revoked(&w);
     // Terraform may have ended in the middle of a state write: then the plan names the recovery.
     recovers(&w, &dir, &w.ex.state().join("dev/orders-api.tfstate"), adds);
+    assert_all_revoked(&w);
 }
 
 #[test]

@@ -6,8 +6,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
-    gitops_cli::run("gitops-certify", || cmd::run(cli))
+    // Parsed inside run: a binary started as a Vault lease warden has no arguments to parse.
+    gitops_cli::run("gitops-certify", || cmd::run(cmd::Cli::parse()))
 }
 
 #[cfg(test)]

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// from here on (`gitops_core::exec::signal`): outside a Terraform section they end the process
 /// as before; inside one, Terraform is stopped and the operation unwinds with exit 1.
 pub fn run(program: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
+    if std::env::var_os(gitops_core::exec::vault::WARDEN_ENV).is_some() {
+        // Started by a run of this binary as its Vault lease warden (exec/vault.rs).
+        return ExitCode::from(gitops_core::exec::vault::warden());
+    }
     gitops_core::exec::signal::install();
     let code = match body() {
         Ok(code) => {

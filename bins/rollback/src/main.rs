@@ -7,8 +7,8 @@ use cmd::{run, Cli};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    gitops_cli::run("gitops-rollback", || run(cli))
+    // Parsed inside run: a binary started as a Vault lease warden has no arguments to parse.
+    gitops_cli::run("gitops-rollback", || run(Cli::parse()))
 }
 
 #[cfg(test)]

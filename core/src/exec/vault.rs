@@ -208,6 +208,131 @@ struct Inner {
 pub struct VaultSession {
     inner: Arc<Inner>,
     keeper: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    warden: Option<Warden>,
+}
+
+/// Set in the environment of a toolkit binary started as the lease warden of another run.
+pub const WARDEN_ENV: &str = "GITOPS_VAULT_WARDEN";
+/// With [`WARDEN_ENV`]: the watched run created its token, so the warden revokes it too.
+const WARDEN_REVOKE_TOKEN_ENV: &str = "GITOPS_VAULT_WARDEN_REVOKE_TOKEN";
+/// What a run that ended normally tells its warden (the run revoked everything itself).
+const WARDEN_DONE: &str = "done";
+
+/// The warden of a run: a copy of the running binary, started in its own process group, that
+/// revokes the run's leases and token if the run dies without ending its session (SIGKILL, OOM
+/// kill): its standard input closes without [`WARDEN_DONE`]. The token reaches it only through its
+/// environment; the lease ids (not secrets) through its standard input.
+struct Warden {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Warden {
+    fn start(inner: &Inner, leases: &[String]) -> std::io::Result<Warden> {
+        use std::io::Write;
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        for var in [
+            "VAULT_ROLE_ID",
+            "VAULT_SECRET_ID",
+            "VAULT_JWT",
+            "VAULT_ROLE_ID_FILE",
+            "VAULT_SECRET_ID_FILE",
+            "VAULT_JWT_FILE",
+            WARDEN_REVOKE_TOKEN_ENV,
+            // Jenkins kills every process carrying its build's cookie on an abort: not the one
+            // that cleans up after the run.
+            "JENKINS_NODE_COOKIE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env(WARDEN_ENV, "1")
+            .env("VAULT_ADDR", &inner.addr)
+            .env("VAULT_TOKEN", &inner.token)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            // Not in the run's process group: a signal to the group does not reach it.
+            .process_group(0);
+        if let Some(ns) = &inner.namespace {
+            cmd.env("VAULT_NAMESPACE", ns);
+        }
+        if inner.created {
+            cmd.env(WARDEN_REVOKE_TOKEN_ENV, "1");
+        }
+        let mut child = cmd.spawn()?;
+        let mut stdin = child.stdin.take();
+        if let Some(pipe) = stdin.as_mut() {
+            for lease in leases {
+                writeln!(pipe, "{lease}")?;
+            }
+            pipe.flush()?;
+        }
+        Ok(Warden { child, stdin })
+    }
+
+    /// The run ended its session itself: the warden exits without revoking anything.
+    fn release(mut self) {
+        use std::io::Write;
+        if let Some(mut pipe) = self.stdin.take() {
+            let _ = writeln!(pipe, "{WARDEN_DONE}");
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The lease warden's work (a toolkit binary started with [`WARDEN_ENV`]): reads lease ids from
+/// standard input until it closes; unless the last line is [`WARDEN_DONE`], revokes them and (with
+/// [`WARDEN_REVOKE_TOKEN_ENV`]) the token of `VAULT_TOKEN`. Returns the exit code.
+pub fn warden() -> u8 {
+    use std::io::BufRead;
+    let mut leases = Vec::new();
+    let mut done = false;
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line == WARDEN_DONE {
+            done = true;
+            break;
+        }
+        leases.push(line);
+    }
+    if done {
+        return 0;
+    }
+    let (Ok(addr), Ok(token)) = (std::env::var("VAULT_ADDR"), std::env::var("VAULT_TOKEN")) else {
+        return 1;
+    };
+    let namespace = std::env::var("VAULT_NAMESPACE").ok();
+    let Ok(mut inner) = Inner::new(&addr, namespace, RetryPolicy::from_env()) else {
+        return 1;
+    };
+    let Ok(client) = Inner::client_for(
+        &addr,
+        &token,
+        inner.namespace.as_deref(),
+        inner.retry.request_timeout,
+    ) else {
+        return 1;
+    };
+    inner.client = client;
+    inner.token = token;
+    inner.created = std::env::var_os(WARDEN_REVOKE_TOKEN_ENV).is_some();
+    inner.leases = Mutex::new(
+        leases
+            .into_iter()
+            .map(|id| Lease {
+                id,
+                duration: 0,
+                renewable: false,
+                renewed_at: Instant::now(),
+            })
+            .collect(),
+    );
+    if inner.close().is_empty() {
+        0
+    } else {
+        1
+    }
 }
 
 /// Credentials for one Terraform run: environment variables, and the values to mask.
@@ -473,6 +598,7 @@ impl VaultSession {
         Ok(VaultSession {
             inner: Arc::new(inner),
             keeper: None,
+            warden: None,
         })
     }
 
@@ -539,10 +665,23 @@ impl VaultSession {
         dynamic_vars(&inner.addr, c.engine, &path, &env.data.unwrap_or_default())
     }
 
-    /// Starts a thread that renews the token and leases while a long Terraform run goes on.
+    /// Starts a thread that renews the token and leases while a long Terraform run goes on, and
+    /// the run's [`Warden`], which revokes them should this process die without ending the
+    /// session. Call it once the credentials are read.
     pub fn keep_alive(&mut self) {
         if self.keeper.is_some() {
             return;
+        }
+        let leases: Vec<String> = self
+            .inner
+            .leases
+            .lock()
+            .map(|l| l.iter().map(|l| l.id.clone()).collect())
+            .unwrap_or_default();
+        if !leases.is_empty() || self.inner.created {
+            // Without a warden the run still revokes everything when it ends normally; only a
+            // SIGKILL would leave the leases to their TTL.
+            self.warden = Warden::start(&self.inner, &leases).ok();
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (inner, flag) = (self.inner.clone(), stop.clone());
@@ -573,7 +712,15 @@ impl VaultSession {
     /// use [`VaultSession::finish`], which reports them).
     fn close(mut self) -> Vec<VaultError> {
         self.stop_keeper();
-        self.inner.close()
+        let errors = self.inner.close();
+        self.release_warden();
+        errors
+    }
+
+    fn release_warden(&mut self) {
+        if let Some(w) = self.warden.take() {
+            w.release();
+        }
     }
 
     fn stop_keeper(&mut self) {
@@ -599,6 +746,7 @@ impl Drop for VaultSession {
     fn drop(&mut self) {
         self.stop_keeper();
         let _ = self.inner.close();
+        self.release_warden();
     }
 }
 
@@ -1088,6 +1236,7 @@ mod tests {
         let session = VaultSession {
             inner: Arc::new(inner),
             keeper: None,
+            warden: None,
         };
         let said = crate::report::Collect::default();
         session.finish(&said);
