@@ -101,6 +101,18 @@ commit_request "web-frontend: move to web-service 1.1.0"
 deploy "$dep"
 run "$bin/gitops-tag" --repo "$repo" history "$dep" | sed 's/^/   /'
 
+step "7b. The nightly drift check of $dep: another build, a later commit; planned as recorded"
+git -C "$repo" -c user.name=demo -c user.email=demo@example.invalid commit -q --allow-empty -m "an unrelated commit"
+BUILD_TAG=nightly-1 "$bin/gitops-render" --repo "$repo" "$dep" --out "$work/drift" >/dev/null
+set +e; BUILD_TAG=nightly-1 "$bin/gitops-plan" --repo "$repo" "$work/drift" 2>/dev/null | grep -E '^\*\*' | sed 's/^/   a plan at HEAD with the nightly BUILD_TAG: /'
+BUILD_TAG=nightly-1 "$bin/gitops-plan" --repo "$repo" "$work/drift" --drift --json 2>/dev/null > "$work/drift.json"; code=$?; set -e
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("   the drift check (exit %s): %s, compared with %s (build %s)" % (sys.argv[2], d["drift_status"].replace("_", " "), d["recorded"]["tag"], d["recorded"]["build_tag"]))
+' "$work/drift.json" "$code"
+[ "$code" -eq 0 ] || { echo "demo: the drift check of an untouched deployment found drift" >&2; exit 1; }
+
 step "8. Roll back $dep to the previous recorded deployment: a forward commit, then apply + tag"
 "$bin/gitops-rollback" --repo "$repo" "$dep" --to previous --dry-run | grep -E '^\*\*|dry run' | sed 's/^/   /'
 "$bin/gitops-rollback" --repo "$repo" "$dep" --to previous --out "$dir" | grep -E '^\*\*|rolled back' | sed 's/^/   /'
