@@ -28,6 +28,8 @@ pub mod exec;
 pub mod guard;
 pub mod lifecycle;
 pub mod model;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod plan;
 pub mod records;
 pub mod render;
