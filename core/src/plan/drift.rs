@@ -182,23 +182,15 @@ pub fn check(
         DriftStatus::InSync
     };
     let markdown = summary::markdown(&title, &planned.summary, Some(&planned.policy));
-    let record = RecordRef::of(last);
-    write_reports(
-        &id,
+    let drift = Drift {
         status,
-        Some(&record),
-        &planned.summary,
-        &markdown,
-        &files,
-        opts,
-    )?;
-    Ok(Drift {
-        status,
-        record: Some(record),
+        record: Some(RecordRef::of(last)),
         planned: Some(planned),
         markdown,
         files,
-    })
+    };
+    write_reports(&id, &drift, opts)?;
+    Ok(drift)
 }
 
 /// The current render's backend block, a relative local state path made absolute (the recorded
@@ -250,46 +242,34 @@ fn not_planned(
             id
         ),
     };
-    write_reports(
-        id,
-        status,
-        record.as_ref(),
-        &Summary::default(),
-        &markdown,
-        &files,
-        opts,
-    )?;
-    Ok(Drift {
+    let drift = Drift {
         status,
         record,
         planned: None,
         markdown,
         files,
-    })
+    };
+    write_reports(id, &drift, opts)?;
+    Ok(drift)
 }
 
-/// drift.md, drift.json, drift.xml (and `opts.junit`).
-fn write_reports(
-    id: &DeploymentId,
-    status: DriftStatus,
-    record: Option<&RecordRef>,
-    s: &Summary,
-    markdown: &str,
-    files: &DriftFiles,
-    opts: &PlanOptions,
-) -> Result<()> {
+/// drift.md, drift.json, drift.xml (and `opts.junit`) of `drift`.
+fn write_reports(id: &DeploymentId, drift: &Drift, opts: &PlanOptions) -> Result<()> {
+    let nothing = Summary::default();
+    let s = drift.planned.as_ref().map_or(&nothing, |p| &p.summary);
+    let (status, files) = (drift.status, &drift.files);
     let xml = summary::drift_junit(&id.to_string(), s, status.text());
     write(&files.junit, xml.as_bytes())?;
     if let Some(j) = &opts.junit {
         write(j, xml.as_bytes())?;
     }
-    write(&files.markdown, markdown.as_bytes())?;
-    let drift = serde_json::json!({
+    write(&files.markdown, drift.markdown.as_bytes())?;
+    let json = serde_json::json!({
         "deployment": id.to_string(),
         "status": status,
         "drift": status == DriftStatus::Drift,
-        "record": record,
+        "record": drift.record,
         "resources": s.changes,
     });
-    write(&files.json, &crate::render::to_json_bytes(&drift))
+    write(&files.json, &crate::render::to_json_bytes(&json))
 }
