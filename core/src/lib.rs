@@ -28,12 +28,12 @@ pub mod exec;
 pub mod guard;
 pub mod lifecycle;
 pub mod model;
-#[cfg(test)]
-pub(crate) mod test_support;
 pub mod plan;
 pub mod records;
 pub mod render;
 pub mod report;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod time;
 
 pub use error::{exit, ConfigError, Error, Result};
