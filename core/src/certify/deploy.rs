@@ -159,14 +159,19 @@ fn deploy_and_verify(
         serde_json::from_str::<Value>(&shown.stdout)
             .map_err(|e| Error::Process(format!("terraform show -json plan.bin: {e}")))
     });
-    if let (Some(p), Some(step)) = (&plan, steps.out.last_mut()) {
+    let summary = plan
+        .as_ref()
+        .map(crate::plan::summary::summarize)
+        .unwrap_or_default();
+    if let (Some(_), Some(step)) = (&plan, steps.out.last_mut()) {
         // The certification summary quotes what the plan does (tag-only updates apart).
-        step.message = crate::plan::summary::summarize(p).real_line();
+        step.message = summary.real_line();
     }
     steps.run("policy", false, || {
         policy_gate(
             &sh.repo.root,
             plan.as_ref().unwrap_or(&Value::Null),
+            &summary.changes,
             manifest,
         )
     });
@@ -190,8 +195,13 @@ fn deploy_and_verify(
 }
 
 /// The repository's policies over the plan: any denial refuses the step.
-fn policy_gate(repo_root: &Path, plan: &Value, manifest: &Value) -> Result<()> {
-    let report = crate::plan::policy::evaluate(repo_root, plan, manifest)?;
+fn policy_gate(
+    repo_root: &Path,
+    plan: &Value,
+    changes: &[crate::plan::summary::Change],
+    manifest: &Value,
+) -> Result<()> {
+    let report = crate::plan::policy::evaluate(repo_root, plan, changes, manifest)?;
     if report.denials.is_empty() {
         return Ok(());
     }

@@ -185,11 +185,12 @@ pub fn check(repo_root: &Path) -> Result<()> {
 
 /// Evaluates the built-in policies and every `*.rego` under `<repo_root>/policies/` on
 /// `{"plan": plan, "manifest": manifest, "changes": [...]}`: `changes` is the plan's summary
-/// (`address`, `action`, `stateful`, `tag_only`, `attributes`), so a rule can tell a tag-only
-/// update from a real change.
+/// (`summary::summarize(plan).changes`: `address`, `action`, `stateful`, `tag_only`,
+/// `attributes`), so a rule can tell a tag-only update from a real change.
 pub fn evaluate(
     repo_root: &Path,
     plan: &serde_json::Value,
+    changes: &[crate::plan::summary::Change],
     manifest: &serde_json::Value,
 ) -> Result<PolicyReport> {
     let Loaded {
@@ -200,7 +201,6 @@ pub fn evaluate(
     let evaluated: Vec<(&PolicyFile, String)> =
         packages.into_iter().map(|(i, p)| (&files[i], p)).collect();
 
-    let changes = crate::plan::summary::summarize(plan).changes;
     let input = serde_json::json!({ "plan": plan, "manifest": manifest, "changes": changes });
     let input = serde_json::to_string(&input)
         .map_err(|e| Error::Process(format!("policy: encoding the input: {e}")))?;
@@ -500,6 +500,16 @@ fn policy_error(
 mod tests {
     use super::*;
 
+    /// [`evaluate`] with the plan's own summary, as plan::run passes it.
+    fn eval(
+        repo_root: &Path,
+        plan: &serde_json::Value,
+        manifest: &serde_json::Value,
+    ) -> Result<PolicyReport> {
+        let changes = crate::plan::summary::summarize(plan).changes;
+        evaluate(repo_root, plan, &changes, manifest)
+    }
+
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/plans");
 
     fn fixture(name: &str) -> (serde_json::Value, serde_json::Value) {
@@ -522,7 +532,7 @@ mod tests {
     fn run(name: &str) -> PolicyReport {
         let repo = empty_repo();
         let (plan, manifest) = fixture(name);
-        evaluate(repo.path(), &plan, &manifest).unwrap()
+        eval(repo.path(), &plan, &manifest).unwrap()
     }
 
     fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -594,7 +604,7 @@ mod tests {
         let address = "module.network.terraform_data.network";
         change_mut(&mut plan, address)["change"]["after"]["input"]["tags"]["managed-by"] =
             "someone-else".into();
-        let r = evaluate(empty_repo().path(), &plan, &manifest).unwrap();
+        let r = eval(empty_repo().path(), &plan, &manifest).unwrap();
         let d = only(&r.denials);
         assert_eq!(
             (d.policy.as_str(), d.resource.as_str()),
@@ -612,7 +622,7 @@ mod tests {
         // every resource.
         let (plan, _) = fixture("compliant-create");
         let (_, manifest) = fixture("public-database");
-        let r = evaluate(empty_repo().path(), &plan, &manifest).unwrap();
+        let r = eval(empty_repo().path(), &plan, &manifest).unwrap();
         assert_eq!(r.denials.len(), 15);
         assert!(r
             .denials
@@ -646,7 +656,7 @@ mod tests {
         // The same plan in an unprotected environment passes.
         let (plan, mut manifest) = fixture("protected-lb-unprotected");
         manifest["protected"] = false.into();
-        let r = evaluate(empty_repo().path(), &plan, &manifest).unwrap();
+        let r = eval(empty_repo().path(), &plan, &manifest).unwrap();
         assert_eq!(r.denials, []);
     }
 
@@ -712,7 +722,7 @@ mod tests {
             rc("azurerm_postgresql_flexible_server.pg", &["create"], serde_json::json!({"public_network_access_enabled": true, "tags": tags}), serde_json::json!({})),
             rc("terraform_data.helper", &["create"], serde_json::json!({"input": "x"}), serde_json::json!({})),
         ]});
-        let r = evaluate(empty_repo().path(), &plan, &manifest).unwrap();
+        let r = eval(empty_repo().path(), &plan, &manifest).unwrap();
         let found: Vec<(&str, &str)> = r
             .denials
             .iter()
@@ -795,7 +805,7 @@ warn contains "just saying" if true
             ("policies/README.md", "not a policy"),
         ]);
         let (plan, manifest) = fixture("compliant-create");
-        let r = evaluate(repo.path(), &plan, &manifest).unwrap();
+        let r = eval(repo.path(), &plan, &manifest).unwrap();
         let mut expected = builtin_names();
         expected.extend([
             "policies/custom.rego".to_owned(),
@@ -843,7 +853,7 @@ warn contains "just saying" if true
             ("policies/broken.rego", "package gitops.broken\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := \"x\"\n"),
         ]);
         let (plan, manifest) = fixture("compliant-create");
-        let e = config_error_of(evaluate(repo.path(), &plan, &manifest).unwrap_err());
+        let e = config_error_of(eval(repo.path(), &plan, &manifest).unwrap_err());
         assert_eq!(e.file, Path::new("policies/broken.rego"));
         assert!(e.line.is_some(), "{e}");
         assert!(e.found.starts_with("invalid Rego"), "{e}");
@@ -854,7 +864,7 @@ warn contains "just saying" if true
             "policies/v0.rego",
             "package gitops.v0\n\ndeny[msg] {\n\tmsg := \"x\"\n}\n",
         )]);
-        let e = config_error_of(evaluate(repo.path(), &plan, &manifest).unwrap_err());
+        let e = config_error_of(eval(repo.path(), &plan, &manifest).unwrap_err());
         assert_eq!(e.file, Path::new("policies/v0.rego"));
         assert_eq!(e.line, Some(3), "{e}");
     }
@@ -880,7 +890,7 @@ warn contains "just saying" if true
         ];
         for text in cases {
             let repo = repo_with(&[("policies/bad.rego", text)]);
-            let e = evaluate(repo.path(), &plan, &manifest).expect_err(text);
+            let e = eval(repo.path(), &plan, &manifest).expect_err(text);
             let e = config_error_of(e);
             assert_eq!(e.file, Path::new("policies/bad.rego"), "{text}: {e}");
         }
@@ -895,7 +905,7 @@ warn contains "just saying" if true
                 "package gitops.same\n\ndeny contains \"2\" if false\n",
             ),
         ]);
-        let e = config_error_of(evaluate(repo.path(), &plan, &manifest).unwrap_err());
+        let e = config_error_of(eval(repo.path(), &plan, &manifest).unwrap_err());
         assert_eq!(e.file, Path::new("policies/two.rego"));
         assert!(
             e.found.contains("already declared by policies/one.rego"),
@@ -908,10 +918,10 @@ warn contains "just saying" if true
         let repo = repo_with(&[("policies/custom.rego", CUSTOM)]);
         let (plan, manifest) = fixture("database-replace");
         let (other_plan, other_manifest) = fixture("missing-tag");
-        let first = evaluate(repo.path(), &plan, &manifest).unwrap();
+        let first = eval(repo.path(), &plan, &manifest).unwrap();
         // Another evaluation in between must not leak into the next one.
-        evaluate(repo.path(), &other_plan, &other_manifest).unwrap();
-        let second = evaluate(repo.path(), &plan, &manifest).unwrap();
+        eval(repo.path(), &other_plan, &other_manifest).unwrap();
+        let second = eval(repo.path(), &plan, &manifest).unwrap();
         assert_eq!(
             serde_json::to_string(&first).unwrap(),
             serde_json::to_string(&second).unwrap()
@@ -934,7 +944,7 @@ warn contains "just saying" if true
         let address = "module.database.terraform_data.db_instance";
         change_mut(&mut plan, address)["change"]["after"]["input"]["allocated_storage_gb"] =
             2000.into();
-        let r = evaluate(repo.path(), &plan, &manifest).unwrap();
+        let r = eval(repo.path(), &plan, &manifest).unwrap();
         let d = only(&r.denials);
         assert_eq!(
             (d.policy.as_str(), d.resource.as_str(), d.message.as_str()),
@@ -950,7 +960,7 @@ warn contains "just saying" if true
     fn policies_must_be_a_directory() {
         let repo = repo_with(&[("policies", "a file")]);
         let (plan, manifest) = fixture("compliant-create");
-        let e = config_error_of(evaluate(repo.path(), &plan, &manifest).unwrap_err());
+        let e = config_error_of(eval(repo.path(), &plan, &manifest).unwrap_err());
         assert_eq!(e.file, Path::new("policies"));
     }
 }

@@ -84,7 +84,8 @@ pub fn plan(
     let summary = plan::summarize(&plan_value);
     let manifest =
         serde_json::to_value(&rendered.manifest).map_err(|e| Error::Process(e.to_string()))?;
-    let policy = crate::plan::policy::evaluate(&repo.root, &plan_value, &manifest)?;
+    let policy =
+        crate::plan::policy::evaluate(&repo.root, &plan_value, &summary.changes, &manifest)?;
     let policy_json = serde_json::to_value(&policy).map_err(|e| Error::Process(e.to_string()))?;
     write(
         &dir.join("plan.policy.json"),
