@@ -16,9 +16,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The tags every resource must carry.
-pub use crate::model::tags::REQUIRED as REQUIRED_TAGS;
-
 /// Extra root outputs written next to the render: every wiring target and package output, so
 /// verify can see that each is set.
 const OUTPUTS_FILE: &str = "zz-gitops-certify-outputs.tf.json";
@@ -310,7 +307,7 @@ fn verify(tf: &Terraform, dir: &Path, tags: &BTreeMap<String, String>) -> Result
             .find(|t| t.is_object())
             .cloned()
             .unwrap_or(Value::Null);
-        let missing: Vec<&str> = REQUIRED_TAGS
+        let missing: Vec<&str> = crate::model::tags::REQUIRED
             .iter()
             .filter(|k| have[**k].as_str() != tags.get(**k).map(String::as_str))
             .copied()
