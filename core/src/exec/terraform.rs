@@ -181,7 +181,7 @@ pub struct RunOutput {
 }
 
 /// Variables never passed on to Terraform: the toolkit's own Vault login material.
-const WITHHELD: [&str; 8] = [
+pub(crate) const WITHHELD: [&str; 8] = [
     "VAULT_TOKEN",
     "VAULT_SECRET_ID",
     "VAULT_ROLE_ID",
@@ -195,7 +195,7 @@ const WITHHELD: [&str; 8] = [
 /// Jenkins finds the processes of an aborted step by this variable and signals each of them;
 /// Terraform must get the abort once, forwarded by the toolkit (a second interrupt makes it stop
 /// at once, leaving the state half written), and dies with the toolkit anyway.
-const JENKINS_COOKIE: &str = "JENKINS_NODE_COOKIE";
+pub(crate) const JENKINS_COOKIE: &str = "JENKINS_NODE_COOKIE";
 
 impl Terraform {
     /// `GITOPS_TERRAFORM`, else `terraform`, else `tofu` on PATH.

@@ -232,18 +232,14 @@ impl Warden {
         use std::io::Write;
         use std::os::unix::process::CommandExt;
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
-        for var in [
-            "VAULT_ROLE_ID",
-            "VAULT_SECRET_ID",
-            "VAULT_JWT",
-            "VAULT_ROLE_ID_FILE",
-            "VAULT_SECRET_ID_FILE",
-            "VAULT_JWT_FILE",
+        // The run's login material (the warden gets only the token, below), and Jenkins' cookie:
+        // Jenkins kills every process carrying its build's cookie on an abort, and the warden is
+        // the one process that must outlive that.
+        let withheld = crate::exec::terraform::WITHHELD.iter();
+        for var in withheld.chain(&[
+            crate::exec::terraform::JENKINS_COOKIE,
             WARDEN_REVOKE_TOKEN_ENV,
-            // Jenkins kills every process carrying its build's cookie on an abort: not the one
-            // that cleans up after the run.
-            "JENKINS_NODE_COOKIE",
-        ] {
+        ]) {
             cmd.env_remove(var);
         }
         cmd.env(WARDEN_ENV, "1")
