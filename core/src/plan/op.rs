@@ -93,9 +93,6 @@ pub struct PlanReport {
     /// plan.md (drift.md in a drift check).
     #[serde(skip)]
     pub markdown: String,
-    /// This was a drift check.
-    #[serde(skip)]
-    pub drift_check: bool,
     /// A policy denied the plan and this was not a drift check: the plan must not be applied
     /// (`gitops-plan` exits 3; `gitops-apply` refuses it).
     #[serde(skip)]
@@ -167,7 +164,6 @@ fn drift_report(rendered: &RenderedDir, drift: Drift) -> PlanReport {
     report.recorded = drift.record;
     report.drift_files = Some(drift.files);
     report.markdown = drift.markdown;
-    report.drift_check = true;
     report
 }
 
@@ -196,6 +192,5 @@ fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
         files: None,
         drift_files: None,
         markdown: String::new(),
-        drift_check: false,
     }
 }
