@@ -118,6 +118,8 @@ fn a_deployment_nobody_touched_is_in_sync_at_a_later_commit_and_build() {
         )
     );
     // ...but the drift check plans the deployment as recorded: in sync.
+    let state = w.0.ex.state().join("dev/orders-db.tfstate");
+    let state_before = std::fs::read(&state).unwrap();
     let (code, v, text) = w.plan(&dir, &["--drift"]);
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(v["drift_status"], "in_sync", "{text}");
@@ -136,7 +138,12 @@ fn a_deployment_nobody_touched_is_in_sync_at_a_later_commit_and_build() {
         xml.contains("failures=\"0\"") && xml.contains("name=\"in sync\""),
         "{xml}"
     );
-    // Nothing of the check is left beside the rendered directory, and the state is untouched.
+    // The state is untouched, and nothing of the check is left beside the rendered directory.
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        state_before,
+        "the drift check changed the state"
+    );
     let leftovers: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
         .unwrap()
         .flatten()
