@@ -414,13 +414,8 @@ pub fn markdown(title: &str, s: &Summary, policy: Option<&PolicyReport>) -> Stri
             md.push_str("\nChanged attributes:\n\n");
             for c in detailed {
                 md.push_str(&format!("- `{}` ({})\n", c.address, c.action));
-                let real: Vec<AttributeChange> = c
-                    .attributes
-                    .iter()
-                    .filter(|a| !a.per_deploy_tag)
-                    .cloned()
-                    .collect();
-                md.push_str(&attribute_lines(&real, "  "));
+                let real = c.attributes.iter().filter(|a| !a.per_deploy_tag);
+                md.push_str(&attribute_lines(real, "  "));
             }
         }
     } else if s.tag_only > 0 {
@@ -472,9 +467,12 @@ pub fn value_text(v: &Value) -> String {
 }
 
 /// "`<indent>- `path`: before -> after`" per attribute.
-pub fn attribute_lines(attributes: &[AttributeChange], indent: &str) -> String {
+pub fn attribute_lines<'a>(
+    attributes: impl IntoIterator<Item = &'a AttributeChange>,
+    indent: &str,
+) -> String {
     attributes
-        .iter()
+        .into_iter()
         .map(|a| {
             format!(
                 "{indent}- `{}`: {} -> {}\n",
