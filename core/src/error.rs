@@ -119,9 +119,9 @@ pub enum TerraformError {
     },
 }
 
-/// Vault failures: configuration (no address, nothing to log in with), a request that failed
-/// (after its retries), a secret without the field a credential maps. Re-exported by
-/// `exec::vault`.
+/// Vault failures: configuration (no address, nothing to log in with, a bad setting), a request
+/// that failed (after its retries), a secret without the field a credential maps, credentials or
+/// a token that would expire before the step may end. Re-exported by `exec::vault`.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error("Vault: no address for the credentials of environment {env}: set VAULT_ADDR or [vault] address in gitops.toml")]
@@ -148,6 +148,26 @@ pub enum VaultError {
         file: String,
         #[source]
         source: std::io::Error,
+    },
+    /// A setting of the environment that is not valid (`GITOPS_VAULT_MIN_TTL=soon`); exit 2.
+    #[error("{var}: found {found}; allowed: {allowed}")]
+    Setting {
+        var: &'static str,
+        found: String,
+        allowed: &'static str,
+    },
+    /// Credentials (or the token that holds them) expire in `ttl` seconds, less than the `min`
+    /// (`[vault] min_ttl`, `GITOPS_VAULT_MIN_TTL`) the step needs, and renewing could not extend
+    /// them: `why` says what Vault did, `fix` what to change.
+    #[error("Vault {addr}: {what} expire{} in {ttl} s ({why}), less than the {min} s this step needs; {fix}", if .what.starts_with("credentials") { "" } else { "s" })]
+    ShortLifetime {
+        addr: String,
+        /// `credentials from database/creds/app`, `the login token`, `the token of VAULT_TOKEN`.
+        what: String,
+        ttl: u64,
+        min: u64,
+        why: String,
+        fix: String,
     },
 }
 
@@ -202,7 +222,10 @@ impl Error {
     /// The documented exit code for this error (see [`exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Configs(_) | Error::Usage(_) => exit::INVALID,
+            Error::Config(_)
+            | Error::Configs(_)
+            | Error::Usage(_)
+            | Error::Vault(VaultError::Setting { .. }) => exit::INVALID,
             Error::Refused(_) => exit::REFUSED,
             Error::Git(_)
             | Error::Terraform(_)

@@ -1,6 +1,8 @@
-//! Vault: log in (token, AppRole, JWT), read an environment's credentials (KV v1/v2, AWS and Azure
-//! secrets engines), keep the token and leases alive during long runs, and revoke what this run
-//! created when it ends ([`VaultSession::finish`]), also after a failure (on drop, silently).
+//! Vault: log in (token, AppRole, JWT), read an environment's credentials (KV v1/v2, AWS, Azure and
+//! database secrets engines), make sure they and the token live long enough for the step
+//! (`[vault] min_ttl`), keep the token and leases alive during long runs (warning when one reaches
+//! its max TTL or cannot be renewed), and revoke what this run created when it ends
+//! ([`VaultSession::finish`]), also after a failure (on drop, silently).
 //!
 //! vaultrs does the login, KV reads and token calls. It returns only the `data` of a response, so
 //! the dynamic credentials (whose `lease_id` we must revoke) and the lease calls go through a plain
@@ -8,8 +10,9 @@
 //! Secrets live only in memory and in the Terraform child's environment.
 //!
 //! The pure parts are separate functions with unit tests: the retry classification
-//! ([`retried_status`], `status_failure`, `connection_failure`, the `retry` loop) and the
-//! credential mapping (`kv_vars`, `dynamic_vars`, `cloud_vars`).
+//! ([`retried_status`], `status_failure`, `connection_failure`, the `retry` loop), Vault's error
+//! text made one line (`one_line`), the credential mapping (`kv_vars`, `dynamic_vars`), and the
+//! lifetimes (`check_lifetime`, `capped`, `keeper_period`, `Life::renewed`).
 
 use crate::exec::terraform::Masker;
 use crate::model::{Credential, Engine, Environment, VaultSettings};
@@ -65,8 +68,13 @@ struct Attempt {
     transient: bool,
 }
 
-/// An error answer of Vault (`HTTP 503: Vault is sealed`).
+/// An error answer of Vault (`HTTP 503: Vault is sealed`), on one line.
 fn status_failure(code: u16, errors: &[String]) -> Attempt {
+    let errors: Vec<String> = errors
+        .iter()
+        .map(|e| one_line(e))
+        .filter(|e| !e.is_empty())
+        .collect();
     Attempt {
         message: format!(
             "HTTP {code}{}",
@@ -83,20 +91,44 @@ fn status_failure(code: u16, errors: &[String]) -> Attempt {
 /// No answer: connection refused or dropped, DNS, TLS. Always worth another attempt.
 fn connection_failure(e: &dyn std::error::Error) -> Attempt {
     Attempt {
-        message: format!("cannot connect: {}", error_chain(e)),
+        message: format!("cannot connect: {}", one_line(&error_chain(e))),
         transient: true,
     }
 }
 
-/// The `errors` of Vault's error body (`{"errors": ["permission denied"]}`); none when the body
-/// is not one.
+/// A Vault error text as one line. OpenBao and Vault wrap their errors in a multi-error list
+/// (`1 error occurred:\n\t* permission denied\n\n`): the `N error(s) occurred:` header goes,
+/// so do the `* ` bullets; each remaining line is trimmed (tabs inside become spaces) and they
+/// are joined with `; `. The result has no newline and no tab.
+fn one_line(text: &str) -> String {
+    fn header(line: &str) -> bool {
+        let Some((count, rest)) = line.split_once(' ') else {
+            return false;
+        };
+        !count.is_empty()
+            && count.bytes().all(|b| b.is_ascii_digit())
+            && matches!(rest, "error occurred:" | "errors occurred:")
+    }
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !header(l))
+        .map(|l| l.strip_prefix('*').map_or(l, str::trim_start))
+        .map(|l| l.replace(['\t', '\r'], " "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The `errors` of Vault's error body (`{"errors": ["permission denied"]}`), each on one line
+/// ([`one_line`]); none when the body is not one.
 fn error_messages(body: &str) -> Vec<String> {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             v["errors"].as_array().map(|a| {
                 a.iter()
-                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .filter_map(|e| e.as_str().map(one_line))
+                    .filter(|e| !e.is_empty())
                     .collect::<Vec<_>>()
             })
         })
@@ -108,9 +140,18 @@ fn classify(e: &ClientError) -> Attempt {
         ClientError::APIError { code, errors } => status_failure(*code, errors),
         ClientError::RestClientError { source } => connection_failure(source),
         other => Attempt {
-            message: other.to_string(),
+            message: one_line(&other.to_string()),
             transient: false,
         },
+    }
+}
+
+/// What went wrong in a failed call, without the address and call (for a message that names
+/// them itself): `HTTP 403: permission denied`.
+fn reason(e: &VaultError) -> String {
+    match e {
+        VaultError::Request { message, .. } => message.clone(),
+        other => one_line(&other.to_string()),
     }
 }
 
@@ -178,27 +219,204 @@ struct Envelope {
     data: Option<HashMap<String, serde_json::Value>>,
 }
 
+/// The lifetime of a lease or token as this run knows it.
+#[derive(Debug, Clone)]
+struct Life {
+    /// Seconds it had left when read or last renewed; 0: it never expires (or is not known).
+    ttl: u64,
+    /// Seconds asked for at each renewal of the keeper.
+    increment: u64,
+    renewable: bool,
+    renewed_at: Instant,
+    /// Vault granted less than asked: it reached its max TTL. Not renewed again (it cannot be
+    /// extended), warned about once.
+    capped: bool,
+    /// A renewal failed and was warned about; reset by one that succeeds.
+    failing: bool,
+}
+
+impl Life {
+    fn new(ttl: u64, renewable: bool) -> Life {
+        Life {
+            ttl,
+            increment: ttl,
+            renewable,
+            renewed_at: Instant::now(),
+            capped: false,
+            failing: false,
+        }
+    }
+
+    /// Whether the keeper renews it now: [`Life::kept`] and half its lifetime passed.
+    fn due(&self) -> bool {
+        self.kept() && self.renewed_at.elapsed() * 2 >= Duration::from_secs(self.ttl)
+    }
+
+    /// Whether the keeper renews it at all (and its lifetime counts for the keeper's period):
+    /// renewable, not capped, expiring, and not expired yet (renewing an expired lease only fails).
+    fn kept(&self) -> bool {
+        self.renewable
+            && !self.capped
+            && self.ttl > 0
+            && self.renewed_at.elapsed() < Duration::from_secs(self.ttl)
+    }
+
+    /// Seconds left now.
+    fn remaining(&self) -> u64 {
+        self.ttl.saturating_sub(self.renewed_at.elapsed().as_secs())
+    }
+
+    /// Records the result of a renewal that asked for `asked` seconds, and returns the warning it
+    /// is worth, once: a renewal granted less than asked (`name` reached its max TTL), or the
+    /// first of failing renewals. `name`: `the Vault token`, `Vault lease <id>`.
+    fn renewed(
+        &mut self,
+        name: &str,
+        asked: u64,
+        result: Result<u64, VaultError>,
+    ) -> Option<String> {
+        match result {
+            Ok(granted) => {
+                self.ttl = granted;
+                self.renewed_at = Instant::now();
+                self.failing = false;
+                if capped(asked, granted) {
+                    self.capped = true;
+                    Some(format!(
+                        "{name} reached its max TTL: it expires in {granted} s, before the run may end"
+                    ))
+                } else {
+                    None
+                }
+            }
+            Err(e) if !self.failing => {
+                self.failing = true;
+                Some(format!(
+                    "renewing {name} failed ({}): it expires in {} s",
+                    reason(&e),
+                    self.remaining()
+                ))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// A renewal that asked for `asked` seconds and was granted `granted` (0: no expiry) hit the max
+/// TTL of the lease or token: Vault grants what is left up to it, less than asked.
+fn capped(asked: u64, granted: u64) -> bool {
+    granted > 0 && granted < asked
+}
+
+/// What the minimum-lifetime check does with a lease or token that has `ttl` seconds left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Long enough: `ttl` reaches `min`, never expires (0), or the check is off (`min` 0).
+    Enough,
+    /// Renew it once by `min`, then check what Vault granted.
+    Renew,
+    /// Too short and not renewable.
+    TooShort,
+}
+
+fn check_lifetime(ttl: u64, renewable: bool, min: u64) -> Check {
+    if min == 0 || ttl == 0 || ttl >= min {
+        Check::Enough
+    } else if renewable {
+        Check::Renew
+    } else {
+        Check::TooShort
+    }
+}
+
+/// How often the keeper looks: half the shortest lifetime it renews (so each is renewed at half
+/// its duration), at least 1 s, at most an hour.
+fn keeper_period(ttls: impl IntoIterator<Item = u64>) -> Duration {
+    ttls.into_iter()
+        .filter(|t| *t > 0)
+        .min()
+        .map_or(Duration::from_secs(3600), |t| {
+            (Duration::from_secs(t) / 2).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+        })
+}
+
 #[derive(Debug, Clone)]
 struct Lease {
     id: String,
-    duration: u64,
-    renewable: bool,
-    renewed_at: Instant,
+    /// Where it was read (`database/creds/app`), for messages.
+    path: String,
+    life: Life,
+}
+
+/// `GITOPS_VAULT_MIN_TTL`: overrides `[vault] min_ttl`.
+pub const MIN_TTL_ENV: &str = "GITOPS_VAULT_MIN_TTL";
+
+/// The minimum lifetime, in seconds, the step's credentials and token must have:
+/// `GITOPS_VAULT_MIN_TTL` when set (a bad value is [`VaultError::Setting`], exit 2), else
+/// `[vault] min_ttl` (default 300). 0: no check.
+pub fn min_ttl(settings: &VaultSettings) -> Result<u64, VaultError> {
+    min_ttl_of(std::env::var(MIN_TTL_ENV), settings)
+}
+
+/// [`min_ttl`] with the variable's value given.
+fn min_ttl_of(
+    var: Result<String, std::env::VarError>,
+    settings: &VaultSettings,
+) -> Result<u64, VaultError> {
+    match var {
+        Ok(v) if !v.trim().is_empty() => {
+            crate::model::parse_duration(&v).ok_or_else(|| VaultError::Setting {
+                var: MIN_TTL_ENV,
+                found: crate::model::names::shown(&v),
+                allowed: crate::model::DURATION_RULE,
+            })
+        }
+        Ok(_) => Ok(settings.min_ttl),
+        Err(std::env::VarError::NotPresent) => Ok(settings.min_ttl),
+        Err(std::env::VarError::NotUnicode(_)) => Err(VaultError::Setting {
+            var: MIN_TTL_ENV,
+            found: "bytes that are not UTF-8".into(),
+            allowed: crate::model::DURATION_RULE,
+        }),
+    }
+}
+
+/// Prints a warning of the keeper on stderr at once, as the binaries' reporter does
+/// (`gitops-apply: warning: ...`): a lease that cannot be kept alive matters while Terraform
+/// still runs, not only when the run ends.
+fn print_warning(message: &str) {
+    use std::io::Write;
+    let program = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "gitops".into());
+    let _ = writeln!(std::io::stderr().lock(), "{program}: warning: {message}");
 }
 
 struct Inner {
     addr: String,
     namespace: Option<String>,
     token: String,
-    /// The token came from a login of this run: renew it, revoke it at the end.
+    /// The token came from a login of this run: revoke it at the end (a given one never).
     created: bool,
-    token_ttl: u64,
-    token_renewable: bool,
+    /// The token's lifetime: from the login, or (a given token) from `lookup-self` when the
+    /// minimum-lifetime check runs; ttl 0 otherwise (not renewed).
+    token_life: Mutex<Life>,
+    /// Seconds the credentials and token must have left for the step; 0: no check.
+    min_ttl: u64,
     rt: tokio::runtime::Runtime,
     client: VaultClient,
     http: reqwest::Client,
     retry: RetryPolicy,
     leases: Mutex<Vec<Lease>>,
+    /// The keeper's warnings, each once, for [`VaultSession::finish`].
+    warnings: Mutex<Vec<String>>,
+    /// Where a keeper's warning goes at once (stderr; tests collect).
+    notify: Box<dyn Fn(&str) + Send + Sync>,
     closed: AtomicBool,
 }
 
@@ -317,10 +535,9 @@ pub fn warden() -> u8 {
         leases
             .into_iter()
             .map(|id| Lease {
+                path: id.clone(),
                 id,
-                duration: 0,
-                renewable: false,
-                renewed_at: Instant::now(),
+                life: Life::new(0, false),
             })
             .collect(),
     );
@@ -391,13 +608,15 @@ impl Inner {
             namespace,
             token: String::new(),
             created: false,
-            token_ttl: 0,
-            token_renewable: false,
+            token_life: Mutex::new(Life::new(0, false)),
+            min_ttl: 0,
             rt,
             client,
             http,
             retry,
             leases: Mutex::new(Vec::new()),
+            warnings: Mutex::new(Vec::new()),
+            notify: Box::new(print_warning),
             closed: AtomicBool::new(false),
         })
     }
@@ -462,7 +681,7 @@ impl Inner {
         let resp = req.send().await.map_err(|e| connection_failure(&e))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| Attempt {
-            message: format!("reading the answer: {}", error_chain(&e)),
+            message: format!("reading the answer: {}", one_line(&error_chain(&e))),
             transient: true,
         })?;
         if !status.is_success() {
@@ -489,39 +708,217 @@ impl Inner {
         .map(|_| ())
     }
 
-    /// Renews the token (if created here) and leases that passed half their duration.
-    fn renew_due(&self) {
-        if self.created && self.token_renewable {
-            let _ = self.call("renew token", || async {
-                vaultrs::token::renew_self(&self.client, None)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify(&e))
-            });
+    /// Renews a lease by `increment` seconds; returns the seconds Vault granted.
+    fn renew_lease(&self, id: &str, increment: u64) -> Result<u64, VaultError> {
+        let body = serde_json::json!({ "lease_id": id, "increment": increment });
+        let env = self.call(&format!("renew lease {id}"), || {
+            self.raw(reqwest::Method::PUT, "sys/leases/renew", Some(body.clone()))
+        })?;
+        Ok(env
+            .map(|e| e.lease_duration)
+            .filter(|d| *d > 0)
+            .unwrap_or(increment))
+    }
+
+    /// Renews the token (`auth/token/renew-self`) by `increment` seconds; returns the seconds
+    /// Vault granted.
+    fn renew_token(&self, increment: u64) -> Result<u64, VaultError> {
+        let inc = format!("{increment}s");
+        self.call("renew token", || async {
+            vaultrs::token::renew_self(&self.client, Some(&inc))
+                .await
+                .map(|auth| auth.lease_duration)
+                .map_err(|e| classify(&e))
+        })
+    }
+
+    /// The given token's (ttl, renewable) from `auth/token/lookup-self`; ttl 0: no expiry.
+    fn lookup_token(&self) -> Result<(u64, bool), VaultError> {
+        let env = self.call("look up the token (auth/token/lookup-self)", || {
+            self.raw(reqwest::Method::GET, "auth/token/lookup-self", None)
+        })?;
+        let data = env.and_then(|e| e.data).unwrap_or_default();
+        Ok((
+            data.get("ttl")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            data.get("renewable")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+        ))
+    }
+
+    /// The minimum-lifetime check of one lease or token with `life`: long enough, or renewed once
+    /// by `min_ttl` to be; else [`VaultError::ShortLifetime`]. Returns the seconds granted when
+    /// it was renewed.
+    fn ensure(
+        &self,
+        what: &str,
+        life: &Life,
+        fix: &str,
+        renew: impl FnOnce(u64) -> Result<u64, VaultError>,
+    ) -> Result<Option<u64>, VaultError> {
+        let min = self.min_ttl;
+        let short = |ttl: u64, why: String| VaultError::ShortLifetime {
+            addr: self.addr.clone(),
+            what: what.to_owned(),
+            ttl,
+            min,
+            why,
+            fix: format!("{fix} or lower [vault] min_ttl / {MIN_TTL_ENV}"),
+        };
+        match check_lifetime(life.ttl, life.renewable, min) {
+            Check::Enough => Ok(None),
+            Check::TooShort => Err(short(life.ttl, "not renewable".into())),
+            Check::Renew => match renew(min) {
+                Ok(granted) => match check_lifetime(granted, false, min) {
+                    Check::Enough => Ok(Some(granted)),
+                    _ => Err(short(
+                        granted,
+                        format!(
+                            "renewed for {min} s, Vault granted {granted} s: capped by its max TTL"
+                        ),
+                    )),
+                },
+                Err(e) => Err(short(
+                    life.ttl,
+                    format!("renewing it failed: {}", reason(&e)),
+                )),
+            },
         }
-        let due: Vec<Lease> = self
+    }
+
+    /// Right after the credentials are read: the token, then each lease, must live at least
+    /// `min_ttl` seconds (renewed once by `min_ttl` when it would not), else the step fails
+    /// before Terraform starts. A given token is looked up for its TTL (and never revoked).
+    fn ensure_lifetimes(&self) -> Result<(), VaultError> {
+        if self.min_ttl == 0 {
+            return Ok(());
+        }
+        if !self.created {
+            let (ttl, renewable) = self.lookup_token()?;
+            if let Ok(mut l) = self.token_life.lock() {
+                *l = Life::new(ttl, renewable);
+            }
+        }
+        let token = self
+            .token_life
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_else(|_| Life::new(0, false));
+        let (what, fix) = match (self.created, token.renewable) {
+            (true, true) => (
+                "the login token",
+                "raise the token_max_ttl of the auth role",
+            ),
+            (true, false) => ("the login token", "raise the token_ttl of the auth role"),
+            (false, _) => (
+                "the token of VAULT_TOKEN",
+                "give a VAULT_TOKEN with a longer (or renewable) TTL",
+            ),
+        };
+        if let Some(granted) = self.ensure(what, &token, fix, |min| self.renew_token(min))? {
+            if let Ok(mut l) = self.token_life.lock() {
+                l.ttl = granted;
+                l.increment = l.increment.max(granted);
+                l.renewed_at = Instant::now();
+            }
+        }
+        let leases: Vec<Lease> = self.leases.lock().map(|l| l.clone()).unwrap_or_default();
+        for lease in leases {
+            let fix = if lease.life.renewable {
+                "raise the role's max_ttl (and the mount's max lease TTL)"
+            } else {
+                "raise the role's TTL"
+            };
+            let what = format!("credentials from {}", lease.path);
+            let granted = self.ensure(&what, &lease.life, fix, |min| {
+                self.renew_lease(&lease.id, min)
+            })?;
+            if let Some(granted) = granted {
+                if let Ok(mut leases) = self.leases.lock() {
+                    if let Some(l) = leases.iter_mut().find(|l| l.id == lease.id) {
+                        l.life.ttl = granted;
+                        l.life.increment = l.life.increment.max(granted);
+                        l.life.renewed_at = Instant::now();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How often the keeper looks now ([`keeper_period`] of what it renews).
+    fn keeper_period(&self) -> Duration {
+        let mut ttls: Vec<u64> = self
             .leases
             .lock()
             .map(|l| {
                 l.iter()
-                    .filter(|l| l.renewable && l.renewed_at.elapsed().as_secs() * 2 >= l.duration)
-                    .cloned()
+                    .filter(|l| l.life.kept())
+                    .map(|l| l.life.ttl)
                     .collect()
             })
             .unwrap_or_default();
-        for lease in due {
-            let body = serde_json::json!({ "lease_id": lease.id, "increment": lease.duration });
-            if self
-                .call("renew lease", || {
-                    self.raw(reqwest::Method::PUT, "sys/leases/renew", Some(body.clone()))
-                })
-                .is_ok()
-            {
-                if let Ok(mut leases) = self.leases.lock() {
-                    if let Some(l) = leases.iter_mut().find(|l| l.id == lease.id) {
-                        l.renewed_at = Instant::now();
-                    }
-                }
+        if let Ok(t) = self.token_life.lock() {
+            if t.kept() {
+                ttls.push(t.ttl);
+            }
+        }
+        keeper_period(ttls)
+    }
+
+    /// A keeper's warning: printed at once, kept (once) for [`VaultSession::finish`].
+    fn warn(&self, message: String) {
+        if let Ok(mut w) = self.warnings.lock() {
+            if w.contains(&message) {
+                return;
+            }
+            w.push(message.clone());
+        }
+        (self.notify)(&message);
+    }
+
+    /// Renews the token and the leases that passed half their lifetime; warns (once each) about
+    /// one that reached its max TTL or whose renewal failed.
+    fn renew_due(&self) {
+        let token = self
+            .token_life
+            .lock()
+            .ok()
+            .filter(|l| l.due())
+            .map(|l| l.increment);
+        if let Some(asked) = token {
+            let result = self.renew_token(asked);
+            let warning = self
+                .token_life
+                .lock()
+                .ok()
+                .and_then(|mut l| l.renewed("the Vault token", asked, result));
+            if let Some(w) = warning {
+                self.warn(w);
+            }
+        }
+        let due: Vec<(String, u64)> = self
+            .leases
+            .lock()
+            .map(|l| {
+                l.iter()
+                    .filter(|l| l.life.due())
+                    .map(|l| (l.id.clone(), l.life.increment))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (id, asked) in due {
+            let result = self.renew_lease(&id, asked);
+            let warning = self.leases.lock().ok().and_then(|mut leases| {
+                leases
+                    .iter_mut()
+                    .find(|l| l.id == id)
+                    .and_then(|l| l.life.renewed(&format!("Vault lease {id}"), asked, result))
+            });
+            if let Some(w) = warning {
+                self.warn(w);
             }
         }
     }
@@ -575,15 +972,16 @@ impl VaultSession {
             .ok()
             .filter(|n| !n.is_empty())
             .or_else(|| settings.namespace.clone());
+        let min_ttl = min_ttl(settings)?;
         let mut inner = Inner::new(&addr, namespace, RetryPolicy::from_env())?;
+        inner.min_ttl = min_ttl;
         if let Some(token) = std::env::var("VAULT_TOKEN").ok().filter(|t| !t.is_empty()) {
             inner.token = token;
         } else {
             let auth = log_in(&inner, settings, jwt_role)?;
             inner.token = auth.client_token;
             inner.created = true;
-            inner.token_ttl = auth.lease_duration;
-            inner.token_renewable = auth.renewable;
+            inner.token_life = Mutex::new(Life::new(auth.lease_duration, auth.renewable));
         }
         inner.client = Inner::client_for(
             &addr,
@@ -602,15 +1000,27 @@ impl VaultSession {
         &self.inner.addr
     }
 
-    /// Reads every credential an environment declares and maps it to environment variables.
+    /// Reads every credential an environment declares and maps it to environment variables,
+    /// then checks that the token and every lease live at least `[vault] min_ttl`
+    /// (`GITOPS_VAULT_MIN_TTL`), renewing once what would not: [`VaultError::ShortLifetime`]
+    /// otherwise, before Terraform starts.
     pub fn credentials(&self, env: &Environment) -> Result<Credentials, VaultError> {
+        let addr = &self.inner.addr;
         let mut vars = Vec::new();
         for c in &env.credentials {
             vars.extend(match c.engine {
                 Engine::Kv1 | Engine::Kv2 => self.kv(c)?,
-                Engine::Aws | Engine::Azure => self.dynamic(c)?,
+                Engine::Aws | Engine::Azure => {
+                    let (path, data) = self.leased(c)?;
+                    dynamic_vars(addr, c.engine, &path, &data)?
+                }
+                Engine::Database => {
+                    let (path, data) = self.leased(c)?;
+                    kv_vars(addr, c, &path, &data)?
+                }
             });
         }
+        self.inner.ensure_lifetimes()?;
         Ok(credentials_of(env, vars))
     }
 
@@ -630,8 +1040,13 @@ impl VaultSession {
         kv_vars(&inner.addr, c, &path, &data)
     }
 
-    /// Reads dynamic credentials (AWS, Azure engines) and records their lease for revocation.
-    fn dynamic(&self, c: &Credential) -> Result<Vec<(String, String)>, VaultError> {
+    /// Reads dynamic credentials (AWS, Azure, database engines) and records their lease for
+    /// renewal and revocation; returns the path read and the secret's data. An answer without a
+    /// `lease_id` is no lease (KV v1 answers a `lease_duration` alone).
+    fn leased(
+        &self,
+        c: &Credential,
+    ) -> Result<(String, HashMap<String, serde_json::Value>), VaultError> {
         let inner = &*self.inner;
         let path = dynamic_path(c);
         let method = if c.sts {
@@ -652,13 +1067,12 @@ impl VaultSession {
             if let Ok(mut l) = inner.leases.lock() {
                 l.push(Lease {
                     id: env.lease_id.clone(),
-                    duration: env.lease_duration,
-                    renewable: env.renewable,
-                    renewed_at: Instant::now(),
+                    path: path.clone(),
+                    life: Life::new(env.lease_duration, env.renewable),
                 });
             }
         }
-        dynamic_vars(&inner.addr, c.engine, &path, &env.data.unwrap_or_default())
+        Ok((path, env.data.unwrap_or_default()))
     }
 
     /// Starts a thread that renews the token and leases while a long Terraform run goes on, and
@@ -682,12 +1096,13 @@ impl VaultSession {
         let stop = Arc::new(AtomicBool::new(false));
         let (inner, flag) = (self.inner.clone(), stop.clone());
         let tick = Duration::from_millis(200);
-        let period = Duration::from_secs((self.inner.token_ttl / 2).clamp(5, 3600));
         let handle = std::thread::spawn(move || {
             let mut last = Instant::now();
             while !flag.load(Ordering::SeqCst) {
                 std::thread::sleep(tick);
-                if last.elapsed() >= period {
+                // Half the shortest lifetime renewed (at least 1 s), so each is renewed at half
+                // its duration; asked again each time, as renewals change the lifetimes.
+                if last.elapsed() >= inner.keeper_period() {
                     inner.renew_due();
                     last = Instant::now();
                 }
@@ -696,9 +1111,21 @@ impl VaultSession {
         self.keeper = Some((stop, handle));
     }
 
-    /// Ends the session, the one way a run ends it: stops renewing, revokes the run's leases and
-    /// the token it created, and reports each one that could not be revoked as a warning.
-    pub fn finish(self, reporter: &dyn Reporter) {
+    /// Ends the session, the one way a run ends it: stops renewing, reports the keeper's
+    /// warnings (a lease or the token that reached its max TTL or could not be renewed, each
+    /// once), revokes the run's leases and the token it created, and reports each one that could
+    /// not be revoked as a warning.
+    pub fn finish(mut self, reporter: &dyn Reporter) {
+        self.stop_keeper();
+        let warnings = self
+            .inner
+            .warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        for w in warnings {
+            reporter.warning(&w);
+        }
         for e in self.close() {
             reporter.warning(&e.to_string());
         }
@@ -862,10 +1289,12 @@ fn dynamic_vars(
             }
             v
         }
-        _ => vec![
+        Engine::Azure => vec![
             ("ARM_CLIENT_ID".to_owned(), field("client_id")?),
             ("ARM_CLIENT_SECRET".to_owned(), field("client_secret")?),
         ],
+        // Their `env` table names the variables ([`kv_vars`]).
+        Engine::Kv1 | Engine::Kv2 | Engine::Database => Vec::new(),
     })
 }
 
@@ -1014,6 +1443,22 @@ mod tests {
     fn server(
         answers: Vec<Option<(u16, &'static str)>>,
     ) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let (addr, handle) = server_with_bodies(answers);
+        let lines = std::thread::spawn(move || {
+            handle
+                .join()
+                .unwrap()
+                .into_iter()
+                .map(|(line, _)| line)
+                .collect()
+        });
+        (addr, lines)
+    }
+
+    /// [`server`], also keeping the body of each request (read up to its `Content-Length`).
+    fn server_with_bodies(
+        answers: Vec<Option<(u16, &'static str)>>,
+    ) -> (String, std::thread::JoinHandle<Vec<(String, String)>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());
         let handle = std::thread::spawn(move || {
@@ -1023,13 +1468,21 @@ mod tests {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
-                seen.push(line.trim().to_owned());
+                let mut length = 0;
                 loop {
                     let mut header = String::new();
                     if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
                         break;
                     }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
                 }
+                let mut body = vec![0; length];
+                std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                seen.push((line.trim().to_owned(), String::from_utf8(body).unwrap()));
                 if let Some((status, body)) = answer {
                     let _ = write!(
                         stream,
@@ -1225,9 +1678,8 @@ mod tests {
         let inner = Inner::new(&addr, None, fast(1)).unwrap();
         inner.leases.lock().unwrap().push(Lease {
             id: "aws/creds/deploy/l1".into(),
-            duration: 60,
-            renewable: false,
-            renewed_at: Instant::now(),
+            path: "aws/creds/deploy".into(),
+            life: Life::new(60, false),
         });
         let session = VaultSession {
             inner: Arc::new(inner),
@@ -1245,6 +1697,428 @@ mod tests {
         assert_eq!(
             seen.join().unwrap(),
             vec!["PUT /v1/sys/leases/revoke HTTP/1.1"]
+        );
+    }
+
+    #[test]
+    fn vault_error_lists_become_one_line() {
+        // OpenBao's (and Vault's) multi-error body, exactly as it answers.
+        let body = r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#;
+        assert_eq!(error_messages(body), vec!["permission denied".to_owned()]);
+        let two = r#"{"errors":["2 errors occurred:\n\t* permission denied\n\t* invalid path for a versioned K/V secrets engine\n\n"]}"#;
+        assert_eq!(
+            error_messages(two),
+            vec!["permission denied; invalid path for a versioned K/V secrets engine".to_owned()]
+        );
+        let denied = status_failure(403, &error_messages(body));
+        assert_eq!(denied.message, "HTTP 403: permission denied");
+        // Several entries, one of them a list: one line, `; ` between.
+        let mixed = status_failure(
+            400,
+            &[
+                "missing role".into(),
+                "1 error occurred:\n\t* bad\tthing\n\n".into(),
+                "\n\n".into(),
+            ],
+        );
+        assert_eq!(mixed.message, "HTTP 400: missing role; bad thing");
+        // vaultrs's APIError path gives the same line.
+        for (errors, message) in [
+            (
+                vec!["1 error occurred:\n\t* permission denied\n\n".to_owned()],
+                "HTTP 403: permission denied",
+            ),
+            (
+                vec!["2 errors occurred:\n\t* a\n\t* b\n\n".to_owned()],
+                "HTTP 403: a; b",
+            ),
+        ] {
+            let a = classify(&ClientError::APIError { code: 403, errors });
+            assert_eq!(a.message, message);
+        }
+        for text in [body, two, "x\r\ny\tz"] {
+            let line = one_line(text);
+            assert!(!line.contains(['\n', '\t', '\r']), "{line:?}");
+        }
+        assert_eq!(one_line("  plain message  "), "plain message");
+        assert_eq!(
+            one_line("1 error occurred:\n\t* 3 errors occurred: no\n"),
+            "3 errors occurred: no"
+        );
+    }
+
+    #[test]
+    fn a_multi_error_body_is_one_line_over_http() {
+        let (addr, _seen) = server(vec![Some((
+            403,
+            r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#,
+        ))]);
+        let inner = Inner::new(&addr, None, fast(2)).unwrap();
+        let e = read_creds(&inner).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("Vault {addr}: read aws/creds/deploy: HTTP 403: permission denied")
+        );
+    }
+
+    #[test]
+    fn the_minimum_lifetime_decision() {
+        assert_eq!(check_lifetime(3600, false, 300), Check::Enough);
+        assert_eq!(check_lifetime(300, false, 300), Check::Enough);
+        assert_eq!(
+            check_lifetime(0, false, 300),
+            Check::Enough,
+            "0: never expires"
+        );
+        assert_eq!(
+            check_lifetime(60, false, 0),
+            Check::Enough,
+            "min 0: no check"
+        );
+        assert_eq!(check_lifetime(60, true, 300), Check::Renew);
+        assert_eq!(check_lifetime(299, false, 300), Check::TooShort);
+    }
+
+    #[test]
+    fn a_renewal_granted_less_than_asked_is_capped() {
+        assert!(capped(3600, 42));
+        assert!(!capped(3600, 3600));
+        assert!(!capped(300, 900), "more than asked is not capped");
+        assert!(!capped(300, 0), "0: no expiry");
+    }
+
+    #[test]
+    fn the_keeper_looks_at_half_the_shortest_lifetime() {
+        assert_eq!(keeper_period([3600, 60]), Duration::from_secs(30));
+        assert_eq!(keeper_period([0, 7]), Duration::from_millis(3500));
+        assert_eq!(keeper_period([1]), Duration::from_secs(1), "floor 1 s");
+        assert_eq!(keeper_period([86_400]), Duration::from_secs(3600));
+        assert_eq!(keeper_period([]), Duration::from_secs(3600));
+        // A lease is due at half its lifetime.
+        let mut l = Life::new(10, true);
+        assert!(!l.due());
+        l.renewed_at = Instant::now() - Duration::from_secs(5);
+        assert!(l.due());
+        l.capped = true;
+        assert!(!l.due() && !l.kept(), "a capped lease is not renewed again");
+        let mut l = Life::new(10, true);
+        l.renewed_at = Instant::now() - Duration::from_secs(11);
+        assert!(!l.due() && !l.kept(), "an expired lease is not renewed");
+        assert_eq!(l.remaining(), 0);
+    }
+
+    #[test]
+    fn a_capped_or_failing_renewal_warns_once() {
+        let mut l = Life::new(600, true);
+        assert_eq!(l.renewed("Vault lease db/creds/app/x", 600, Ok(600)), None);
+        assert_eq!(
+            l.renewed("Vault lease db/creds/app/x", 600, Ok(42)).as_deref(),
+            Some("Vault lease db/creds/app/x reached its max TTL: it expires in 42 s, before the run may end")
+        );
+        assert!(l.capped && !l.due());
+        let denied = || VaultError::Request {
+            addr: "http://v".into(),
+            what: "renew token".into(),
+            message: "HTTP 403: permission denied".into(),
+            attempts: 1,
+        };
+        let mut t = Life::new(120, true);
+        let w = t.renewed("the Vault token", 120, Err(denied())).unwrap();
+        assert!(
+            w.starts_with(
+                "renewing the Vault token failed (HTTP 403: permission denied): it expires in "
+            ),
+            "{w}"
+        );
+        assert_eq!(
+            t.renewed("the Vault token", 120, Err(denied())),
+            None,
+            "once"
+        );
+        assert_eq!(t.renewed("the Vault token", 120, Ok(120)), None);
+        assert!(
+            t.renewed("the Vault token", 120, Err(denied())).is_some(),
+            "news again after a success"
+        );
+    }
+
+    #[test]
+    fn the_minimum_lifetime_comes_from_the_environment_over_gitops_toml() {
+        use std::env::VarError;
+        let mut settings = VaultSettings::default();
+        assert_eq!(
+            min_ttl_of(Err(VarError::NotPresent), &settings).unwrap(),
+            300
+        );
+        settings.min_ttl = 900;
+        assert_eq!(
+            min_ttl_of(Err(VarError::NotPresent), &settings).unwrap(),
+            900
+        );
+        assert_eq!(
+            min_ttl_of(Ok(String::new()), &settings).unwrap(),
+            900,
+            "empty: unset"
+        );
+        assert_eq!(min_ttl_of(Ok("15m".into()), &settings).unwrap(), 900);
+        assert_eq!(min_ttl_of(Ok("90".into()), &settings).unwrap(), 90);
+        assert_eq!(
+            min_ttl_of(Ok("0".into()), &settings).unwrap(),
+            0,
+            "0: no check"
+        );
+        let e = min_ttl_of(Ok("soon".into()), &settings).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "GITOPS_VAULT_MIN_TTL: found \"soon\"; allowed: a duration: integer seconds, or a \
+             string such as \"90s\", \"15m\", \"1h\", \"1h30m\""
+        );
+        assert_eq!(
+            crate::error::Error::Vault(e).exit_code(),
+            crate::error::exit::INVALID
+        );
+        let e = min_ttl_of(Ok("-5".into()), &settings).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VaultError::Setting {
+                    var: MIN_TTL_ENV,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    fn database_env() -> Environment {
+        toml::from_str(
+            r#"
+            cloud = "sandbox"
+            region = "local-1"
+            account = "sandbox-dev"
+            [[credentials]]
+            engine = "database"
+            mount = "database"
+            role = "app"
+            env = { PGUSER = "username", PGPASSWORD = "password" }
+            "#,
+        )
+        .unwrap()
+    }
+
+    /// A session over `inner` whose token came from a login without expiry (no token check).
+    fn session(mut inner: Inner, min_ttl: u64) -> VaultSession {
+        inner.min_ttl = min_ttl;
+        inner.created = true;
+        VaultSession {
+            inner: Arc::new(inner),
+            keeper: None,
+            warden: None,
+        }
+    }
+
+    const DB_CREDS_60: &str = r#"{"lease_id": "database/creds/app/XYZ", "lease_duration": 60, "renewable": true, "data": {"username": "v-app-1", "password": "pw-db-1"}}"#;
+
+    #[test]
+    fn database_credentials_are_renewed_to_the_minimum_lifetime_over_http() {
+        let (addr, seen) = server_with_bodies(vec![
+            Some((200, DB_CREDS_60)),
+            Some((
+                200,
+                r#"{"lease_id": "database/creds/app/XYZ", "lease_duration": 300, "renewable": true}"#,
+            )),
+            Some((204, "")),
+            Some((204, "")),
+        ]);
+        let s = session(Inner::new(&addr, None, fast(1)).unwrap(), 300);
+        let creds = s.credentials(&database_env()).unwrap();
+        assert_eq!(creds.env["PGUSER"], "v-app-1");
+        assert_eq!(creds.env["PGPASSWORD"], "pw-db-1");
+        assert_eq!(creds.masker.mask("login pw-db-1"), "login ****");
+        {
+            let leases = s.inner.leases.lock().unwrap();
+            assert_eq!(leases[0].path, "database/creds/app");
+            assert_eq!((leases[0].life.ttl, leases[0].life.increment), (300, 300));
+        }
+        let said = crate::report::Collect::default();
+        s.finish(&said);
+        assert!(said.lines().is_empty(), "{:?}", said.lines());
+        let seen = seen.join().unwrap();
+        assert_eq!(seen[0].0, "GET /v1/database/creds/app HTTP/1.1");
+        assert_eq!(seen[1].0, "PUT /v1/sys/leases/renew HTTP/1.1");
+        let body: serde_json::Value = serde_json::from_str(&seen[1].1).unwrap();
+        assert_eq!(
+            body,
+            json!({"lease_id": "database/creds/app/XYZ", "increment": 300})
+        );
+        assert_eq!(seen[2].0, "PUT /v1/sys/leases/revoke HTTP/1.1");
+        assert!(
+            seen[3].0.contains("/v1/auth/token/revoke-self"),
+            "{:?}",
+            seen[3]
+        );
+    }
+
+    #[test]
+    fn credentials_capped_below_the_minimum_lifetime_fail_before_terraform_over_http() {
+        let (addr, seen) = server_with_bodies(vec![
+            Some((200, DB_CREDS_60)),
+            Some((
+                200,
+                r#"{"lease_id": "database/creds/app/XYZ", "lease_duration": 60, "renewable": true}"#,
+            )),
+            Some((204, "")),
+            Some((204, "")),
+        ]);
+        let s = session(Inner::new(&addr, None, fast(1)).unwrap(), 300);
+        let e = s.credentials(&database_env()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VaultError::ShortLifetime {
+                    ttl: 60,
+                    min: 300,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Vault {addr}: credentials from database/creds/app expire in 60 s (renewed for 300 s, \
+                 Vault granted 60 s: capped by its max TTL), less than the 300 s this step needs; \
+                 raise the role's max_ttl (and the mount's max lease TTL) or lower [vault] min_ttl / \
+                 GITOPS_VAULT_MIN_TTL"
+            )
+        );
+        assert!(!e.to_string().contains("pw-db-1"));
+        assert_eq!(
+            crate::error::Error::Vault(e).exit_code(),
+            crate::error::exit::FAILED
+        );
+        // Dropped on the error: the lease and the login token are revoked.
+        drop(s);
+        let seen = seen.join().unwrap();
+        assert_eq!(seen[2].0, "PUT /v1/sys/leases/revoke HTTP/1.1");
+    }
+
+    #[test]
+    fn a_given_token_below_the_minimum_lifetime_fails_and_is_not_revoked_over_http() {
+        let (addr, seen) = server(vec![Some((
+            200,
+            r#"{"data": {"id": "hvs.given-token-secret", "ttl": 100, "renewable": false}}"#,
+        ))]);
+        let mut inner = Inner::new(&addr, None, fast(1)).unwrap();
+        inner.min_ttl = 300;
+        let s = VaultSession {
+            inner: Arc::new(inner),
+            keeper: None,
+            warden: None,
+        };
+        let env: Environment =
+            toml::from_str("cloud = \"sandbox\"\nregion = \"r\"\naccount = \"a\"\n").unwrap();
+        let e = s.credentials(&env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Vault {addr}: the token of VAULT_TOKEN expires in 100 s (not renewable), less than \
+                 the 300 s this step needs; give a VAULT_TOKEN with a longer (or renewable) TTL or \
+                 lower [vault] min_ttl / GITOPS_VAULT_MIN_TTL"
+            )
+        );
+        assert!(!e.to_string().contains("given-token-secret"));
+        drop(s);
+        // One lookup, no revoke-self.
+        assert_eq!(
+            seen.join().unwrap(),
+            vec!["GET /v1/auth/token/lookup-self HTTP/1.1"]
+        );
+    }
+
+    #[test]
+    fn the_keeper_warns_at_once_and_finish_reports_each_warning_once_over_http() {
+        let (addr, seen) = server(vec![
+            // renew-self of the token: refused.
+            Some((
+                403,
+                r#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#,
+            )),
+            // The lease: granted less than asked (its max TTL).
+            Some((
+                200,
+                r#"{"lease_id": "database/creds/app/XYZ", "lease_duration": 42, "renewable": true}"#,
+            )),
+            // Second round: the token again (still refused, not warned again); the lease is
+            // capped and not asked again.
+            Some((403, r#"{"errors":["permission denied"]}"#)),
+            // finish: the lease is revoked; the given token is not.
+            Some((204, "")),
+        ]);
+        let mut inner = Inner::new(&addr, None, fast(1)).unwrap();
+        let printed = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = printed.clone();
+        inner.notify = Box::new(move |m| sink.lock().unwrap().push(m.to_owned()));
+        // Both past half their lifetime, neither expired.
+        let mut token = Life::new(120, true);
+        token.renewed_at = Instant::now() - Duration::from_secs(70);
+        inner.token_life = Mutex::new(token);
+        let mut life = Life::new(60, true);
+        life.renewed_at = Instant::now() - Duration::from_secs(40);
+        inner.leases.lock().unwrap().push(Lease {
+            id: "database/creds/app/XYZ".into(),
+            path: "database/creds/app".into(),
+            life,
+        });
+        assert_eq!(inner.keeper_period(), Duration::from_secs(30));
+        inner.renew_due();
+        inner.renew_due();
+        let expected_lease = "Vault lease database/creds/app/XYZ reached its max TTL: it expires in 42 s, before the run may end";
+        {
+            let printed = printed.lock().unwrap();
+            assert_eq!(printed.len(), 2, "{printed:?}");
+            // 120 s, renewed 70 s ago: 50 s left (49 if the second turned meanwhile).
+            assert!(
+                printed[0] == "renewing the Vault token failed (HTTP 403: permission denied): it expires in 50 s"
+                    || printed[0] == "renewing the Vault token failed (HTTP 403: permission denied): it expires in 49 s",
+                "{printed:?}"
+            );
+            assert_eq!(printed[1], expected_lease);
+        }
+        let session = VaultSession {
+            inner: Arc::new(inner),
+            keeper: None,
+            warden: None,
+        };
+        let said = crate::report::Collect::default();
+        session.finish(&said);
+        let lines = said.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("warning: renewing the Vault token failed"));
+        assert_eq!(lines[1], format!("warning: {expected_lease}"));
+        let seen = seen.join().unwrap();
+        assert!(seen[0].contains("/v1/auth/token/renew-self"), "{seen:?}");
+        assert_eq!(seen[1], "PUT /v1/sys/leases/renew HTTP/1.1");
+        assert!(seen[2].contains("/v1/auth/token/renew-self"), "{seen:?}");
+        assert_eq!(seen[3], "PUT /v1/sys/leases/revoke HTTP/1.1");
+    }
+
+    #[test]
+    fn database_fields_map_like_kv_fields() {
+        let mut c = credential(Engine::Database, "database", "", "app");
+        c.env.insert("PGUSER".into(), "username".into());
+        c.env.insert("PGPASSWORD".into(), "password".into());
+        assert_eq!(dynamic_path(&c), "database/creds/app");
+        let e = kv_vars(
+            "http://v",
+            &c,
+            "database/creds/app",
+            &data(json!({"username": "u"})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Vault http://v: database/creds/app: the secret has no field `password` (it has: username)"
         );
     }
 }

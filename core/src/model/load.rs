@@ -161,6 +161,18 @@ impl SourceFile {
         line
     }
 
+    /// Line of `field` in entry `i` of the array of tables `array` (`[[credentials]]`), else of
+    /// that entry's header (a missing field).
+    pub fn line_of_entry(&self, array: &str, i: usize, field: &str) -> Option<usize> {
+        let doc = edit_document(&self.text)?;
+        let entry = doc.as_table().get(array)?.as_array_of_tables()?.get(i)?;
+        let span = entry
+            .key(field)
+            .and_then(toml_edit::Key::span)
+            .or_else(|| entry.span())?;
+        Some(self.line_at(span.start))
+    }
+
     /// A [`ConfigError`] for the key at `path`, with its line.
     pub fn error(
         &self,
@@ -435,11 +447,14 @@ fn check_credential(
     c: &crate::model::Credential,
 ) -> Result<(), ConfigError> {
     use crate::model::Engine;
-    // Array-of-tables entries have no dotted path toml_edit can walk: the line is the array's.
     let at = |field: &str| format!("credentials[{i}].{field}");
+    // The line of the field in this entry (`env.X`: of `env`), else of the entry's header.
     let err = |field: &str, found: String, allowed: &str| {
-        ConfigError::new(&src.shown, Some(&at(field)), found, allowed)
-            .at_line(src.line_of(&["credentials"]))
+        let key = field.split('.').next().unwrap_or(field);
+        ConfigError::new(&src.shown, Some(&at(field)), found, allowed).at_line(
+            src.line_of_entry("credentials", i, key)
+                .or_else(|| src.line_of(&["credentials"])),
+        )
     };
     let segment_ok = |s: &str| {
         !s.is_empty()
@@ -502,6 +517,41 @@ fn check_credential(
                     "sts",
                     "sts = true".into(),
                     "sts only with engine = \"aws\"",
+                ));
+            }
+        }
+        Engine::Database => {
+            if !names::is_identifier(&c.role) {
+                let found = if c.role.is_empty() {
+                    "no role".to_owned()
+                } else {
+                    shown(&c.role)
+                };
+                return Err(err(
+                    "role",
+                    found,
+                    "a database role name: letters, digits, '_' and '-'",
+                ));
+            }
+            if !c.path.is_empty() {
+                return Err(err(
+                    "path",
+                    shown(&c.path),
+                    "no path for engine = \"database\": it reads <mount>/creds/<role>",
+                ));
+            }
+            if c.sts {
+                return Err(err(
+                    "sts",
+                    "sts = true".into(),
+                    "sts only with engine = \"aws\"",
+                ));
+            }
+            if c.env.is_empty() {
+                return Err(err(
+                    "env",
+                    "no variables".into(),
+                    "at least one ENV_VAR = \"field\", e.g. env = { PGUSER = \"username\", PGPASSWORD = \"password\" }",
                 ));
             }
         }
@@ -749,6 +799,83 @@ mod tests {
         let e = package(&SourceFile::from_text("packages/c/1.0.0.toml", text.into())).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("modules.a.wiring.x"));
         assert_eq!(e.line, Some(5));
+    }
+
+    fn gitops_with_vault(vault: &str) -> Result<GitopsConfig, ConfigError> {
+        let text = format!(
+            "[module_roots]\nsandbox = \"../m\"\n[backend]\ntype = \"local\"\n[vault]\n{vault}\n"
+        );
+        gitops(&SourceFile::from_text("gitops.toml", text))
+    }
+
+    #[test]
+    fn vault_min_ttl_is_a_duration() {
+        assert_eq!(gitops_with_vault("").unwrap().vault.min_ttl, 300);
+        assert_eq!(gitops_with_vault("min_ttl = 90").unwrap().vault.min_ttl, 90);
+        assert_eq!(
+            gitops_with_vault("min_ttl = \"1h\"").unwrap().vault.min_ttl,
+            3600
+        );
+        for bad in [
+            "min_ttl = \"soon\"",
+            "min_ttl = -1",
+            "min_ttl = 1.5",
+            "min_ttl = true",
+        ] {
+            let e = gitops_with_vault(bad).unwrap_err();
+            assert_eq!(e.file, PathBuf::from("gitops.toml"), "{bad}: {e}");
+            assert_eq!(e.key.as_deref(), Some("vault.min_ttl"), "{bad}: {e}");
+            assert_eq!(e.line, Some(6), "{bad}: {e}");
+            assert!(e.allowed.starts_with("a duration"), "{bad}: {e}");
+        }
+        let e = gitops_with_vault("min_ttl = \"soon\"").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "gitops.toml:6: key `vault.min_ttl`: found invalid value: string \"soon\"; allowed: a \
+             duration: integer seconds, or a string such as \"90s\", \"15m\", \"1h\", \"1h30m\""
+        );
+    }
+
+    fn database_credential(lines: &str) -> Result<Environment, ConfigError> {
+        let text = format!(
+            "cloud = \"sandbox\"\nregion = \"r\"\naccount = \"a\"\n[[credentials]]\nengine = \"database\"\nmount = \"database\"\n{lines}\n"
+        );
+        environment(&SourceFile::from_text("environments/dev.toml", text))
+    }
+
+    #[test]
+    fn database_credentials_take_mount_role_and_env() {
+        let env = database_credential(
+            "role = \"app\"\nenv = { PGUSER = \"username\", PGPASSWORD = \"password\" }",
+        )
+        .unwrap();
+        assert_eq!(env.credentials[0].engine, crate::model::Engine::Database);
+        assert_eq!(env.credentials[0].env["PGPASSWORD"], "password");
+        for (lines, key) in [
+            ("env = { PGUSER = \"username\" }", "credentials[0].role"),
+            (
+                "role = \"app\"\npath = \"x\"\nenv = { PGUSER = \"username\" }",
+                "credentials[0].path",
+            ),
+            (
+                "role = \"app\"\nsts = true\nenv = { PGUSER = \"username\" }",
+                "credentials[0].sts",
+            ),
+            ("role = \"app\"", "credentials[0].env"),
+            (
+                "role = \"app\"\nenv = { VAULT_TOKEN = \"password\" }",
+                "credentials[0].env.VAULT_TOKEN",
+            ),
+        ] {
+            let e = database_credential(lines).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{lines}: {e}");
+            // The line of the key, or of the entry's header when the key is missing.
+            let line = lines
+                .lines()
+                .position(|l| l.starts_with(key.split('.').nth(1).unwrap_or_default()))
+                .map_or(4, |n| n + 7);
+            assert_eq!(e.line, Some(line), "{lines}: {e}");
+        }
     }
 
     #[test]

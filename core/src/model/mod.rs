@@ -93,6 +93,12 @@ pub struct VaultSettings {
     /// Mount of the JWT auth method (Jenkins-issued OIDC tokens).
     #[serde(default = "default_jwt_mount")]
     pub jwt_mount: String,
+    /// The lifetime, in seconds, the credentials and the token must have left once they are read
+    /// (renewed once to reach it when they can be): integer seconds or a string such as `"90s"`,
+    /// `"15m"`, `"1h"`. 0 turns the check off. `GITOPS_VAULT_MIN_TTL` takes precedence.
+    #[serde(default = "default_min_ttl", deserialize_with = "deserialize_duration")]
+    #[schemars(with = "DurationSetting")]
+    pub min_ttl: u64,
 }
 
 fn default_approle_mount() -> String {
@@ -102,6 +108,13 @@ fn default_jwt_mount() -> String {
     "jwt".into()
 }
 
+/// `[vault] min_ttl` when not set: 5 minutes.
+pub const DEFAULT_MIN_TTL: u64 = 300;
+
+fn default_min_ttl() -> u64 {
+    DEFAULT_MIN_TTL
+}
+
 impl Default for VaultSettings {
     fn default() -> Self {
         VaultSettings {
@@ -109,8 +122,76 @@ impl Default for VaultSettings {
             namespace: None,
             approle_mount: default_approle_mount(),
             jwt_mount: default_jwt_mount(),
+            min_ttl: default_min_ttl(),
         }
     }
+}
+
+/// What a duration setting may be, for messages.
+pub const DURATION_RULE: &str =
+    "a duration: integer seconds, or a string such as \"90s\", \"15m\", \"1h\", \"1h30m\"";
+
+/// A duration: integer seconds, or a string such as `"90s"`, `"15m"`, `"1h"`, `"1h30m"`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum DurationSetting {
+    Seconds(u64),
+    Text(String),
+}
+
+/// Seconds of a duration: digits alone (seconds), or one or more `<digits><unit>` with unit `s`,
+/// `m`, `h` or `d` (`"90s"`, `"15m"`, `"1h30m"`). Surrounding spaces are ignored; nothing else
+/// is accepted (no sign, no fraction, no space inside).
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let s = text.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        let n: u64 = digits.parse().ok()?;
+        digits.clear();
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    // Digits after the last unit ("1h30") have no unit.
+    digits.is_empty().then_some(total)
+}
+
+/// Serde: a duration setting, integer seconds or a string for [`parse_duration`].
+fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(DURATION_RULE)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
+            parse_duration(v).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+        }
+    }
+    d.deserialize_any(Visitor)
 }
 
 /// A Vault secrets engine that provides credentials.
@@ -125,6 +206,9 @@ pub enum Engine {
     Aws,
     /// Azure secrets engine: `<mount>/creds/<role>`.
     Azure,
+    /// Database secrets engine: `<mount>/creds/<role>`, a leased `username` and `password` that
+    /// `env` maps to variables (`PGUSER = "username"`).
+    Database,
 }
 
 /// One `[[credentials]]` entry of an environment: which secret, and which environment variables of
@@ -138,13 +222,13 @@ pub struct Credential {
     /// KV engines: the secret's path.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
-    /// AWS/Azure engines: the role.
+    /// AWS, Azure and database engines: the role.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub role: String,
     /// AWS engine: use `<mount>/sts/<role>` (STS credentials with a session token).
     #[serde(default)]
     pub sts: bool,
-    /// KV engines: environment variable -> field of the secret.
+    /// KV and database engines: environment variable -> field of the secret.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -377,4 +461,59 @@ pub struct ResolvedModule {
     pub tree: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_seconds_or_units() {
+        for (text, secs) in [
+            ("0", 0),
+            ("300", 300),
+            (" 300 ", 300),
+            ("90s", 90),
+            ("15m", 900),
+            ("1h", 3600),
+            ("1h30m", 5400),
+            ("2d", 172_800),
+            ("1m30s", 90),
+        ] {
+            assert_eq!(parse_duration(text), Some(secs), "{text:?}");
+        }
+        for text in [
+            "",
+            " ",
+            "-5",
+            "1.5h",
+            "5 m",
+            "1h30",
+            "m",
+            "15M",
+            "10x",
+            "+5",
+            "99999999999999999999",
+            "99999999999999999d",
+        ] {
+            assert_eq!(parse_duration(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn vault_min_ttl_defaults_to_five_minutes() {
+        assert_eq!(VaultSettings::default().min_ttl, 300);
+        let v: VaultSettings = toml::from_str("").unwrap();
+        assert_eq!(v.min_ttl, DEFAULT_MIN_TTL);
+        let v: VaultSettings = toml::from_str("min_ttl = \"15m\"").unwrap();
+        assert_eq!(v.min_ttl, 900);
+        let v: VaultSettings = toml::from_str("min_ttl = 0").unwrap();
+        assert_eq!(v.min_ttl, 0);
+        // What is written reads back.
+        let again: VaultSettings = toml::from_str(&toml::to_string(&v).unwrap()).unwrap();
+        assert_eq!(again, v);
+        // The schema says integer or string.
+        let schema = FileKind::Gitops.schema().to_string();
+        assert!(schema.contains("min_ttl"), "{schema}");
+    }
 }
