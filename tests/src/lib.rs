@@ -39,13 +39,16 @@ pub fn bin(name: &str) -> PathBuf {
 static BUILT: std::sync::Mutex<std::collections::BTreeSet<String>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
-/// `target/<profile>`: where the test executable (`target/<profile>/deps/<test>`) was built.
+/// `target/<profile>`: where the test executable (`target/<profile>/deps/<test>`) or a test tool
+/// (`target/<profile>/vault-dev`) was built.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
+    let dir = exe.parent().expect("the executable's directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target/<profile>").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// Builds one binary of the workspace with the profile and target directory of this test
@@ -289,6 +292,10 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+pub mod jwt;
+pub mod openbao;
+pub mod postgres;
+pub mod server;
 pub mod vault;
 
 // ------------------------------------------------------------------------------------------------
@@ -348,6 +355,84 @@ pub struct ProcReport {
     pub hits: Vec<String>,
 }
 
+/// A list of secrets to search for, shared between threads and growing while a test runs.
+#[derive(Clone, Default)]
+pub struct Needles(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Needles {
+    pub fn new(v: Vec<String>) -> Needles {
+        Needles(std::sync::Arc::new(std::sync::Mutex::new(v)))
+    }
+    pub fn push(&self, needle: String) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !needle.is_empty() && !v.contains(&needle) {
+            v.push(needle);
+        }
+    }
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The line that ends a [`SecretTap`]'s reader.
+const STOP_TAP: &str = "gitops-tests: stop the tap";
+
+/// Collects the secrets Terraform children receive in their environment, through a FIFO (so the
+/// values never rest on disk): a launcher writes `printf '%s\n' "$VAR" > FIFO` (a shell builtin,
+/// so the value is in no command line) and a thread reads them into [`Needles`].
+pub struct SecretTap {
+    pub fifo: PathBuf,
+    reader: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl SecretTap {
+    /// A FIFO at `fifo` (created with mkfifo) feeding `needles`.
+    pub fn new(fifo: &Path, needles: Needles) -> SecretTap {
+        let st = Command::new("mkfifo")
+            .arg("-m")
+            .arg("600")
+            .arg(fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(st.success(), "mkfifo {}", fifo.display());
+        let path = fifo.to_path_buf();
+        let reader = std::thread::spawn(move || {
+            let mut received: Vec<String> = Vec::new();
+            loop {
+                // Blocks until a writer opens the FIFO; EOF when it closes it.
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    return received;
+                };
+                for line in text.lines() {
+                    if line == STOP_TAP {
+                        return received;
+                    }
+                    if !line.is_empty() && !received.iter().any(|r| r == line) {
+                        received.push(line.to_owned());
+                    }
+                    needles.push(line.to_owned());
+                }
+            }
+        });
+        SecretTap {
+            fifo: fifo.to_path_buf(),
+            reader: Some(reader),
+        }
+    }
+
+    /// Stops the reader; returns the distinct values received.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = std::fs::write(&self.fifo, format!("{STOP_TAP}\n"));
+        let received = self
+            .reader
+            .take()
+            .map(|r| r.join().unwrap_or_default())
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&self.fifo);
+        received
+    }
+}
+
 /// Reads `/proc/<pid>/cmdline` of every process every `interval` in a thread until stopped, and
 /// records command lines holding one of the needles (secrets must never be in argv, where any
 /// user of the machine can read them).
@@ -358,6 +443,12 @@ pub struct ProcPoller {
 
 impl ProcPoller {
     pub fn start(needles: Vec<String>, interval: std::time::Duration) -> ProcPoller {
+        ProcPoller::start_shared(Needles::new(needles), interval)
+    }
+
+    /// Like [`ProcPoller::start`] with needles that may grow while it runs (secrets that only
+    /// exist once Vault issued them, like the database engine's passwords).
+    pub fn start_shared(needles: Needles, interval: std::time::Duration) -> ProcPoller {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -365,6 +456,7 @@ impl ProcPoller {
             let me = std::process::id();
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 report.polls += 1;
+                let needles = needles.get();
                 if let Ok(entries) = std::fs::read_dir("/proc") {
                     for e in entries.flatten() {
                         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok())
@@ -409,8 +501,8 @@ impl ProcPoller {
     }
 }
 
-/// An example with a Vault (the stand-in, or a real one when `VAULT_ADDR` and `VAULT_TOKEN` are set)
-/// and a chosen Terraform: for tests that run the binaries with credentials (AppRole login).
+/// An example with a Vault (an OpenBao dev server of its own, see [`vault::TestVault`]) and a chosen
+/// Terraform: for tests that run the binaries with credentials (AppRole login).
 pub struct VaultWorld {
     pub ex: Example,
     pub vault: vault::TestVault,
@@ -420,13 +512,21 @@ pub struct VaultWorld {
 impl VaultWorld {
     /// `tf` picks the Terraform (a launcher in front of the real one, or [`terraform`]).
     pub fn new(tf: impl FnOnce(&Example) -> PathBuf) -> VaultWorld {
+        VaultWorld::with_vault(tf, |_| {
+            vault::TestVault::start(vault::StandinConfig::canary())
+        })
+    }
+
+    /// Like [`VaultWorld::new`] with a Vault of the test's making (another configuration, the
+    /// stand-in for faults).
+    pub fn with_vault(
+        tf: impl FnOnce(&Example) -> PathBuf,
+        vault: impl FnOnce(&Example) -> vault::TestVault,
+    ) -> VaultWorld {
         let ex = Example::new();
         let tf = tf(&ex);
-        VaultWorld {
-            ex,
-            vault: vault::TestVault::start(vault::StandinConfig::canary()),
-            tf,
-        }
+        let vault = vault(&ex);
+        VaultWorld { ex, vault, tf }
     }
 
     /// A toolkit command with Vault, AppRole ids and the chosen Terraform, on the example repo.

@@ -68,13 +68,43 @@ pub struct AppRole {
     pub policies: Vec<String>,
 }
 
-/// One JWT auth role: logging in with `role` needs exactly this `jwt`.
+/// One JWT auth role. The stand-in logs in when the presented token equals `jwt`; OpenBao (seeded
+/// by [`seed`]) verifies it for real: signature against `public_key_pem`, issuer, audience, expiry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JwtRole {
     pub role: String,
+    /// A signed token (ES256, see [`crate::jwt`]) this role accepts.
     pub jwt: String,
     pub policies: Vec<String>,
+    /// `bound_issuer` of the jwt auth method (one per mount: the roles of a config share it).
+    pub issuer: String,
+    /// The role's `bound_audiences`.
+    pub audience: String,
+    /// The issuer's public key (`jwt_validation_pubkeys`).
+    pub public_key_pem: String,
+}
+
+/// Vault's database secrets engine on one mount, connected to a PostgreSQL
+/// ([`crate::postgres::Postgres`]). Only OpenBao serves it (the stand-in has no database engine).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseMount {
+    /// `connection_url` with `{{username}}` (and `{{password}}` when the admin has one).
+    pub connection_url: String,
+    pub username: String,
+    /// role -> its lease TTLs.
+    pub roles: BTreeMap<String, DatabaseRole>,
+}
+
+/// A dynamic role: a PostgreSQL login role created per credential read, dropped on revocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseRole {
+    /// Seconds (`default_ttl`).
+    pub default_ttl: u64,
+    /// Seconds (`max_ttl`): a lease cannot be renewed past it.
+    pub max_ttl: u64,
 }
 
 /// What an AWS secrets engine role hands out. `security_token: None` makes it an `iam_user` role
@@ -116,6 +146,9 @@ pub struct StandinConfig {
     pub aws: BTreeMap<String, BTreeMap<String, AwsCreds>>,
     /// mount -> role -> credentials.
     pub azure: BTreeMap<String, BTreeMap<String, AzureCreds>>,
+    /// mount -> database engine (OpenBao only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub database: BTreeMap<String, DatabaseMount>,
     /// TTL (seconds) of tokens issued by the logins; 0 = never expire.
     pub token_ttl: u64,
     /// TTL (seconds) of AWS/Azure leases.
@@ -132,6 +165,7 @@ impl Default for StandinConfig {
             kv2: BTreeMap::new(),
             aws: BTreeMap::new(),
             azure: BTreeMap::new(),
+            database: BTreeMap::new(),
             token_ttl: 3600,
             lease_ttl: 3600,
         }
@@ -190,18 +224,39 @@ impl StandinConfig {
                 secret_id: c("approle-secret-id"),
                 policies: vec!["gitops-sandbox".to_owned()],
             }],
-            jwt: vec![JwtRole {
-                role: "gitops-ci".to_owned(),
-                jwt: c("jwt"),
-                policies: vec!["gitops-ci".to_owned()],
-            }],
+            jwt: vec![canary_jwt_role()],
             kv1,
             kv2,
             aws,
             azure,
+            database: BTreeMap::new(),
             token_ttl: 3600,
             lease_ttl: 3600,
         }
+    }
+
+    /// Adds a database engine mount `database` on `pg` with role `app` (TTLs in seconds).
+    pub fn with_database(
+        mut self,
+        pg: &crate::postgres::Postgres,
+        default_ttl: u64,
+        max_ttl: u64,
+    ) -> Self {
+        self.database.insert(
+            "database".to_owned(),
+            DatabaseMount {
+                connection_url: pg.connection_url(),
+                username: crate::postgres::SUPERUSER.to_owned(),
+                roles: BTreeMap::from([(
+                    "app".to_owned(),
+                    DatabaseRole {
+                        default_ttl,
+                        max_ttl,
+                    },
+                )]),
+            },
+        );
+        self
     }
 
     /// Every secret value of the configuration (root token, AppRole ids, JWTs, KV values, AWS and
@@ -237,6 +292,27 @@ impl StandinConfig {
         out.sort();
         out.dedup();
         out
+    }
+}
+
+/// Issuer of the canary JWTs: what Jenkins' OpenID Connect provider calls itself.
+pub const CANARY_JWT_ISSUER: &str = "https://jenkins.example.test/oidc";
+/// Audience of the canary JWTs (the id token credential's audience in Jenkins).
+pub const CANARY_JWT_AUDIENCE: &str = "gitops-vault";
+/// The job whose builds the canary JWTs stand for (their `sub`).
+pub const CANARY_JWT_JOB: &str = "https://jenkins.example.test/job/platform-live/";
+
+/// JWT role `gitops-ci` (policy `gitops-ci`) with a fresh key pair and a token minted for it.
+fn canary_jwt_role() -> JwtRole {
+    let issuer = crate::jwt::JwtIssuer::generate(CANARY_JWT_ISSUER);
+    let claims = issuer.jenkins_claims(CANARY_JWT_AUDIENCE, CANARY_JWT_JOB, 42, 3600);
+    JwtRole {
+        role: "gitops-ci".to_owned(),
+        jwt: issuer.mint(&claims),
+        policies: vec!["gitops-ci".to_owned()],
+        issuer: CANARY_JWT_ISSUER.to_owned(),
+        audience: CANARY_JWT_AUDIENCE.to_owned(),
+        public_key_pem: issuer.public_key_pem(),
     }
 }
 
@@ -1799,28 +1875,32 @@ impl Drop for VaultStandin {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Real Vault or stand-in
+// OpenBao, an operator's Vault, or the stand-in
 // ---------------------------------------------------------------------------------------------
 
-/// Vault for tests: a real Vault when `VAULT_ADDR` and `VAULT_TOKEN` are set (then [`seed`] writes
-/// the configuration into it), else the stand-in.
+/// The Vault of a test:
 ///
-/// With a real Vault:
-/// * the address must be `http://` (the seeding client is plain HTTP over `TcpStream`; for an
-///   https Vault run a local `vault agent`/proxy listener on http and point `VAULT_ADDR` at it);
-/// * KV v1/v2 mounts are enabled if missing and the secrets written; the AppRole auth method is
-///   enabled if missing and each [`AppRole`] created with its configured `role_id` and a custom
-///   `secret_id`; each named policy is written granting read on the configured paths;
-/// * JWT roles, and AWS/Azure secrets engine roles, cannot be seeded without a signing key or
-///   cloud access: the operator must configure them with the same mount and role names and set
-///   `GITOPS_TEST_VAULT_JWT=1` / `GITOPS_TEST_VAULT_DYNAMIC=1`; see
-///   [`TestVault::supports_jwt_login`] and [`TestVault::supports_dynamic_engines`].
+/// * by default an OpenBao dev server of its own ([`crate::openbao::BaoServer`]), seeded with the
+///   configuration by [`seed`]: KV v1/v2, AppRole, JWT auth (real signed tokens) and the database
+///   engine; it has no aws/azure engines;
+/// * an operator's Vault only by explicit opt-in: `GITOPS_TEST_VAULT_ADDR` and
+///   `GITOPS_TEST_VAULT_TOKEN` (and `GITOPS_TEST_VAULT_NAMESPACE`), http only; [`seed`] writes
+///   mounts, policies and roles into it. An ambient `VAULT_ADDR`/`VAULT_TOKEN` is never used;
+/// * the stand-in only through [`TestVault::standin_because`], for what a real server cannot do
+///   here: fault injection and the aws/azure engines.
 pub enum TestVault {
+    OpenBao {
+        server: crate::openbao::BaoServer,
+        config: StandinConfig,
+        /// The leases that existed once seeded (the root token's): not the tests' business.
+        baseline: Vec<String>,
+    },
     Standin(VaultStandin),
-    Real {
+    Operator {
         addr: String,
         token: String,
         config: StandinConfig,
+        baseline: Vec<String>,
     },
 }
 
@@ -1828,83 +1908,215 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The namespace of the operator's Vault, when one was opted into (never an ambient one).
+fn operator_namespace() -> Option<String> {
+    env_nonempty("GITOPS_TEST_VAULT_ADDR").and(env_nonempty("GITOPS_TEST_VAULT_NAMESPACE"))
+}
+
 impl TestVault {
-    /// The real Vault from `VAULT_ADDR`/`VAULT_TOKEN` (seeded), else a started stand-in.
+    /// OpenBao (or the operator's Vault when opted into), seeded with `config`.
     pub fn start(config: StandinConfig) -> TestVault {
-        match (env_nonempty("VAULT_ADDR"), env_nonempty("VAULT_TOKEN")) {
-            (Some(addr), Some(token)) => {
-                let mut config = config;
-                config.root_token = token.clone();
-                if let Err(e) = seed(&addr, &token, &config) {
-                    panic!("seeding the real Vault at {addr} failed: {e}");
-                }
-                TestVault::Real {
-                    addr: addr.trim_end_matches('/').to_owned(),
-                    token,
-                    config,
-                }
+        if let Some(addr) = env_nonempty("GITOPS_TEST_VAULT_ADDR") {
+            let token = env_nonempty("GITOPS_TEST_VAULT_TOKEN")
+                .expect("GITOPS_TEST_VAULT_ADDR is set: GITOPS_TEST_VAULT_TOKEN must be too");
+            let mut config = config;
+            config.root_token = token.clone();
+            if let Err(e) = seed(&addr, &token, &config) {
+                panic!("seeding the Vault at {addr} (GITOPS_TEST_VAULT_ADDR) failed: {e}");
             }
-            _ => TestVault::Standin(VaultStandin::start(config)),
+            let addr = addr.trim_end_matches('/').to_owned();
+            let baseline = list_leases(&addr, &token, "");
+            return TestVault::Operator {
+                addr,
+                token,
+                config,
+                baseline,
+            };
         }
+        let server = crate::openbao::BaoServer::start(&config.root_token);
+        if let Err(e) = seed(&server.addr, server.root_token(), &config) {
+            panic!("seeding OpenBao at {} failed: {e}", server.addr);
+        }
+        let baseline = list_leases(&server.addr, server.root_token(), "");
+        TestVault::OpenBao {
+            server,
+            config,
+            baseline,
+        }
+    }
+
+    /// The stand-in, for a test that needs what no real server does here; `why` says what (fault
+    /// injection, the aws/azure engines) and is shown with the test's output.
+    pub fn standin_because(why: &str, config: StandinConfig) -> TestVault {
+        assert!(!why.trim().is_empty(), "say why the stand-in is used");
+        assert!(
+            config.database.is_empty(),
+            "the stand-in has no database engine: use TestVault::start (OpenBao)"
+        );
+        eprintln!("Vault stand-in: {why}");
+        TestVault::Standin(VaultStandin::start(config))
     }
 
     pub fn addr(&self) -> &str {
         match self {
+            TestVault::OpenBao { server, .. } => &server.addr,
             TestVault::Standin(s) => &s.addr,
-            TestVault::Real { addr, .. } => addr,
+            TestVault::Operator { addr, .. } => addr,
         }
     }
 
     pub fn root_token(&self) -> &str {
         match self {
+            TestVault::OpenBao { server, .. } => server.root_token(),
             TestVault::Standin(s) => &s.config.root_token,
-            TestVault::Real { token, .. } => token,
+            TestVault::Operator { token, .. } => token,
         }
     }
 
     pub fn config(&self) -> &StandinConfig {
         match self {
+            TestVault::OpenBao { config, .. } | TestVault::Operator { config, .. } => config,
             TestVault::Standin(s) => &s.config,
-            TestVault::Real { config, .. } => config,
         }
     }
 
+    /// A real server (OpenBao or the operator's Vault), not the stand-in.
     pub fn is_real(&self) -> bool {
-        matches!(self, TestVault::Real { .. })
+        !matches!(self, TestVault::Standin(_))
     }
 
-    /// The stand-in, for faults and state (None with a real Vault).
+    /// What the tests run against, for messages: `OpenBao 2.7.2 at http://...`.
+    pub fn describe(&self) -> String {
+        let version = http_json(self.addr(), "GET", "/v1/sys/health", None, None)
+            .ok()
+            .and_then(|(_, v)| v["version"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "?".into());
+        let kind = match self {
+            TestVault::OpenBao { .. } => "OpenBao dev server",
+            TestVault::Standin(_) => "Vault stand-in",
+            TestVault::Operator { .. } => "operator's Vault (GITOPS_TEST_VAULT_ADDR)",
+        };
+        format!("{kind} {version} at {}", self.addr())
+    }
+
+    /// The stand-in, for faults and its request log (None with a real server).
     pub fn standin(&self) -> Option<&VaultStandin> {
         match self {
             TestVault::Standin(s) => Some(s),
-            TestVault::Real { .. } => None,
+            _ => None,
         }
     }
 
-    /// Whether the AWS/Azure engine roles of the config can be used: always with the stand-in;
-    /// with a real Vault only when the operator configured them and set
-    /// `GITOPS_TEST_VAULT_DYNAMIC=1`.
-    pub fn supports_dynamic_engines(&self) -> bool {
+    /// Whether the AWS/Azure engine roles of the config can be used: with the stand-in; with the
+    /// operator's Vault when `GITOPS_TEST_VAULT_DYNAMIC=1` says they are configured; never with
+    /// OpenBao (it has no aws/azure engines).
+    pub fn supports_cloud_engines(&self) -> bool {
         match self {
             TestVault::Standin(_) => true,
-            TestVault::Real { .. } => {
+            TestVault::OpenBao { .. } => false,
+            TestVault::Operator { .. } => {
                 env_nonempty("GITOPS_TEST_VAULT_DYNAMIC").as_deref() == Some("1")
             }
         }
     }
 
-    /// Whether JWT login with the configured roles/JWTs works: always with the stand-in; with a
-    /// real Vault only when the operator configured it and set `GITOPS_TEST_VAULT_JWT=1`.
-    pub fn supports_jwt_login(&self) -> bool {
-        match self {
-            TestVault::Standin(_) => true,
-            TestVault::Real { .. } => env_nonempty("GITOPS_TEST_VAULT_JWT").as_deref() == Some("1"),
+    /// The lease ids still alive under `prefix` (e.g. `database/creds/`; `""`: all), other than
+    /// those that existed once seeded (the root token's): `sys/leases/lookup` on a real server,
+    /// the stand-in's unrevoked leases otherwise.
+    pub fn live_leases(&self, prefix: &str) -> Vec<String> {
+        let baseline = match self {
+            TestVault::Standin(s) => {
+                return s
+                    .state()
+                    .leases
+                    .iter()
+                    .filter(|l| !l.revoked && l.path.starts_with(prefix))
+                    .map(|l| l.lease_id.clone())
+                    .collect();
+            }
+            TestVault::OpenBao { baseline, .. } | TestVault::Operator { baseline, .. } => baseline,
+        };
+        list_leases(self.addr(), self.root_token(), prefix)
+            .into_iter()
+            .filter(|l| !baseline.contains(l))
+            .collect()
+    }
+
+    /// How many tokens other than the root token are alive (logins not yet revoked).
+    pub fn live_tokens(&self) -> usize {
+        if let Some(s) = self.standin() {
+            return s
+                .state()
+                .tokens
+                .iter()
+                .filter(|t| !t.revoked && t.created_by != "root")
+                .count();
         }
+        let (status, v) = http_json(
+            self.addr(),
+            "GET",
+            "/v1/auth/token/accessors?list=true",
+            Some(self.root_token()),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("list token accessors: {e}"));
+        assert_eq!(status, 200, "list token accessors: {v}");
+        let (_, me) = http_json(
+            self.addr(),
+            "GET",
+            "/v1/auth/token/lookup-self",
+            Some(self.root_token()),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("lookup-self: {e}"));
+        let root = me["data"]["accessor"].as_str().unwrap_or_default();
+        v["data"]["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|k| k.as_str() != Some(root))
+            .count()
     }
 }
 
+/// Every lease id under `prefix` (`""`: all) of a real server (`sys/leases/lookup`, recursively).
+fn list_leases(addr: &str, token: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let prefix = prefix.trim_end_matches('/');
+    let mut todo = vec![if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }];
+    while let Some(dir) = todo.pop() {
+        let (status, v) = http_json(
+            addr,
+            "GET",
+            &format!("/v1/sys/leases/lookup/{dir}?list=true"),
+            Some(token),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("list leases under {dir}: {e}"));
+        if status == 404 {
+            continue;
+        }
+        assert_eq!(status, 200, "list leases under {dir}: {v}");
+        for k in v["data"]["keys"].as_array().into_iter().flatten() {
+            let k = k.as_str().unwrap_or_default();
+            if k.ends_with('/') {
+                todo.push(format!("{dir}{k}"));
+            } else {
+                out.push(format!("{dir}{k}"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A blocking HTTP/1.1 request to an `http://` address (`Connection: close`); returns the status
-/// and the body parsed as JSON (`Null` when empty or not JSON).
+/// and the body parsed as JSON (`Null` when empty or not JSON). The namespace header is sent only
+/// for an operator's Vault opted into with `GITOPS_TEST_VAULT_NAMESPACE`.
 pub fn http_json(
     addr: &str,
     method: &str,
@@ -1924,7 +2136,7 @@ pub fn http_json(
     if let Some(t) = token {
         req.push_str(&format!("X-Vault-Token: {t}\r\n"));
     }
-    if let Some(ns) = env_nonempty("VAULT_NAMESPACE") {
+    if let Some(ns) = operator_namespace() {
         req.push_str(&format!("X-Vault-Namespace: {ns}\r\n"));
     }
     if body.is_some() {
@@ -1954,28 +2166,72 @@ pub fn http_json(
     Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
-/// Writes `config` into a real Vault at `addr` (http only) with `token`: see [`TestVault`].
-pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), String> {
-    let call = |method: &str, path: &str, body: Option<Value>| -> Result<Value, String> {
-        let (status, v) = http_json(addr, method, path, Some(token), body.as_ref())?;
-        if (200..300).contains(&status) {
-            Ok(v)
-        } else {
-            Err(format!("{method} {path}: HTTP {status}: {v}"))
+/// One seeding call, retried on what OpenBao answers transiently ("transaction commit failed" as a
+/// 500, 502-504, a refused or dropped connection) with a short backoff; other failures are final.
+fn seed_call(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let mut last = String::new();
+    for attempt in 0..10u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(50 << attempt.min(5)));
         }
-    };
+        match http_json(addr, method, path, Some(token), body.as_ref()) {
+            Ok((status, v)) if (200..300).contains(&status) => return Ok(v),
+            Ok((status, v)) if status >= 500 => last = format!("HTTP {status}: {v}"),
+            Ok((status, v)) => return Err(format!("{method} {path}: HTTP {status}: {v}")),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!("{method} {path}: {last} (10 attempts)"))
+}
+
+/// Writes `config` into a real server at `addr` (http only) with `token`: KV v1/v2 mounts (enabled
+/// if missing) and secrets; one policy per named policy granting read on every configured path;
+/// AppRole roles with their configured `role_id` and a custom `secret_id`; the jwt auth method
+/// (the roles' public keys and issuer) and its roles; database mounts with a PostgreSQL connection
+/// and roles. AWS/Azure roles are not seeded (OpenBao has no such engines; an operator's Vault
+/// must have them configured, see [`TestVault::supports_cloud_engines`]).
+pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), String> {
+    let call =
+        |method: &str, path: &str, body: Option<Value>| seed_call(addr, token, method, path, body);
     // Secrets engines.
     let mounts = call("GET", "/v1/sys/mounts", None)?;
     let mounts = mounts.get("data").unwrap_or(&mounts).clone();
+    let mount = |m: &str, kind: &str, options: Value| -> Result<(), String> {
+        match mounts.get(format!("{m}/")) {
+            Some(existing) if existing["type"] == kind => Ok(()),
+            Some(existing) => Err(format!(
+                "{m}/ is already mounted as {} (wanted {kind})",
+                existing["type"]
+            )),
+            None => call(
+                "POST",
+                &format!("/v1/sys/mounts/{m}"),
+                Some(json!({"type": kind, "options": options})),
+            )
+            .map(|_| ()),
+        }
+    };
     for (version, kv) in [("1", &config.kv1), ("2", &config.kv2)] {
-        for (mount, paths) in kv {
-            let m = mount.trim_matches('/');
-            if mounts.get(format!("{m}/")).is_none() {
-                call(
-                    "POST",
-                    &format!("/v1/sys/mounts/{m}"),
-                    Some(json!({"type": "kv", "options": {"version": version}})),
-                )?;
+        for (m, paths) in kv {
+            let m = m.trim_matches('/');
+            // OpenBao's dev server mounts `secret/` as KV v2; a v1 mount of that name is remounted.
+            if let Some(existing) = mounts.get(format!("{m}/")) {
+                if existing["options"]["version"].as_str().unwrap_or("1") != version {
+                    call("DELETE", &format!("/v1/sys/mounts/{m}"), None)?;
+                    call(
+                        "POST",
+                        &format!("/v1/sys/mounts/{m}"),
+                        Some(json!({"type": "kv", "options": {"version": version}})),
+                    )?;
+                }
+            } else {
+                mount(m, "kv", json!({ "version": version }))?;
             }
             for (path, data) in paths {
                 let (url, body) = if version == "1" {
@@ -1987,7 +2243,37 @@ pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), Strin
             }
         }
     }
-    // Policies: read on every configured path (plus lease revoke, which `default` lacks).
+    for (m, db) in &config.database {
+        mount(m, "database", json!({}))?;
+        let roles: Vec<&String> = db.roles.keys().collect();
+        call(
+            "POST",
+            &format!("/v1/{m}/config/pg"),
+            Some(json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": db.connection_url,
+                "username": db.username,
+                "allowed_roles": roles,
+                "verify_connection": true,
+            })),
+        )?;
+        for (role, r) in &db.roles {
+            call(
+                "POST",
+                &format!("/v1/{m}/roles/{role}"),
+                Some(json!({
+                    "db_name": "pg",
+                    "creation_statements": [
+                        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';"
+                    ],
+                    "revocation_statements": ["DROP ROLE IF EXISTS \"{{name}}\";"],
+                    "default_ttl": r.default_ttl,
+                    "max_ttl": r.max_ttl,
+                })),
+            )?;
+        }
+    }
+    // Policies: read on every configured path, plus renewing and revoking leases.
     let mut rules = String::new();
     for m in config.kv1.keys() {
         rules.push_str(&format!(
@@ -2004,12 +2290,13 @@ pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), Strin
             "path \"{m}/creds/*\" {{ capabilities = [\"read\", \"update\"] }}\npath \"{m}/sts/*\" {{ capabilities = [\"read\", \"update\"] }}\n"
         ));
     }
-    for m in config.azure.keys() {
+    for m in config.azure.keys().chain(config.database.keys()) {
         rules.push_str(&format!(
             "path \"{m}/creds/*\" {{ capabilities = [\"read\"] }}\n"
         ));
     }
     rules.push_str("path \"sys/leases/revoke\" { capabilities = [\"update\"] }\n");
+    rules.push_str("path \"sys/leases/renew\" { capabilities = [\"update\"] }\n");
     let mut names: Vec<&String> = config
         .approle
         .iter()
@@ -2026,17 +2313,21 @@ pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), Strin
             Some(json!({ "policy": rules })),
         )?;
     }
-    // AppRole.
-    if !config.approle.is_empty() {
-        let auths = call("GET", "/v1/sys/auth", None)?;
-        let auths = auths.get("data").unwrap_or(&auths).clone();
-        if auths.get("approle/").is_none() {
+    let auths = call("GET", "/v1/sys/auth", None)?;
+    let auths = auths.get("data").unwrap_or(&auths).clone();
+    let enable_auth = |kind: &str| -> Result<(), String> {
+        if auths.get(format!("{kind}/")).is_none() {
             call(
                 "POST",
-                "/v1/sys/auth/approle",
-                Some(json!({"type": "approle"})),
+                &format!("/v1/sys/auth/{kind}"),
+                Some(json!({ "type": kind })),
             )?;
         }
+        Ok(())
+    };
+    // AppRole.
+    if !config.approle.is_empty() {
+        enable_auth("approle")?;
         for (i, a) in config.approle.iter().enumerate() {
             let name = if a.role_name.is_empty() {
                 format!("gitops-test-{i}")
@@ -2057,6 +2348,39 @@ pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), Strin
                 "POST",
                 &format!("/v1/auth/approle/role/{name}/custom-secret-id"),
                 Some(json!({"secret_id": a.secret_id})),
+            )?;
+        }
+    }
+    // JWT: one config per mount (the roles' keys; their issuer when they agree).
+    if !config.jwt.is_empty() {
+        enable_auth("jwt")?;
+        let mut keys: Vec<&str> = config
+            .jwt
+            .iter()
+            .map(|j| j.public_key_pem.as_str())
+            .filter(|k| !k.is_empty())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut issuers: Vec<&str> = config.jwt.iter().map(|j| j.issuer.as_str()).collect();
+        issuers.sort_unstable();
+        issuers.dedup();
+        let mut cfg = json!({ "jwt_validation_pubkeys": keys });
+        if let [issuer] = issuers[..] {
+            cfg["bound_issuer"] = json!(issuer);
+        }
+        call("POST", "/v1/auth/jwt/config", Some(cfg))?;
+        for j in &config.jwt {
+            call(
+                "POST",
+                &format!("/v1/auth/jwt/role/{}", j.role),
+                Some(json!({
+                    "role_type": "jwt",
+                    "bound_audiences": [j.audience],
+                    "user_claim": "sub",
+                    "token_policies": j.policies,
+                    "token_ttl": config.token_ttl,
+                })),
             )?;
         }
     }
@@ -2094,7 +2418,10 @@ mod tests {
     fn canary_values_are_unique_per_fixture() {
         let a = StandinConfig::canary();
         let b = StandinConfig::canary();
-        assert!(a.canary_values().iter().all(|v| v.starts_with("canary-")));
+        // Every value is a canary string, except the JWT: a real signed token.
+        assert!(a.canary_values().iter().all(
+            |v| v.starts_with("canary-") || (v.starts_with("eyJ") && v.split('.').count() == 3)
+        ));
         assert!(a
             .canary_values()
             .iter()
