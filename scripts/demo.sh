@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The toolkit's main job on the embedded example, told as a story: materialize the example repos,
 # render every deployment, explain one, plan and apply it to the sandbox with real Terraform and
-# credentials from (a stand-in) Vault, show the tags on every resource, destroy it. Run through
+# credentials from Vault (an OpenBao dev server), show the tags on every resource, destroy it. Run through
 # `make demo` (which builds the binaries first).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,18 +21,20 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 rm -rf "$work"
 mkdir -p "$work"
 
-# Vault: the stand-in of the test support (no Vault server can be installed here) with canary
-# secrets, unless VAULT_ADDR points at a real one. The binaries log in with AppRole.
-if [ -z "${VAULT_ADDR:-}" ]; then
-  "$bin/vault-standin" --print-config > "$work/vault.out" &
-  vault_pid=$!
-  trap 'kill $vault_pid 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do [ -s "$work/vault.out" ] && [ "$(wc -l < "$work/vault.out")" -ge 2 ] && break; sleep 0.05; done
-  export VAULT_ADDR="$(sed -n 's/^VAULT_ADDR=//p' "$work/vault.out")"
-  # The AppRole ids go straight from the stand-in's config into this shell's environment.
-  eval "$(sed -n 2p "$work/vault.out" | python3 -c 'import json, shlex, sys; c = json.load(sys.stdin)["approle"][0]; print("export VAULT_ROLE_ID=%s VAULT_SECRET_ID=%s" % (shlex.quote(c["role_id"]), shlex.quote(c["secret_id"])))')"
-  rm -f "$work/vault.out"
-fi
+# Vault: an OpenBao dev server of the demo's own (`make tools` installs it), seeded with canary
+# secrets by the test support's vault-dev; an ambient VAULT_ADDR/VAULT_TOKEN is never used (an
+# operator's Vault only by opt-in: GITOPS_TEST_VAULT_ADDR and GITOPS_TEST_VAULT_TOKEN). The
+# binaries log in with AppRole.
+unset VAULT_ADDR VAULT_TOKEN VAULT_NAMESPACE VAULT_ROLE_ID VAULT_SECRET_ID VAULT_JWT
+coproc VAULT_DEV { exec "$bin/vault-dev" --print-config 2>"$work/vault-dev.err"; }
+trap 'kill "$VAULT_DEV_PID" 2>/dev/null || true' EXIT
+read -r addr_line <&"${VAULT_DEV[0]}" || { cat "$work/vault-dev.err" >&2; exit 1; }
+read -r vault_config <&"${VAULT_DEV[0]}"
+export VAULT_ADDR="${addr_line#VAULT_ADDR=}"
+# The AppRole ids go straight from the seeded configuration into this shell's environment.
+eval "$(printf '%s' "$vault_config" | python3 -c 'import json, shlex, sys; c = json.load(sys.stdin)["approle"][0]; print("export VAULT_ROLE_ID=%s VAULT_SECRET_ID=%s" % (shlex.quote(c["role_id"]), shlex.quote(c["secret_id"])))')"
+unset vault_config
+printf 'Vault: %s\n' "$(sed -n 's/^vault-dev: //p' "$work/vault-dev.err")"
 
 step "1. The example: six module repositories with tags v1.0.0 and v1.1.0, and a source-of-truth repo"
 bash "$root/scripts/make-example.sh" "$work/example"

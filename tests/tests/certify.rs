@@ -1,5 +1,5 @@
-//! gitops-certify end to end: real Terraform, real git, credentials from Vault (the stand-in, or a
-//! real Vault with VAULT_ADDR/VAULT_TOKEN). One certification is shared per test where possible.
+//! gitops-certify end to end: real Terraform, real git, credentials from Vault (an OpenBao dev
+//! server per test). One certification is shared per test where possible.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 

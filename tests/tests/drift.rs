@@ -1,7 +1,6 @@
 //! Drift checks plan the deployment *as recorded* (docs/lifecycle.md, "Drift"), and plans tell
 //! tag-only updates from real changes: end to end with the real binaries, real Terraform and the
-//! example repository. Credentials come from the Vault stand-in (VaultWorld): the example's
-//! environments ask for aws/azure engine credentials, which only the stand-in serves.
+//! example repository. Credentials come from an OpenBao dev server of each test (VaultWorld).
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 

@@ -2,8 +2,7 @@
 //!
 //! - `main.tf.json` and `.gitops/manifest.json` of every example deployment;
 //! - `gitops-render --explain` of one deployment;
-//! - `plan.md` of one plan (real Terraform, credentials from the Vault stand-in: the example
-//!   environments ask for aws/azure engines, which OpenBao does not have);
+//! - `plan.md` of one plan (real Terraform, credentials from an OpenBao dev server);
 //! - `--help` of every binary and subcommand.
 //!
 //! What differs between runs is normalised first: the temporary directory, git commit ids (the
@@ -126,8 +125,6 @@ fn explain_of_one_deployment() {
 
 #[test]
 fn plan_md_of_one_plan() {
-    // The Vault stand-in (VaultWorld): the example environments read aws/ and azure/ engines too,
-    // which OpenBao does not have.
     let w = VaultWorld::new(|_| gitops_tests::terraform());
     let dir = w.render("dev/web-frontend");
     let o = w.run("gitops-plan", &[dir.to_str().unwrap()]);

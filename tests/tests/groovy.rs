@@ -27,7 +27,8 @@ fn groovy_suite_passes() {
         "gitops-certify",
         "gitops-rollback",
         "gitops-destroy",
-        "vault-standin",
+        "vault-dev",
+        "die-with-parent",
     ] {
         gitops_tests::bin(name);
     }

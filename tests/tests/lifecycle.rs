@@ -1,5 +1,5 @@
-//! The deployment lifecycle end to end, with real git, real Terraform and Vault (the stand-in, or a
-//! real Vault when VAULT_ADDR and VAULT_TOKEN are set): gitops-tag, gitops-rollback,
+//! The deployment lifecycle end to end, with real git, real Terraform and Vault (an OpenBao dev
+//! server per test): gitops-tag, gitops-rollback,
 //! gitops-destroy, the promotion guard and the orphan report.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report

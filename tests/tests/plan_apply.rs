@@ -1,6 +1,6 @@
-//! gitops-plan and gitops-apply end to end: real Terraform, credentials from Vault (the stand-in,
-//! or a real Vault when VAULT_ADDR and VAULT_TOKEN are set), policy gate, exact-plan apply, locks,
-//! Vault failures. Drift checks: tests/drift.rs.
+//! gitops-plan and gitops-apply end to end: real Terraform, credentials from Vault (an OpenBao dev
+//! server per test; the stand-in only for fault injection and the aws/azure engines, which OpenBao
+//! lacks), policy gate, exact-plan apply, locks, Vault failures. Drift checks: tests/drift.rs.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
@@ -11,7 +11,8 @@ use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The variables the example environments map from Vault, and where each canary comes from.
+/// The variables the example environments map from Vault (the KV ones), plus those of the cloud
+/// engines [`cloud_credentials`] adds.
 const VARS: [&str; 7] = [
     "SANDBOX_API_KEY",
     "SANDBOX_DB_PASSWORD",
@@ -29,10 +30,46 @@ struct World {
     launcher: PathBuf,
 }
 
+/// The aws (STS) and azure credentials of the canary fixture, added to `dev.toml`.
+const CLOUD_CREDENTIALS: &str = r#"
+[[credentials]]
+engine = "aws"
+mount = "aws"
+role = "sandbox-deploy"
+sts = true
+
+[[credentials]]
+engine = "azure"
+mount = "azure"
+role = "sandbox-deploy"
+"#;
+
+/// Makes `dev.toml` also ask for the aws and azure engines' credentials (committed).
+fn cloud_credentials(ex: &Example) {
+    let env = ex.repo().join("environments/dev.toml");
+    let text = std::fs::read_to_string(&env).unwrap() + CLOUD_CREDENTIALS;
+    ex.commit_file(
+        "environments/dev.toml",
+        &text,
+        "dev: aws and azure credentials",
+    );
+}
+
 impl World {
+    /// OpenBao.
     fn new() -> World {
+        World::with_vault(TestVault::start(StandinConfig::canary()))
+    }
+
+    /// The stand-in, with `dev.toml` asking for aws/azure credentials too; `why` says why.
+    fn standin(why: &str) -> World {
+        let w = World::with_vault(TestVault::standin_because(why, StandinConfig::canary()));
+        cloud_credentials(&w.ex);
+        w
+    }
+
+    fn with_vault(vault: TestVault) -> World {
         let ex = Example::new();
-        let vault = TestVault::start(StandinConfig::canary());
         // A launcher in front of the real Terraform records a hash of each expected variable
         // (never the value) and the argv, then runs Terraform.
         let launcher = ex.dir.path().join("terraform-launcher");
@@ -195,29 +232,6 @@ fn render_plan_apply_plan_again_with_credentials_only_in_terraforms_environment(
             "SANDBOX_DB_PASSWORD",
             cfg.kv2["secret"]["gitops/sandbox"]["db_password"].clone(),
         ),
-        (
-            "AWS_ACCESS_KEY_ID",
-            cfg.aws["aws"]["sandbox-deploy"].access_key.clone(),
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            cfg.aws["aws"]["sandbox-deploy"].secret_key.clone(),
-        ),
-        (
-            "AWS_SESSION_TOKEN",
-            cfg.aws["aws"]["sandbox-deploy"]
-                .security_token
-                .clone()
-                .unwrap(),
-        ),
-        (
-            "ARM_CLIENT_ID",
-            cfg.azure["azure"]["sandbox-deploy"].client_id.clone(),
-        ),
-        (
-            "ARM_CLIENT_SECRET",
-            cfg.azure["azure"]["sandbox-deploy"].client_secret.clone(),
-        ),
     ];
     let log = std::fs::read_to_string(&w.launcher_log).unwrap();
     let runs = log.matches("argv ").count();
@@ -232,23 +246,21 @@ fn render_plan_apply_plan_again_with_credentials_only_in_terraforms_environment(
     assert_eq!(log.matches("VAULT_TOKEN -").count(), runs);
     assert_eq!(log.matches("VAULT_SECRET_ID -").count(), runs);
 
-    // The run's leases and its AppRole token were revoked.
-    if let Some(s) = w.vault.standin() {
-        let state = s.state();
-        assert!(
-            state.leases.len() >= 6,
-            "two dynamic leases per run: {}",
-            state.leases.len()
+    // No Vault variable of another engine reached Terraform, and every AppRole login's token was
+    // revoked (OpenBao's token accessors: only the root token is left).
+    for var in &VARS[2..] {
+        assert_eq!(
+            log.matches(&format!("{var} -")).count(),
+            runs,
+            "{var} unset:\n{log}"
         );
-        assert!(state.leases.iter().all(|l| l.revoked), "{:?}", state.leases);
-        let approle_tokens: Vec<_> = state
-            .tokens
-            .iter()
-            .filter(|t| t.created_by == "approle")
-            .collect();
-        assert_eq!(approle_tokens.len(), 3);
-        assert!(approle_tokens.iter().all(|t| t.revoked));
     }
+    assert_eq!(
+        w.vault.live_tokens(),
+        0,
+        "login tokens left in {}",
+        w.vault.describe()
+    );
     let texts = [
         stdout(&p),
         stderr(&p),
@@ -273,22 +285,16 @@ fn token_auth_works_and_a_given_token_is_not_revoked() {
         .output()
         .unwrap();
     assert_eq!(p.status.code(), Some(4), "{}", stderr(&p));
-    if let Some(s) = w.vault.standin() {
-        let state = s.state();
-        assert!(
-            state.tokens.iter().all(|t| t.created_by != "approle"),
-            "no login with a given token"
-        );
-        let (st, _) = gitops_tests::vault::http_json(
-            w.vault.addr(),
-            "GET",
-            "/v1/auth/token/lookup-self",
-            Some(w.vault.root_token()),
-            None,
-        )
-        .unwrap();
-        assert_eq!(st, 200, "the given token still works");
-    }
+    assert_eq!(w.vault.live_tokens(), 0, "no login with a given token");
+    let (st, _) = gitops_tests::vault::http_json(
+        w.vault.addr(),
+        "GET",
+        "/v1/auth/token/lookup-self",
+        Some(w.vault.root_token()),
+        None,
+    )
+    .unwrap();
+    assert_eq!(st, 200, "the given token still works");
 }
 
 #[test]
@@ -470,8 +476,8 @@ fn a_held_lock_makes_plan_exit_3_naming_the_holder_and_other_deployments_proceed
 
 #[test]
 fn vault_failures_are_retried_or_reported_and_leases_are_revoked() {
-    let w = World::new();
-    let Some(s) = w.vault.standin() else { return }; // faults need the stand-in
+    let w = World::standin("fault injection (503, sealed, refused connections) and the aws engine");
+    let s = w.vault.standin().unwrap();
     let dir = w.render("dev/orders-db");
 
     // 503 twice, then success: retried.
@@ -579,9 +585,6 @@ fn jwt_login_and_approle_ids_from_files_work_and_their_tokens_are_revoked() {
         .output()
         .unwrap();
     assert_eq!(p.status.code(), Some(4), "{}", stderr(&p));
-    if !w.vault.supports_jwt_login() {
-        return;
-    }
     // JWT (a Jenkins-issued OIDC token) with the role from VAULT_JWT_ROLE.
     let jwt = &w.config().jwt[0];
     let p = w
@@ -610,20 +613,55 @@ fn jwt_login_and_approle_ids_from_files_work_and_their_tokens_are_revoked() {
         "{}",
         stderr(&p)
     );
-    if let Some(s) = w.vault.standin() {
-        let tokens = s.state().tokens;
-        let jwt_tokens: Vec<_> = tokens.iter().filter(|t| t.created_by == "jwt").collect();
-        assert_eq!(jwt_tokens.len(), 1);
-        assert!(
-            tokens
-                .iter()
-                .filter(|t| t.created_by != "root")
-                .all(|t| t.revoked),
-            "{tokens:?}"
-        );
-    }
+    assert_eq!(
+        w.vault.live_tokens(),
+        0,
+        "the AppRole and JWT logins' tokens were revoked"
+    );
     // The id files are this test's own input; nothing the toolkit wrote may hold a canary.
     std::fs::remove_file(&role_file).unwrap();
     std::fs::remove_file(&secret_file).unwrap();
     w.assert_no_canary_on_disk(&[]);
+}
+
+#[test]
+fn aws_and_azure_engine_credentials_reach_terraform_and_their_leases_are_revoked() {
+    let w = World::standin("OpenBao has no aws/azure secrets engines");
+    let dir = w.render("dev/orders-db");
+    let p = w.plan(&dir, &[]);
+    assert_eq!(p.status.code(), Some(4), "{}", stderr(&p));
+    let a = w.apply(&dir, &[]);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let cfg = w.config();
+    let aws = &cfg.aws["aws"]["sandbox-deploy"];
+    let azure = &cfg.azure["azure"]["sandbox-deploy"];
+    let expected = [
+        ("AWS_ACCESS_KEY_ID", aws.access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY", aws.secret_key.clone()),
+        ("AWS_SESSION_TOKEN", aws.security_token.clone().unwrap()),
+        ("ARM_CLIENT_ID", azure.client_id.clone()),
+        ("ARM_CLIENT_SECRET", azure.client_secret.clone()),
+    ];
+    let log = std::fs::read_to_string(&w.launcher_log).unwrap();
+    // Each run reads new credentials: every Terraform child of one run got that run's values;
+    // the stand-in hands out the same fixture values, so every child saw exactly these.
+    let runs = log.matches("argv ").count();
+    assert!(runs >= 4, "init/plan/show/apply...: {runs}");
+    for (var, value) in &expected {
+        assert_eq!(
+            log.matches(&format!("{var} {}", hash(value))).count(),
+            runs,
+            "{var} in every run:\n{log}"
+        );
+    }
+    let state = w.vault.standin().unwrap().state();
+    assert!(
+        state.leases.len() >= 4,
+        "two dynamic leases per run: {:?}",
+        state.leases
+    );
+    assert!(state.leases.iter().all(|l| l.revoked), "{:?}", state.leases);
+    assert!(w.vault.live_leases("").is_empty());
+    assert_eq!(w.vault.live_tokens(), 0);
+    w.assert_no_canary_on_disk(&[&stdout(&p), &stderr(&p), &stdout(&a), &stderr(&a)]);
 }

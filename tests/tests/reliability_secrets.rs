@@ -1,7 +1,10 @@
 //! Reliability (issue 8): secret canaries over a full lifecycle, and rollback fidelity.
 //!
-//! The Vault stand-in serves canary values (unique random strings) for every credential the
-//! example environments map. One run certifies a package, deploys a request, updates it twice
+//! An OpenBao dev server serves canary values (unique random strings) for every credential the
+//! example environments map, and dev also takes database credentials from OpenBao's database
+//! secrets engine on a real PostgreSQL: their passwords (new on every run, known only once Vault
+//! issued them) reach the test through a FIFO from a launcher in front of Terraform and join the
+//! canaries. One run certifies a package, deploys a request, updates it twice
 //! (three distinct requests: package 1.0.0, 1.1.0, 1.1.0 with other overrides), rolls back twice
 //! (`--to previous`, then `--to 1`), runs a drift check and destroys, all with the real binaries and
 //! real Terraform. Meanwhile a poller thread reads `/proc/*/cmdline` of every process every 20 ms:
@@ -21,8 +24,11 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+use gitops_tests::postgres::Postgres;
+use gitops_tests::vault::{StandinConfig, TestVault};
 use gitops_tests::{
-    scan_files_for, stderr, stdout, terraform, tf_ok, ProcPoller, VaultWorld, WEB_FRONTEND_1_0,
+    scan_files_for, stderr, stdout, terraform, tf_ok, write_executable, Needles, ProcPoller,
+    SecretTap, VaultWorld, WEB_FRONTEND_1_0,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -156,13 +162,40 @@ fn all_git_objects(repo: &Path) -> Vec<u8> {
 
 #[test]
 fn full_lifecycle_leaks_no_canary_and_rollbacks_restore_outputs_and_tags() {
+    let pg = Postgres::start();
+    let tap_dir = tempfile::tempdir().unwrap();
+    let fifo = tap_dir.path().join("secrets.fifo");
     let w = World {
-        world: VaultWorld::new(|_| terraform()),
+        world: VaultWorld::with_vault(
+            |ex| {
+                // Hands PGPASSWORD to the tap (printf is a builtin: no argv), then runs Terraform.
+                let p = ex.dir.path().join("tapping-terraform");
+                write_executable(
+                    &p,
+                    &format!(
+                        "#!/usr/bin/env bash\nif [ -n \"${{PGPASSWORD:-}}\" ]; then printf '%s\\n' \"$PGPASSWORD\" > '{}'; fi\nexec '{}' \"$@\"\n",
+                        fifo.display(),
+                        terraform().display()
+                    ),
+                );
+                p
+            },
+            |_| TestVault::start(StandinConfig::canary().with_database(&pg, 3600, 7200)),
+        ),
         captured: Default::default(),
     };
-    let canaries = w.vault.config().canary_values();
-    assert!(canaries.len() >= 7, "{canaries:?}");
-    let poller = ProcPoller::start(canaries.clone(), Duration::from_millis(20));
+    let env = w.ex.repo().join("environments/dev.toml");
+    w.ex.commit_file(
+        "environments/dev.toml",
+        &(std::fs::read_to_string(&env).unwrap()
+            + "\n[[credentials]]\nengine = \"database\"\nmount = \"database\"\nrole = \"app\"\nenv = { PGUSER = \"username\", PGPASSWORD = \"password\" }\n"),
+        "dev: database credentials from Vault",
+    );
+    let fixed = w.vault.config().canary_values();
+    assert!(fixed.len() >= 6, "{fixed:?}");
+    let needles = Needles::new(fixed.clone());
+    let tap = SecretTap::new(&fifo, needles.clone());
+    let poller = ProcPoller::start_shared(needles, Duration::from_millis(20));
 
     let id = "dev/web-frontend";
     let req = "deployments/dev/web-frontend.toml";
@@ -252,6 +285,21 @@ fn full_lifecycle_leaks_no_canary_and_rollbacks_restore_outputs_and_tags() {
     );
 
     let procs = poller.stop();
+    let passwords = tap.stop();
+    // Every dev run (3 deploys, 2 rollbacks: plan + apply each; drift; destroy) got its own.
+    assert!(
+        passwords.len() >= 8,
+        "distinct database passwords seen by Terraform: {}",
+        passwords.len()
+    );
+    let canaries: Vec<String> = fixed.iter().chain(&passwords).cloned().collect();
+    assert_eq!(w.vault.live_leases(""), Vec::<String>::new(), "leases left");
+    assert_eq!(w.vault.live_tokens(), 0, "login tokens left");
+    assert_eq!(
+        pg.roles_like("v-"),
+        Vec::<String>::new(),
+        "dynamic roles left"
+    );
     assert!(
         procs.hits.is_empty(),
         "a canary appeared in a process command line: {:?}",
@@ -287,8 +335,9 @@ fn full_lifecycle_leaks_no_canary_and_rollbacks_restore_outputs_and_tags() {
     }
     assert!(hits.is_empty(), "canary leaks: {hits:#?}");
     eprintln!(
-        "secret canaries: {} canaries, {scanned} files, {} bytes of git objects, {} bytes of output, {} /proc polls, {} terraform processes seen",
+        "secret canaries: {} canaries ({} database passwords), {scanned} files, {} bytes of git objects, {} bytes of output, {} /proc polls, {} terraform processes seen",
         canaries.len(),
+        passwords.len(),
         objects.len(),
         captured.len(),
         procs.polls,

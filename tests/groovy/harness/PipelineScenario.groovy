@@ -39,7 +39,7 @@ class PipelineScenario {
     /** The binaries the scenario needs that are not built (empty: it can run). */
     static List<String> missing(File root) {
         return BINARIES.findAll { !new File(root, "target/debug/${it}").canExecute() } +
-            (new File(root, 'target/debug/vault-standin').canExecute() ? [] : ['vault-standin'])
+            (new File(root, 'target/debug/vault-dev').canExecute() ? [] : ['vault-dev'])
     }
 
     void run() {
@@ -212,7 +212,7 @@ class PipelineScenario {
     }
 
     void startVault() {
-        ProcessBuilder pb = new ProcessBuilder([new File(root, 'target/debug/vault-standin').path, '--print-config'])
+        ProcessBuilder pb = new ProcessBuilder([new File(root, 'target/debug/vault-dev').path, '--print-config'])
         pb.redirectError(ProcessBuilder.Redirect.INHERIT)
         vault = pb.start()
         BufferedReader r = new BufferedReader(new InputStreamReader(vault.inputStream, 'UTF-8'))
@@ -221,7 +221,7 @@ class PipelineScenario {
         Map role = (Map) config.approle[0]
         vaultCredentials = [username: role.role_id, password: role.secret_id]
         secrets << (role.secret_id as String)
-        tell("   Vault stand-in at ${vaultAddr}; AppRole credentials are the Jenkins credential gitops-vault-approle")
+        tell("   OpenBao dev server at ${vaultAddr}; AppRole credentials are the Jenkins credential gitops-vault-approle")
     }
 
     void request(String version) {
