@@ -539,6 +539,9 @@ impl VaultWorld {
             .env("GITOPS_TERRAFORM", &self.tf)
             .arg("--repo")
             .arg(self.ex.repo());
+        if let Some(ns) = self.vault.namespace() {
+            c.env("VAULT_NAMESPACE", ns);
+        }
         c
     }
 

@@ -1884,8 +1884,8 @@ impl Drop for VaultStandin {
 ///   configuration by [`seed`]: KV v1/v2, AppRole, JWT auth (real signed tokens) and the database
 ///   engine; it has no aws/azure engines;
 /// * an operator's Vault only by explicit opt-in: `GITOPS_TEST_VAULT_ADDR` and
-///   `GITOPS_TEST_VAULT_TOKEN` (and `GITOPS_TEST_VAULT_NAMESPACE`), http only; [`seed`] writes
-///   mounts, policies and roles into it. An ambient `VAULT_ADDR`/`VAULT_TOKEN` is never used;
+///   `GITOPS_TEST_VAULT_TOKEN` (and `GITOPS_TEST_VAULT_NAMESPACE`, see [`TestVault::namespace`]),
+///   http only; [`seed`] writes mounts, policies and roles into it. An ambient `VAULT_ADDR`/`VAULT_TOKEN` is never used;
 /// * the stand-in only through [`TestVault::standin_because`], for what a real server cannot do
 ///   here: fault injection and the aws/azure engines.
 pub enum TestVault {
@@ -2007,16 +2007,12 @@ impl TestVault {
         }
     }
 
-    /// Whether the AWS/Azure engine roles of the config can be used: with the stand-in; with the
-    /// operator's Vault when `GITOPS_TEST_VAULT_DYNAMIC=1` says they are configured; never with
-    /// OpenBao (it has no aws/azure engines).
-    pub fn supports_cloud_engines(&self) -> bool {
+    /// The namespace the binaries must be given as `VAULT_NAMESPACE`: the opted-in
+    /// `GITOPS_TEST_VAULT_NAMESPACE` of an operator's Vault, else none.
+    pub fn namespace(&self) -> Option<String> {
         match self {
-            TestVault::Standin(_) => true,
-            TestVault::OpenBao { .. } => false,
-            TestVault::Operator { .. } => {
-                env_nonempty("GITOPS_TEST_VAULT_DYNAMIC").as_deref() == Some("1")
-            }
+            TestVault::Operator { .. } => operator_namespace(),
+            _ => None,
         }
     }
 
@@ -2194,8 +2190,8 @@ fn seed_call(
 /// if missing) and secrets; one policy per named policy granting read on every configured path;
 /// AppRole roles with their configured `role_id` and a custom `secret_id`; the jwt auth method
 /// (the roles' public keys and issuer) and its roles; database mounts with a PostgreSQL connection
-/// and roles. AWS/Azure roles are not seeded (OpenBao has no such engines; an operator's Vault
-/// must have them configured, see [`TestVault::supports_cloud_engines`]).
+/// and roles. AWS/Azure roles are not seeded (OpenBao has no such engines; the tests that need
+/// them use the stand-in).
 pub fn seed(addr: &str, token: &str, config: &StandinConfig) -> Result<(), String> {
     let call =
         |method: &str, path: &str, body: Option<Value>| seed_call(addr, token, method, path, body);

@@ -109,6 +109,9 @@ impl World {
             .env("GITOPS_VAULT_BACKOFF_MS", "20")
             .arg("--repo")
             .arg(self.ex.repo());
+        if let Some(ns) = self.vault.namespace() {
+            c.env("VAULT_NAMESPACE", ns);
+        }
         c
     }
 
