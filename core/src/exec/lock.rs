@@ -215,9 +215,74 @@ impl Drop for DeploymentLock {
     }
 }
 
+/// The holder text of the deployment lock at `path` when it is held, read-only: its file exists
+/// and the kernel lists a lock on that file (`/proc/locks`). The lock is never tried, so a
+/// concurrent run with `--lock-timeout 0` cannot find it taken by the reader. A file nobody
+/// locks was left by a killed run (the next run takes it over): not held. Where `/proc/locks`
+/// cannot be read, an existing file counts as held.
+pub fn held_by(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let m = std::fs::metadata(path).ok()?;
+    if let Ok(locks) = std::fs::read_to_string("/proc/locks") {
+        if !locked_in(&locks, m.dev(), m.ino()) {
+            return None;
+        }
+    }
+    Some(text)
+}
+
+/// Whether `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 123 fe:00:456 0 EOF`) holds a lock on the
+/// file of device `dev` and inode `ino`.
+fn locked_in(locks: &str, dev: u64, ino: u64) -> bool {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    locks.lines().any(|line| {
+        line.split_whitespace().any(|field| {
+            let mut parts = field.split(':');
+            match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(ma), Some(mi), Some(i), None) => {
+                    u64::from_str_radix(ma, 16) == Ok(major)
+                        && u64::from_str_radix(mi, 16) == Ok(minor)
+                        && i.parse::<u64>() == Ok(ino)
+                }
+                _ => false,
+            }
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_by_reads_the_holder_only_while_the_kernel_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        assert_eq!(held_by(&path), None, "no file");
+        let held = DeploymentLock::acquire(
+            &path,
+            Duration::ZERO,
+            &holder_text("gitops-apply", "dev/web"),
+        )
+        .unwrap();
+        let text = held_by(&path).expect("held");
+        assert!(text.contains("gitops-apply"), "{text}");
+        drop(held);
+        std::fs::write(&path, "{}").unwrap();
+        assert_eq!(held_by(&path), None, "a file nobody locks is not held");
+        // /proc/locks' device field is major:minor (hex) then the inode.
+        assert!(locked_in(
+            "1: FLOCK  ADVISORY  WRITE 7 fe:01:42 0 EOF",
+            0xfe01,
+            42
+        ));
+        assert!(!locked_in(
+            "1: FLOCK  ADVISORY  WRITE 7 fe:01:42 0 EOF",
+            0xfe01,
+            43
+        ));
+    }
 
     #[test]
     fn second_lock_is_refused_naming_the_holder() {

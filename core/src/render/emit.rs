@@ -105,29 +105,53 @@ impl Renderer<'_> {
             return Ok(backend.clone());
         }
         let backend = &self.repo.config.backend;
+        let settings = backend_settings(
+            backend,
+            id,
+            &dep.component,
+            self.options.state_dir.as_deref(),
+        )
+        .map_err(|key| {
+            self.repo.config_src.error(
+                &["backend", "config", &key],
+                format!(
+                    "{} which uses {{state_dir}}, but no state directory is set",
+                    shown(&backend.config[&key])
+                ),
+                "--state-dir DIR or GITOPS_STATE_DIR",
+            )
+        })?;
         let mut config = Map::new();
-        for (key, template) in &backend.config {
-            let mut value = template
-                .replace("{env}", &id.env)
-                .replace("{name}", &id.name)
-                .replace("{component}", &dep.component);
-            if value.contains("{state_dir}") {
-                let dir = self.options.state_dir.as_ref().ok_or_else(|| {
-                    self.repo.config_src.error(
-                        &["backend", "config", key],
-                        format!(
-                            "{} which uses {{state_dir}}, but no state directory is set",
-                            shown(template)
-                        ),
-                        "--state-dir DIR or GITOPS_STATE_DIR",
-                    )
-                })?;
-                value = value.replace("{state_dir}", &dir.display().to_string());
-            }
-            config.insert(key.clone(), Value::String(escape_template(&value)));
+        for (key, value) in settings {
+            config.insert(key, Value::String(escape_template(&value)));
         }
         Ok(json!({ backend.kind.as_str(): config }))
     }
+}
+
+/// A deployment's backend settings: the `gitops.toml` template with `{env}`, `{name}`,
+/// `{component}` and `{state_dir}` filled in (not yet escaped for Terraform's JSON). The one place
+/// that rule lives: the render writes it, the fleet report finds local states with it. Err: the
+/// key whose template uses `{state_dir}` while no state directory is set.
+pub fn backend_settings(
+    backend: &crate::model::Backend,
+    id: &DeploymentId,
+    component: &str,
+    state_dir: Option<&std::path::Path>,
+) -> std::result::Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, template) in &backend.config {
+        let mut value = template
+            .replace("{env}", &id.env)
+            .replace("{name}", &id.name)
+            .replace("{component}", component);
+        if value.contains("{state_dir}") {
+            let dir = state_dir.ok_or_else(|| key.clone())?;
+            value = value.replace("{state_dir}", &dir.display().to_string());
+        }
+        out.insert(key.clone(), value);
+    }
+    Ok(out)
 }
 
 impl BackendKind {

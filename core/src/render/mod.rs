@@ -16,7 +16,7 @@ mod precedence;
 mod single;
 mod wiring;
 
-pub use emit::escape_template;
+pub use emit::{backend_settings, escape_template};
 pub use fleet::{render_fleet, FleetEntry, FleetOptions, FleetReport, FleetWritten, Selection};
 pub use output::{check, to_json_bytes, tree_files, write};
 pub use precedence::{Explained, Layer};
