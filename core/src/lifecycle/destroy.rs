@@ -307,16 +307,18 @@ fn apply(p: &DestroyPlan<'_>, reporter: &dyn Reporter) -> Result<()> {
             &p.out,
             &["apply", "-input=false", "-no-color", &lock, "plan.bin"],
         )?;
+        let _ = std::fs::remove_file(p.out.join("plan.bin"));
+        // Only after a destroy ran: a deployment never applied has no state to list.
+        let left = p.tf.run_ok(&p.out, &["state", "list"])?.stdout;
+        if !left.trim().is_empty() {
+            return Err(Error::Process(format!(
+                "{id}: the state still holds resources after the destroy:\n{}",
+                left.trim_end()
+            )));
+        }
     } else {
         super::say(reporter, id, "the state holds nothing to destroy");
-    }
-    let _ = std::fs::remove_file(p.out.join("plan.bin"));
-    let left = p.tf.run_ok(&p.out, &["state", "list"])?.stdout;
-    if !left.trim().is_empty() {
-        return Err(Error::Process(format!(
-            "{id}: the state still holds resources after the destroy:\n{}",
-            left.trim_end()
-        )));
+        let _ = std::fs::remove_file(p.out.join("plan.bin"));
     }
     Ok(())
 }
