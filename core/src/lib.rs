@@ -16,6 +16,7 @@
 //! | [`plan`] | the rendered directory, plan, apply, the policy gate, plan summaries |
 //! | [`certify`] | certification runs, revocation, status, matrix |
 //! | [`lifecycle`] | tag (deployment records), rollback, destroy, orphans |
+//! | [`fleet`] | the fleet report: every deployment, its state, certification, drift and orphans, as JSON, Markdown and HTML (reads every stage above, changes nothing) |
 //!
 //! Data flows one way: files ([`model`]) -> resolved modules ([`exec::modcache`]) -> a rendered
 //! root module and its manifest ([`render`], [`records::manifest`]) -> a plan and its apply
@@ -25,6 +26,7 @@
 pub mod certify;
 pub mod error;
 pub mod exec;
+pub mod fleet;
 pub mod guard;
 pub mod lifecycle;
 pub mod model;

@@ -163,6 +163,7 @@ fn help_of_every_binary() {
         ("gitops-tag", &["record", "history"]),
         ("gitops-rollback", &[]),
         ("gitops-destroy", &[]),
+        ("gitops-report", &[]),
     ];
     for (name, subs) in binaries {
         let text = help(name, &[]);
