@@ -38,6 +38,7 @@ deps:
 	command -v groovy >/dev/null || missing="$$missing groovy"; \
 	[ -f /usr/share/java/CodeNarc.jar ] || missing="$$missing libcodenarc-groovy-java"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

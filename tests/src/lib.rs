@@ -292,6 +292,7 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+pub mod browser;
 pub mod jwt;
 pub mod openbao;
 pub mod postgres;

@@ -482,3 +482,21 @@ fn tag_records_only_a_commit_of_the_branch_that_holds_what_was_applied() {
     assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
     assert_eq!(json(&t.stdout)["recorded"], false);
 }
+
+#[test]
+fn destroying_a_deployment_never_applied_destroys_nothing_and_succeeds() {
+    // A request at HEAD that never reached Terraform: there is no state to empty, and the destroy
+    // must say so rather than fail listing a state that does not exist.
+    let w = World::new();
+    let d = w.run(
+        "gitops-destroy",
+        "build-1",
+        &["dev/tools-db", "--confirm", "tools-db", "--json"],
+    );
+    let err = stderr(&d);
+    assert_eq!(d.status.code(), Some(0), "{}{err}", stdout(&d));
+    assert!(err.contains("nothing to destroy"), "{err}");
+    assert!(!err.contains("No state file"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes: {err:?}");
+    assert!(!w.ex.state().join("dev/tools-db.tfstate").exists());
+}
