@@ -83,6 +83,10 @@ toolkitJob(toolkit, 'drift', 'Nightly drift check of every deployment: reports (
     }
 }
 
+toolkitJob(toolkit, 'report', 'The fleet report of the source-of-truth repo: what runs where, which version, since when (HTML Publisher link "Fleet report").') {
+    // no parameters: the repo at its branch head; the deploy and drift jobs publish the report too
+}
+
 toolkitJob(toolkit, 'toolkit-ci', 'CI of gitops-toolkit itself: make test.', 'jenkins/ci.Jenkinsfile') {
     triggers {
         scm('H/15 * * * *')

@@ -4,7 +4,9 @@
 // lock("gitops-<env>-<name>"): render, plan, archive plan.md, stash the plan; approval (input with
 // submitter, outside any agent, inside a timeout) for protected environments; apply; tag. Deleted
 // requests: approval, then gitops-destroy. Cron-triggered run (or mode: 'drift'): drift check of
-// every deployment, no apply. Results: junit, currentBuild.description. See gitopsPipeline.txt.
+// every deployment, no apply. Then the fleet report (gitopsReport: publishHTML, archived; a failing
+// report makes the build unstable, never failed). Results: junit, currentBuild.description.
+// See gitopsPipeline.txt.
 
 def call(Map config = [:]) {
     Map cfg = [
@@ -12,7 +14,7 @@ def call(Map config = [:]) {
         approvers: env.GITOPS_APPROVERS, approvalTimeoutMinutes: 720, timeoutMinutes: 120,
         destroyApproval: true, allowDataLoss: false, firstBuild: 'all', since: null, mode: 'auto',
         driftCron: 'H 4 * * *', keepBuilds: '50', properties: true, timestamps: true, ansiColor: true,
-        install: [:], vault: [:], checkout: [:], results: 'gitops-results.xml',
+        install: [:], vault: [:], checkout: [:], results: 'gitops-results.xml', report: [:],
     ] + config
     if (cfg.properties) {
         properties([
@@ -105,6 +107,7 @@ def deploy(Map cfg, List results) {
             }
         }
     }
+    fleetReport(cfg, [])
     publish(cfg, results, affected.range as String)
 }
 
@@ -186,20 +189,23 @@ def driftCheck(Map cfg, List results) {
             return gitopsRender(repo: cfg.sotDir, all: true, out: cfg.out).json
         }
     }
+    List driftStashes = []
     for (Map r : all.rendered) {
         String id = r.deployment
         Map result = [deployment: id, action: 'drift', status: 'pending']
         results << result
         lock(resource: lockName(id)) {
             guarded(result) {
-                driftOne(cfg, id, result)
+                driftOne(cfg, id, result, driftStashes)
             }
         }
     }
+    fleetReport(cfg, driftStashes)
     publish(cfg, results, 'drift check')
 }
 
-def driftOne(Map cfg, String id, Map result) {
+// drift.json of each deployment is stashed for the fleet report (which may run on another agent).
+def driftOne(Map cfg, String id, Map result, List driftStashes) {
     onAgent(cfg) { Map scmVars ->
         stage("Drift ${id}") {
             String dir = "${cfg.out}/${id}"
@@ -207,6 +213,9 @@ def driftOne(Map cfg, String id, Map result) {
             Map plan = gitopsPlan(repo: cfg.sotDir, dir: dir, drift: true, vault: cfg.vault, propagate: false)
             archiveArtifacts(artifacts: "${dir}/drift.md", allowEmptyArchive: true)
             junit(testResults: "${dir}/drift.xml", allowEmptyResults: true)
+            String stashName = 'gitops-drift-' + id.replace('/', '-')
+            stash(name: stashName, includes: "${dir}/drift.json", allowEmpty: true)
+            driftStashes << stashName
             result.status = plan.code == 4 ? 'drift' : (plan.code == 0 ? driftStatus(plan.json) : plan.status)
         }
     }
@@ -214,6 +223,41 @@ def driftOne(Map cfg, String id, Map result) {
         unstable("drift in ${id}: see ${cfg.out}/${id}/drift.md")
     } else if (!(result.status in ['in sync', 'never deployed', 'destroyed'])) {
         error("gitops-plan --drift ${id}: ${result.status}")
+    }
+}
+
+// The fleet report of the repo after the deployments of this build: gitopsReport with
+// cfg.report's options (report: false turns it off), in stage 'Report' on an agent; after a drift
+// check with the drift.json of every deployment checked (unstashed under .gitops/drift/). A
+// failing report (binary, publishHTML) marks the build unstable: the deploys stand, the build goes on.
+def fleetReport(Map cfg, List driftStashes) {
+    if (cfg.report == null || cfg.report == false) {
+        return
+    }
+    Map options = [repo: cfg.sotDir, vault: cfg.vault] + (cfg.report instanceof Map ? cfg.report : [:])
+    try {
+        onAgent(cfg) { Map scmVars ->
+            stage('Report') {
+                if (driftStashes && !options.driftDir) {
+                    dir('.gitops/drift') {
+                        deleteDir()
+                        for (String name : driftStashes) {
+                            unstash(name)
+                        }
+                    }
+                    options.driftDir = ".gitops/drift/${cfg.out}" as String
+                }
+                Map report = gitopsReport(options)
+                Map t = report.totals
+                if (report.code in [0, 4]) {
+                    echo "gitops: fleet report ${report.dir}/report.html: ${t.deployments} deployments, ${t.drifted} drifted, ${t.orphans} orphans, ${t.at_risk} at risk"
+                } else {
+                    unstable("gitops: the fleet report failed (${report.status}, exit ${report.code}), the deployments are not affected")
+                }
+            }
+        }
+    } catch (hudson.AbortException e) {
+        unstable("gitops: the fleet report failed, the deployments are not affected: ${e.message}")
     }
 }
 

@@ -27,6 +27,7 @@ fn groovy_suite_passes() {
         "gitops-certify",
         "gitops-rollback",
         "gitops-destroy",
+        "gitops-report",
         "vault-dev",
         "die-with-parent",
     ] {

@@ -6,7 +6,7 @@
  */
 class FakeBin {
     static final List<String> BINARIES = ['gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-certify',
-                                          'gitops-tag', 'gitops-rollback', 'gitops-destroy']
+                                          'gitops-tag', 'gitops-rollback', 'gitops-destroy', 'gitops-report']
     final File dir
     final File rec
     private int queued = 0
@@ -92,11 +92,15 @@ env -0 > "$f.env"
 pwd > "$f.cwd"
 printf '%s\\n' "$b" > "$f.bin"
 last=
+out=
 for a in "$@"; do
-  case $a in --out=*) mkdir -p -- "${a#--out=}" ;; esac
+  case $a in --out=*) out=${a#--out=}; mkdir -p -- "$out" ;; esac
   last=$a
 done
 if [ "$b" = gitops-plan ] && [ -d "$last" ]; then echo '# plan' > "$last/plan.md"; fi
+if [ "$b" = gitops-report ] && [ -n "$out" ] && [ ! -f "$d/gitops-report.nofiles" ]; then
+  for x in html json md; do echo "fake $x" > "$out/report.$x"; done
+fi
 q=$d/queue/$b
 first=$(ls "$q" 2>/dev/null | head -n 1)
 if [ -n "$first" ]; then

@@ -29,6 +29,8 @@ class PipelineHarness {
     final List<String> heldLocks = []
     final List<Map> inputs = []
     final List<Map> archived = []
+    /** publishHTML calls: the target map, the directory, whether reportDir/reportFiles existed. */
+    final List<Map> htmlReports = []
     final List<Map> junits = []
     final List properties = []
     final Map<String, Map> credentials = [:]
@@ -256,7 +258,11 @@ class PipelineHarness {
             Map m = named(a); File f = file(m.file as String); f.parentFile.mkdirs(); f.text = m.text; null
         }
         steps.fileExists = { List a -> file(a[0] instanceof Map ? ((Map) a[0]).file as String : a[0] as String).exists() }
-        steps.archiveArtifacts = { List a -> archived << (named(a) + [artifacts: named(a).artifacts as String, dir: cwd()]); null }
+        steps.archiveArtifacts = { List a ->
+            Map m = a[0] instanceof Map ? (Map) a[0] : [artifacts: a[0]]
+            archived << (m + [artifacts: m.artifacts as String, dir: cwd()]); null
+        }
+        steps.publishHTML = { List a -> publishHtml(named(a).target instanceof Map ? (Map) named(a).target : named(a)); null }
         steps.junit = { List a ->
             Map m = a[0] instanceof Map ? new LinkedHashMap((Map) a[0]) : [testResults: a[0]]
             m.testResults = m.testResults as String
@@ -354,17 +360,49 @@ class PipelineHarness {
         return withOverlay(o, body)
     }
 
+    /** includes: comma-separated; each `**` (everything), `dir/**` or one file's path. */
     private void stash(Map m) {
-        String inc = (m.includes ?: '**') as String
-        String rel = inc.endsWith('/**') ? inc[0..-4] : '.'
-        File from = file(rel)
-        if (!from.exists()) {
+        File base = new File(stashRoot, m.name as String)
+        base.deleteDir()
+        int copied = 0
+        ((m.includes ?: '**') as String).split(',')*.trim().each { String inc ->
+            String rel = inc == '**' ? '.' : (inc.endsWith('/**') ? inc[0..-4] : inc)
+            File from = file(rel)
+            if (from.exists()) {
+                copyTree(from.toPath(), new File(base, rel).toPath())
+                copied++
+            }
+        }
+        if (copied == 0 && !m.allowEmpty) {
             throw new AbortException("No files included in stash '${m.name}'")
         }
-        File to = new File(stashRoot, "${m.name}/${rel}")
-        to.deleteDir()
-        copyTree(from.toPath(), to.toPath())
-        stashes[m.name as String] = new File(stashRoot, m.name as String)
+        base.mkdirs()
+        stashes[m.name as String] = base
+    }
+
+    /**
+     * The HTML Publisher as it behaves (htmlpublisher's publishReports): on an agent; a missing or
+     * empty reportDir with allowMissing false does not fail the step, it marks the build FAILURE.
+     */
+    private void publishHtml(Map target) {
+        if (nodeDepth == 0) {
+            throw new IllegalStateException('publishHTML outside node: there is no workspace')
+        }
+        ['reportDir', 'reportFiles', 'reportName'].each { String k ->
+            if (!target[k]) {
+                throw new AbortException("publishHTML without ${k}: ${target}")
+            }
+        }
+        say('[htmlpublisher] Archiving HTML reports...')
+        File dir = file(target.reportDir as String)
+        boolean present = (target.reportFiles as String).split(',')*.trim().every { String f -> new File(dir, f).isFile() }
+        htmlReports << (new LinkedHashMap(target) + [dir: dir, exists: present])
+        if (!dir.isDirectory() || !dir.list()) {
+            say("ERROR: Specified HTML directory '${dir}' does not exist.")
+            if (!target.allowMissing) {
+                currentBuild.result = 'FAILURE'
+            }
+        }
     }
 
     private void unstash(String name) {

@@ -10,11 +10,12 @@ import groovy.json.JsonSlurper
  *   3. rollback   the rollback job (TARGET previous) commits; the pipeline applies it (1.0.0 again)
  *   4. delete     git rm the request -> destroy flow with approval       -> nothing left in the state
  *
- * After each build it checks the state (the gitops:package tag of every resource) and the git tags.
+ * After each build it checks the state (the gitops:package tag of every resource), the git tags and
+ * the fleet report the build published.
  * Used by tests/groovy/e2e/PipelineE2ETest.groovy and, telling the story, by scripts/pipeline-demo.sh.
  */
 class PipelineScenario {
-    static final List<String> BINARIES = ['gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-tag', 'gitops-rollback', 'gitops-destroy']
+    static final List<String> BINARIES = ['gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-tag', 'gitops-rollback', 'gitops-destroy', 'gitops-report']
     static final String DEPLOYMENT = 'dev/shop-web'
 
     final File root
@@ -28,6 +29,8 @@ class PipelineScenario {
     Map vaultCredentials
     String vaultAddr
     int builds = 0
+    /** The harness of the last deploy build (its published fleet report). */
+    PipelineHarness lastBuild
     List<String> secrets = []
 
     PipelineScenario(File root, File work, PrintStream story) {
@@ -79,6 +82,7 @@ class PipelineScenario {
         check(results*.status == ['applied and tagged'], "results ${results}")
         checkState(['web-service@1.0.0'])
         checkTags(1)
+        checkReport('1.0.0')
     }
 
     void update() {
@@ -89,6 +93,7 @@ class PipelineScenario {
         check(results*.status == ['applied and tagged'], "results ${results}")
         checkState(['web-service@1.1.0'])
         checkTags(2)
+        checkReport('1.1.0')
     }
 
     void rollback() {
@@ -114,6 +119,7 @@ class PipelineScenario {
         check(results*.status == ['applied and tagged'], "results ${results}")
         checkState(['web-service@1.0.0'])
         checkTags(3)
+        checkReport('1.0.0')
     }
 
     void delete() {
@@ -125,6 +131,7 @@ class PipelineScenario {
         List results = build()
         check(results*.status == ['destroyed'], "results ${results}")
         checkState([])
+        checkReport(null)
         List<String> tombstones = git(origin, 'tag', '--list', 'destroyed/*').readLines().findAll { it }
         tell("   tombstone tags in origin: ${tombstones.join(', ')}")
         check(tombstones.any { it.startsWith('destroyed/dev/shop-web/') }, 'no destroyed/dev/shop-web/<seq> tag in origin')
@@ -161,6 +168,7 @@ class PipelineScenario {
         h.shCalls.each { Map c -> secrets.each { String s -> check(!c.script.contains(s), 'a Vault secret reached a shell command') } }
         tell("   description: ${h.currentBuild.description.replace('\n', '; ')}")
         lastGood = commit
+        lastBuild = h
         return results
     }
 
@@ -278,6 +286,26 @@ LOG_LEVEL = "info"
         } else if (v instanceof List) {
             v.each { collect(it, key, out) }
         }
+    }
+
+    /**
+     * The last build published its fleet report (stage Report: publishHTML "Fleet report",
+     * gitops-report/report.*, the build not unstable) and it shows dev/shop-web deployed at
+     * `version` (null: not deployed any more).
+     */
+    void checkReport(String version) {
+        PipelineHarness h = lastBuild
+        String log = h.logText().readLines().takeRight(40).join('\n')
+        check(h.htmlReports*.reportName == ['Fleet report'] && h.htmlReports[0].exists, "no fleet report published: ${h.htmlReports}\n${log}")
+        check(h.currentBuild.result == null, "build result ${h.currentBuild.result} (the fleet report failed?)\n${log}")
+        File dir = new File(h.workspace, 'gitops-report')
+        check(['report.html', 'report.json', 'report.md'].every { new File(dir, it).isFile() }, "not every report.* in ${dir}")
+        check(h.archived*.artifacts.contains('gitops-report/report.*'), 'the fleet report was not archived')
+        Map report = (Map) new JsonSlurper().parse(new File(dir, 'report.json'))
+        Map row = (Map) report.deployments.find { it.id == DEPLOYMENT }
+        String deployed = row?.deployed?.version
+        tell("   fleet report: ${report.totals}; ${DEPLOYMENT} deployed ${deployed ?: 'no'}")
+        check(deployed == version, "the fleet report shows ${DEPLOYMENT} deployed at ${deployed}, expected ${version}")
     }
 
     /** `count` tags in origin point at commits that the deploy job built. */

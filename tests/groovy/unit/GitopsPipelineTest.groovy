@@ -24,7 +24,7 @@ class GitopsPipelineTest extends HarnessTestBase {
         renders('dev/web', false)
         fake.answer('gitops-plan', 4, '{"summary": {"add": 2, "change": 0, "destroy": 0}}')
         List results = runPipeline()
-        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-tag']
+        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-tag', 'gitops-report']
         assert argv('gitops-render', 0) == ['--repo=sot', '--changed-since=c1', '--list', '--json', '--']
         assert argv('gitops-render', 1) == ['--repo=sot', '--out=build/dev/web', '--json', '--', 'dev/web']
         assert argv('gitops-apply') == ['--repo=sot', '--json', '--', 'build/dev/web']
@@ -32,14 +32,14 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert h.locks == ['gitops-dev-web']
         assert h.inputs == []
         assert results*.status == ['applied and tagged']
-        assert h.archived*.artifacts == ['build/dev/web/plan.md,build/dev/web/plan.policy.json']
+        assert h.archived*.artifacts == ['build/dev/web/plan.md,build/dev/web/plan.policy.json', 'gitops-report/report.*']
         assert h.callsTo('stash')[0].args[0].name == 'gitops-plan-dev-web'
         assert h.callsTo('unstash').size() == 1
         assert h.currentBuild.description == 'dev/web: applied and tagged'
         assert h.junits[-1].text.contains('<testcase classname="gitops.deploy" name="dev/web">')
         assert h.properties*.type == ['disableConcurrentBuilds', 'buildDiscarder', 'pipelineTriggers']
         assert h.properties[2].triggers*.spec == ['H 4 * * *']
-        assert h.stages.containsAll(['Changes', 'Plan dev/web', 'Apply dev/web'])
+        assert h.stages == ['Changes', 'Plan dev/web', 'Apply dev/web', 'Report']
         assert h.callsTo('timestamps') && h.callsTo('ansiColor')
     }
 
@@ -100,7 +100,80 @@ class GitopsPipelineTest extends HarnessTestBase {
         renders('dev/web', false)
         fake.answer('gitops-plan', 0)
         assert runPipeline()*.status == ['no changes']
-        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan']
+        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan', 'gitops-report']
+    }
+
+    @Test
+    void theFleetReportIsPublishedAfterTheDeploysAndBeforeTheResults() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: ['dev/old']])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 4)
+        fake.answer('gitops-report', 0, '{"html": "gitops-report/report.html", "totals": {"deployments": 3, "drifted": 0, "orphans": 1, "at_risk": 0}}')
+        h.inputHandler = { Map m -> 'bob' }
+        assert runPipeline()*.status == ['applied and tagged', 'destroyed']
+        assert fake.calls()*.bin == ['gitops-render', 'gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-tag', 'gitops-destroy', 'gitops-report']
+        assert argv('gitops-report') == ['--repo=sot', '--out=gitops-report', '--json']
+        assert fake.calls('gitops-report')[0].env.VAULT_SECRET_ID == SECRET
+        assert h.htmlReports.size() == 1
+        assert h.htmlReports[0].subMap(['reportDir', 'reportFiles', 'reportName', 'keepAll', 'alwaysLinkToLastBuild', 'allowMissing']) ==
+            [reportDir: 'gitops-report', reportFiles: 'report.html', reportName: 'Fleet report', keepAll: true, alwaysLinkToLastBuild: true, allowMissing: false]
+        assert h.archived*.artifacts.contains('gitops-report/report.*')
+        List<String> order = h.calls*.name.findAll { it in ['gitopsDestroy', 'publishHTML', 'junit'] }
+        assert order == ['publishHTML', 'junit']
+        assert h.stages.indexOf('Report') > h.stages.indexOf('Destroy dev/old')
+        assert h.logText().contains('gitops: fleet report gitops-report/report.html: 3 deployments, 0 drifted, 1 orphans, 0 at risk')
+        assert h.currentBuild.result == null
+    }
+
+    @Test
+    void aFailingReportMakesTheBuildUnstableAndTheDeployStands() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 4)
+        fake.answer('gitops-report', 1)
+        assert runPipeline()*.status == ['applied and tagged']
+        assert h.currentBuild.result == 'UNSTABLE'
+        assert h.logText().contains('WARNING: gitops: the fleet report failed, the deployments are not affected: gitops-report: failed (exit 1)')
+        assert h.htmlReports == [] && !h.archived*.artifacts.contains('gitops-report/report.*')
+        assert h.junits[-1].testResults == 'gitops-results.xml'
+        assert h.currentBuild.description == 'dev/web: applied and tagged'
+    }
+
+    @Test
+    void aReportWithoutReportHtmlMakesTheBuildUnstableNotFailed() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 4)
+        new File(fake.rec, 'gitops-report.nofiles').text = ''
+        assert runPipeline()*.status == ['applied and tagged']
+        assert h.currentBuild.result == 'UNSTABLE' && h.callsTo('publishHTML') == []
+        assert h.logText().contains('gitops-report wrote no gitops-report/report.html')
+    }
+
+    @Test
+    void aFailedDeploymentStillGetsTheReportThenFailsTheBuild() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 1)
+        assert aborts { runPipeline() }.message.contains('1 of 1 deployment(s) failed')
+        assert fake.calls('gitops-report').size() == 1 && h.htmlReports.size() == 1
+    }
+
+    @Test
+    void reportOptionsAndReportFalse() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 0)
+        runPipeline(report: [dir: 'fleet', publish: false])
+        assert argv('gitops-report') == ['--repo=sot', '--out=fleet', '--json']
+        assert h.htmlReports == [] && h.archived*.artifacts == ['build/dev/web/plan.md,build/dev/web/plan.policy.json', 'fleet/report.*']
+
+        setUpHarness()
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 0)
+        runPipeline(report: false)
+        assert fake.calls('gitops-report') == [] && !h.stages.contains('Report')
     }
 
     @Test
@@ -142,6 +215,32 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert h.currentBuild.result == 'UNSTABLE'
         assert h.junits*.testResults.contains('build/dev/a/drift.xml')
         assert h.locks == ['gitops-dev-a', 'gitops-dev-b', 'gitops-dev-c']
+        assert argv('gitops-report') == ['--repo=sot', '--out=gitops-report', '--drift-dir=.gitops/drift/build', '--json']
+        assert h.stages[-1] == 'Report' && h.htmlReports.size() == 1
+    }
+
+    @Test
+    void theDriftReportReadsTheDriftJsonOfThisRunOnly() {
+        cfg.install = [binDir: fake.dir.path]
+        h.currentBuild.timerTriggered()
+        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}, {"deployment": "dev/b"}]}')
+        fake.enqueue('gitops-plan', 4, '{"drift_status": "drift"}')
+        fake.enqueue('gitops-plan', 0, '{"drift_status": "in_sync"}')
+        // what the real plan --drift writes into the rendered directory (the fake does not)
+        new File(h.workspace, 'build/dev/a').mkdirs()
+        new File(h.workspace, 'build/dev/a/drift.json').text = '{"drift": true}'
+        // a previous build's leftovers are not this run's drift
+        new File(h.workspace, '.gitops/drift/build/dev/z').mkdirs()
+        new File(h.workspace, '.gitops/drift/build/dev/z/drift.json').text = '{}'
+        runPipeline()
+        assert h.callsTo('stash')*.args*.getAt(0)*.name == ['gitops-drift-dev-a', 'gitops-drift-dev-b']
+        assert h.callsTo('stash')[0].args[0].includes == 'build/dev/a/drift.json' && h.callsTo('stash')[0].args[0].allowEmpty
+        assert h.callsTo('unstash')*.args*.getAt(0) == ['gitops-drift-dev-a', 'gitops-drift-dev-b']
+        assert new File(h.workspace, '.gitops/drift/build/dev/a/drift.json').text == '{"drift": true}'
+        assert !new File(h.workspace, '.gitops/drift/build/dev/b/drift.json').exists()
+        assert !new File(h.workspace, '.gitops/drift/build/dev/z').exists()
+        assert argv('gitops-report')[2] == '--drift-dir=.gitops/drift/build'
+        assert h.currentBuild.result == 'UNSTABLE'
     }
 
     @Test

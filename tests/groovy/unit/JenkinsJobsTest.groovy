@@ -87,6 +87,30 @@ class JenkinsJobsTest extends HarnessTestBase {
     }
 
     @Test
+    void driftJobPublishesTheReportWithTheDriftFound() {
+        useFakes()
+        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}]}')
+        job('drift', [:])
+        assert argv('gitops-report') == ['--repo=sot', '--out=gitops-report', '--drift-dir=.gitops/drift/build', '--json']
+        assert h.htmlReports*.reportName == ['Fleet report']
+    }
+
+    @Test
+    void reportJobPublishesTheFleetReportOfTheRepo() {
+        useFakes()
+        fake.answer('gitops-report', 0, '{"totals": {"deployments": 4, "deployed": 3, "resources": 80, "drifted": 0, "orphans": 1, "at_risk": 0, "locked": 0}}')
+        job('report', [:])
+        assert argv('gitops-report') == ['--repo=sot', '--out=gitops-report', '--json']
+        assert h.callsTo('checkout')[0].args[0].userRemoteConfigs[0].url == 'https://git.example.invalid/platform-live.git'
+        assert h.htmlReports*.reportFiles == ['report.html'] && h.htmlReports[0].keepAll
+        assert h.archived*.artifacts == ['gitops-report/report.*']
+        assert h.stages == ['Report']
+        assert h.currentBuild.description == 'fleet report: 4 deployments (3 deployed), 80 resources, 1 orphans, 0 at risk, 0 locked'
+        fake.answer('gitops-report', 1)
+        assert aborts { job('report', [:]) }.message.contains('gitops-report: failed (exit 1)')
+    }
+
+    @Test
     void promoteCommitsTheNewVersionForTheTargetEnvironment() {
         File origin = new File(tmp, 'origin.git')
         File work = new File(tmp, 'work')
@@ -158,7 +182,8 @@ class JenkinsJobsTest extends HarnessTestBase {
         dsl.run(new File(jenkins, 'seed.groovy'), [environments: 'dev\nstaging\nprod\n', components: 'data-store\nweb-service\n',
                                                    deployments: 'dev/db\ndev/web\nprod/web\n', toolkitUrl: 'https://git/toolkit', toolkitRef: 'v1.0.0',
                                                    sotUrl: 'https://git/sot'])
-        assert dsl.jobs()*.args*.getAt(0) == ['gitops/deploy', 'gitops/certify', 'gitops/rollback', 'gitops/destroy', 'gitops/promote', 'gitops/drift', 'gitops/toolkit-ci']
+        assert dsl.jobs()*.args*.getAt(0) == ['gitops/deploy', 'gitops/certify', 'gitops/rollback', 'gitops/destroy', 'gitops/promote', 'gitops/drift', 'gitops/report', 'gitops/toolkit-ci']
+        assert dsl.job('gitops/report').parameters() == [:] && dsl.job('gitops/report').all('triggers') == []
         assert dsl.job('gitops/rollback').parameters() == [ENV: ['choiceParam', ['dev', 'staging', 'prod']], NAME: ['choiceParam', ['db', 'web']],
                                                            TARGET: ['stringParam', 'previous'], ALLOW_DATA_LOSS: ['booleanParam', false]]
         assert dsl.job('gitops/destroy').parameters().keySet() as List == ['ENV', 'NAME', 'CONFIRM']
