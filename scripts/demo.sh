@@ -160,3 +160,7 @@ done
 echo "   resources left in $GITOPS_STATE_DIR: $left"
 [ "$left" -eq 0 ]
 echo "   work directory: $work (state in $GITOPS_STATE_DIR, module cache in $GITOPS_CACHE_DIR)"
+
+step "12. The fleet report: every deployment, its versions, records, certification and orphans"
+"$bin/gitops-report" --repo "$repo" --out "$work/report" | sed 's/^/   /'
+echo "   open $work/report/report.html (one self-contained page; report.json and report.md beside it)"
