@@ -491,7 +491,7 @@ fn destroying_a_deployment_never_applied_destroys_nothing_and_succeeds() {
     let d = w.run(
         "gitops-destroy",
         "build-1",
-        &["dev/tools-db", "--confirm", "tools-db", "--json"],
+        &["dev/tools-db", "--confirm", "tools-db"],
     );
     let err = stderr(&d);
     assert_eq!(d.status.code(), Some(0), "{}{err}", stdout(&d));

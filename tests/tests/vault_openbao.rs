@@ -114,28 +114,25 @@ fn assert_nothing_left(w: &VaultWorld, pg: &Postgres, when: &str) {
     );
 }
 
-#[test]
-fn database_credentials_reach_terraform_are_renewed_and_nothing_is_left_after_success_or_failure() {
-    let pg = Postgres::start();
-    // Leases of 4 s, renewable to an hour: a 7 s apply lives only because the keeper renews.
-    let (w, log) = db_world(&pg, 4, 3600, 7);
-    let dir = w.render("dev/orders-db");
-    let d = dir.to_str().unwrap();
-
-    let p = w
-        .cmd("gitops-plan")
-        .env("GITOPS_VAULT_MIN_TTL", "2")
-        .arg(d)
+/// `gitops-plan` of `dir` with `GITOPS_VAULT_MIN_TTL=min` (and `tf` as Terraform when given).
+fn plan(w: &VaultWorld, dir: &Path, min: &str, tf: Option<&Path>) -> Output {
+    let mut c = w.cmd("gitops-plan");
+    if let Some(tf) = tf {
+        c.env("GITOPS_TERRAFORM", tf);
+    }
+    c.env("GITOPS_VAULT_MIN_TTL", min)
+        .arg(dir)
         .output()
-        .unwrap();
-    assert_eq!(p.status.code(), Some(4), "plan: {}", stderr(&p));
-    assert_nothing_left(&w, &pg, "after plan");
+        .unwrap()
+}
 
-    // During the apply's wait the dynamic role exists and its VALID UNTIL moves on (renewals).
+/// Starts `gitops-apply` of `dir` (planned) with `GITOPS_VAULT_MIN_TTL=min`, its output piped,
+/// and waits until its Terraform launcher (log `log`) began the apply's wait.
+fn start_apply(w: &VaultWorld, dir: &Path, min: &str, log: &Path) -> std::process::Child {
     let apply = w
         .cmd("gitops-apply")
-        .env("GITOPS_VAULT_MIN_TTL", "2")
-        .arg(d)
+        .env("GITOPS_VAULT_MIN_TTL", min)
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,8 +140,24 @@ fn database_credentials_reach_terraform_are_renewed_and_nothing_is_left_after_su
     wait_for(
         "the apply to reach Terraform",
         Duration::from_secs(120),
-        || read(&log).contains("apply waiting"),
+        || read(log).contains("apply waiting"),
     );
+    apply
+}
+
+#[test]
+fn database_credentials_reach_terraform_are_renewed_and_nothing_is_left_after_success_or_failure() {
+    let pg = Postgres::start();
+    // Leases of 4 s, renewable to an hour: a 7 s apply lives only because the keeper renews.
+    let (w, log) = db_world(&pg, 4, 3600, 7);
+    let dir = w.render("dev/orders-db");
+
+    let p = plan(&w, &dir, "2", None);
+    assert_eq!(p.status.code(), Some(4), "plan: {}", stderr(&p));
+    assert_nothing_left(&w, &pg, "after plan");
+
+    // During the apply's wait the dynamic role exists and its VALID UNTIL moves on (renewals).
+    let apply = start_apply(&w, &dir, "2", &log);
     let valid_until = || {
         pg.sql("SELECT rolvaliduntil FROM pg_roles WHERE rolname LIKE 'v-%'")
             .trim()
@@ -165,13 +178,7 @@ fn database_credentials_reach_terraform_are_renewed_and_nothing_is_left_after_su
 
     // A failed run (Terraform's plan fails) revokes too.
     let fail_tf = launcher(&w.ex, &pg, 0, true).0;
-    let f = w
-        .cmd("gitops-plan")
-        .env("GITOPS_TERRAFORM", &fail_tf)
-        .env("GITOPS_VAULT_MIN_TTL", "2")
-        .arg(d)
-        .output()
-        .unwrap();
+    let f = plan(&w, &dir, "2", Some(&fail_tf));
     assert_eq!(f.status.code(), Some(1), "failed plan: {}", stderr(&f));
     assert_nothing_left(&w, &pg, "after a failed plan");
 }
@@ -181,20 +188,9 @@ fn sigterm_mid_apply_revokes_the_database_lease_and_drops_the_role() {
     let pg = Postgres::start();
     let (w, log) = db_world(&pg, 3600, 7200, 600);
     let dir = w.render("dev/orders-db");
-    let p = w.cmd("gitops-plan").arg(&dir).output().unwrap();
+    let p = plan(&w, &dir, "5m", None);
     assert_eq!(p.status.code(), Some(4), "plan: {}", stderr(&p));
-    let apply = w
-        .cmd("gitops-apply")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(
-        "the apply to reach Terraform",
-        Duration::from_secs(120),
-        || read(&log).contains("apply waiting"),
-    );
+    let apply = start_apply(&w, &dir, "5m", &log);
     assert_eq!(pg.roles_like("v-").len(), 1, "the run's role exists");
     let st = Command::new("kill")
         .args(["-TERM", &apply.id().to_string()])
@@ -211,20 +207,9 @@ fn sigkill_mid_apply_leaves_the_revocation_to_the_warden() {
     let pg = Postgres::start();
     let (w, log) = db_world(&pg, 3600, 7200, 600);
     let dir = w.render("dev/orders-db");
-    let p = w.cmd("gitops-plan").arg(&dir).output().unwrap();
+    let p = plan(&w, &dir, "5m", None);
     assert_eq!(p.status.code(), Some(4), "plan: {}", stderr(&p));
-    let mut apply = w
-        .cmd("gitops-apply")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(
-        "the apply to reach Terraform",
-        Duration::from_secs(120),
-        || read(&log).contains("apply waiting"),
-    );
+    let mut apply = start_apply(&w, &dir, "5m", &log);
     assert_eq!(pg.roles_like("v-").len(), 1, "the run's role exists");
     // Terraform's launcher, to stop it afterwards (not the warden, the run's other child).
     let launchers: Vec<u32> = children_of(apply.id())
@@ -262,21 +247,9 @@ fn a_lease_reaching_its_max_ttl_during_the_run_is_a_warning_at_once() {
     // waits 12 s.
     let (w, log) = db_world(&pg, 3, 8, 12);
     let dir = w.render("dev/orders-db");
-    let p = w
-        .cmd("gitops-plan")
-        .env("GITOPS_VAULT_MIN_TTL", "2")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let p = plan(&w, &dir, "2", None);
     assert_eq!(p.status.code(), Some(4), "plan: {}", stderr(&p));
-    let apply = w
-        .cmd("gitops-apply")
-        .env("GITOPS_VAULT_MIN_TTL", "2")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let apply = start_apply(&w, &dir, "2", &log);
     let a = apply.wait_with_output().unwrap();
     let err = stderr(&a);
     assert_eq!(a.status.code(), Some(0), "{err}");
@@ -298,12 +271,7 @@ fn a_lease_capped_below_the_minimum_fails_before_terraform_and_is_revoked() {
     // max_ttl 60 s: no renewal can make it last the 300 s asked below.
     let (w, log) = db_world(&pg, 60, 60, 0);
     let dir = w.render("dev/orders-db");
-    let p = w
-        .cmd("gitops-plan")
-        .env("GITOPS_VAULT_MIN_TTL", "5m")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let p = plan(&w, &dir, "5m", None);
     let err = stderr(&p);
     assert_eq!(p.status.code(), Some(1), "{err}");
     assert!(
