@@ -169,6 +169,21 @@ impl World {
     }
 }
 
+/// Every Terraform run of the launcher log (at least init, plan, show, apply) got each variable
+/// with exactly its value (the log holds hashes, never values); returns how many runs there were.
+fn assert_every_run_got(log: &str, expected: &[(&str, String)]) -> usize {
+    let runs = log.matches("argv ").count();
+    assert!(runs >= 4, "init/plan/show/apply...: {runs}");
+    for (var, value) in expected {
+        assert_eq!(
+            log.matches(&format!("{var} {}", hash(value))).count(),
+            runs,
+            "{var} in every run:\n{log}"
+        );
+    }
+    runs
+}
+
 fn hash(s: &str) -> String {
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
@@ -237,15 +252,7 @@ fn render_plan_apply_plan_again_with_credentials_only_in_terraforms_environment(
         ),
     ];
     let log = std::fs::read_to_string(&w.launcher_log).unwrap();
-    let runs = log.matches("argv ").count();
-    assert!(runs >= 4, "init/plan/show/apply...: {runs}");
-    for (var, value) in &expected {
-        assert_eq!(
-            log.matches(&format!("{var} {}", hash(value))).count(),
-            runs,
-            "{var} in every run:\n{log}"
-        );
-    }
+    let runs = assert_every_run_got(&log, &expected);
     assert_eq!(log.matches("VAULT_TOKEN -").count(), runs);
     assert_eq!(log.matches("VAULT_SECRET_ID -").count(), runs);
 
@@ -648,15 +655,7 @@ fn aws_and_azure_engine_credentials_reach_terraform_and_their_leases_are_revoked
     let log = std::fs::read_to_string(&w.launcher_log).unwrap();
     // Each run reads new credentials: every Terraform child of one run got that run's values;
     // the stand-in hands out the same fixture values, so every child saw exactly these.
-    let runs = log.matches("argv ").count();
-    assert!(runs >= 4, "init/plan/show/apply...: {runs}");
-    for (var, value) in &expected {
-        assert_eq!(
-            log.matches(&format!("{var} {}", hash(value))).count(),
-            runs,
-            "{var} in every run:\n{log}"
-        );
-    }
+    assert_every_run_got(&log, &expected);
     let state = w.vault.standin().unwrap().state();
     assert!(
         state.leases.len() >= 4,
