@@ -4,6 +4,7 @@
 
 use crate::error::{Error, GitError, Result};
 use crate::model::sot::SourceRepo;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// One file change, relative to the source-of-truth repo root; `None` deletes the file.
@@ -190,13 +191,19 @@ impl GitRepo {
 
     /// Annotated and lightweight tags under `prefix` (e.g. `deploy/dev/web/`), sorted by name.
     pub fn tags(&self, prefix: &str) -> Result<Vec<TagInfo>> {
-        let names = self
+        // One walk of the references (loose and packed) that yields each reference itself:
+        // listing tag names first and looking each up again read packed-refs once per tag.
+        let references = self
             .repo
-            .tag_names(Some(&format!("{prefix}*")))
+            .references_glob(&format!("refs/tags/{prefix}*"))
             .map_err(err("list tags of", self.root.display()))?;
         let mut out = Vec::new();
-        for name in names.iter().flatten() {
-            let Ok(reference) = self.repo.find_reference(&format!("refs/tags/{name}")) else {
+        for reference in references.flatten() {
+            let Some(name) = reference
+                .name()
+                .and_then(|n| n.strip_prefix("refs/tags/"))
+                .map(str::to_owned)
+            else {
                 continue;
             };
             let Ok(commit) = reference.peel_to_commit() else {
@@ -213,7 +220,7 @@ impl GitRepo {
                 Err(_) => (String::new(), String::new(), commit.time().seconds()),
             };
             out.push(TagInfo {
-                name: name.to_owned(),
+                name,
                 target: commit.id().to_string(),
                 message,
                 tagger,
@@ -462,6 +469,36 @@ impl GitRepo {
             .to_object(&self.repo)
             .map_err(err("read", rel.display()))?;
         Ok(obj.as_blob().map(|b| b.content().to_vec()))
+    }
+
+    /// The paths (relative to the source-of-truth root) of the files under `dir` as of `commit`,
+    /// from one walk of its tree: asking [`GitRepo::file_at`] path by path re-reads (and
+    /// re-hashes) the directory's tree each time, quadratic in a fleet of thousands of requests.
+    pub fn files_under(&self, commit: git2::Oid, dir: &Path) -> Result<BTreeSet<PathBuf>> {
+        let c = self
+            .repo
+            .find_commit(commit)
+            .map_err(err("find commit", commit))?;
+        let tree = c.tree().map_err(err("read tree of", commit))?;
+        let sub = match tree.get_path(&self.in_tree(dir)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(err("read", dir.display())(e)),
+        };
+        let Ok(sub) = sub.to_object(&self.repo).and_then(|o| o.peel_to_tree()) else {
+            return Ok(BTreeSet::new());
+        };
+        let mut out = BTreeSet::new();
+        sub.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+            if entry.kind() == Some(git2::ObjectType::Blob) {
+                if let Some(name) = entry.name() {
+                    out.insert(dir.join(parent).join(name));
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(err("walk", dir.display()))?;
+        Ok(out)
     }
 
     /// Writes the files of the source-of-truth root as of `commit` into `dest` (regular files

@@ -4,7 +4,8 @@
 //! - requests: the repository's files ([`SourceRepo::deployments`], [`SourceRepo::deployment`]);
 //!   environments and the promotion order from `gitops.toml` and `environments/`;
 //! - deployments and tombstones: the `deploy/` and `destroyed/` tags, parsed by
-//!   [`crate::records::deployment::history`] (as `gitops-tag history`, rollback and destroy do);
+//!   [`crate::records::deployment::histories`] (the history `gitops-tag history`, rollback and
+//!   destroy read, for every deployment at once);
 //! - certification: [`crate::certify::status::package_states`] (the state `gitops-certify status`
 //!   prints, module tags resolved through the module cache without fetching again) and the records
 //!   of [`crate::certify::matrix::rows`];
@@ -125,22 +126,14 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         let (d, _) = repo.deployment(&id)?;
         requests.insert(id, d);
     }
+    let mut histories = meta::histories(&git)?;
     let mut ids: BTreeSet<DeploymentId> = requests.keys().cloned().collect();
-    for kind in ["deploy/", "destroyed/"] {
-        for t in git.tags(kind)? {
-            if let [_, env, name, _] = t.name.split('/').collect::<Vec<_>>().as_slice() {
-                if let Ok(id) = DeploymentId::parse(&format!("{env}/{name}")) {
-                    ids.insert(id);
-                }
-            }
-        }
-    }
+    ids.extend(histories.keys().cloned());
     let mut drafts = Vec::new();
     for id in ids {
-        let history = meta::history(&git, &id)?;
         drafts.push(Draft {
             request: requests.remove(&id),
-            history,
+            history: histories.remove(&id).unwrap_or_default(),
             id,
         });
     }

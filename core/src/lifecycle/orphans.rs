@@ -8,7 +8,7 @@ use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::records::deployment as meta;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Orphan {
@@ -76,8 +76,9 @@ pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
         }
     }
     let mut out = Vec::new();
+    let requests = git.files_under(head, Path::new("deployments"))?;
     for id in ids {
-        if git.file_at(head, &id.path())?.is_some() {
+        if requests.contains(&id.path()) {
             continue;
         }
         let history = meta::history(&git, &id)?;

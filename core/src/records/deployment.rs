@@ -8,6 +8,7 @@ use crate::model::load::sha256_hex;
 use crate::model::sot::{DeploymentId, SourceRepo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Attempts for a push rejected by a concurrent writer.
@@ -122,8 +123,38 @@ pub fn records(git: &GitRepo, prefix: &str) -> Result<Vec<DeploymentRecord>> {
 pub fn history(git: &GitRepo, id: &DeploymentId) -> Result<Vec<DeploymentRecord>> {
     let mut all = records(git, &deploy_prefix(id))?;
     all.extend(records(git, &destroyed_prefix(id))?);
-    all.sort_by(|a, b| a.when().cmp(&b.when()).then(a.tag.cmp(&b.tag)));
+    sort_history(&mut all);
     Ok(all)
+}
+
+/// The [`history`] of every deployment that has a record, from one listing of the `deploy/` and
+/// one of the `destroyed/` tags: what the fleet report reads. Asking [`history`] once per
+/// deployment lists every tag each time (a 10,000-deployment fleet took 17 minutes that way).
+pub fn histories(git: &GitRepo) -> Result<BTreeMap<DeploymentId, Vec<DeploymentRecord>>> {
+    let mut out: BTreeMap<DeploymentId, Vec<DeploymentRecord>> = BTreeMap::new();
+    for kind in ["deploy", "destroyed"] {
+        for t in git.tags(&format!("{kind}/"))? {
+            let [_, env, name, _] = t.name.split('/').collect::<Vec<_>>()[..] else {
+                continue;
+            };
+            let Ok(id) = DeploymentId::parse(&format!("{env}/{name}")) else {
+                continue;
+            };
+            let prefix = format!("{kind}/{env}/{name}/");
+            if let Some(record) = to_record(&prefix, t) {
+                out.entry(id).or_default().push(record);
+            }
+        }
+    }
+    for all in out.values_mut() {
+        sort_history(all);
+    }
+    Ok(out)
+}
+
+/// Oldest first; records of the same instant by tag name.
+fn sort_history(all: &mut [DeploymentRecord]) {
+    all.sort_by(|a, b| a.when().cmp(&b.when()).then(a.tag.cmp(&b.tag)));
 }
 
 /// True when some deployment of the environment `env` was recorded with `package`
