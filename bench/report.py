@@ -54,7 +54,8 @@ row("B1", f"--changed-since, one deployment changed ({n_one} affected) at {big}"
 row("B1", f"--changed-since, package used by {n_pkg} deployments changed at {big}", f"{b1_pkg} ms", "<= 100 ms", b1_pkg is not None and b1_pkg <= 100)
 per = {}
 fs = open(os.path.join(raw, "b2-fs")).read().strip()
-for n in (100, 1000, big):
+sizes = sorted({100, 1000, big})
+for n in sizes:
     m = b2_median(n)
     per[n] = m / n if m else None
     row("B2", f"render --all, {n} deployments (warm cache, output on {fs})", f"{ms(m)} ms ({round(per[n] * 1e6, 1)} us/deployment)", "<= 1 s at 10,000" if n == big else "report", (m <= 1.0) if n == big else None)
@@ -78,12 +79,27 @@ b5 = load("b5")
 if b5:
     noop, full = b5["no-op"]["median"], b5["full"]["median"]
     row("B5", "certify: unchanged certified package (no-op) vs full", f"{noop * 1000:.1f} ms vs {full:.1f} s = {full / noop:.0f}x", "no-op < 50 ms", noop < 0.05)
-for b in ("render", "plan", "apply", "certify", "tag", "rollback", "destroy"):
+for b in ("render", "plan", "apply", "certify", "tag", "rollback", "destroy", "report"):
     m = ms(median(f"b6-{b}"))
     if m is not None:
         row("B6", f"gitops-{b} --version", f"{m} ms", "<= 5 ms", m <= 5)
 kb = int(open(os.path.join(raw, "b7.kb")).read().strip())
 row("B7", f"peak memory of render --all at {big}", f"{kb / 1024:.0f} MB", "< 200 MB", kb / 1024 < 200)
+# B9: the fleet report of the fleets with a deployment record and a state per deployment.
+b9 = {n: next(iter(load(f"b9-{n}").values())) for n in sizes if load(f"b9-{n}")}
+for n, r in b9.items():
+    row("B9", f"gitops-report, {n} recorded deployments with a state each", f"{ms(r['median'])} ms (range {ms(r['min'])}-{ms(r['max'])} ms, {r['median'] / n * 1e6:.0f} us/deployment)",
+        "<= 1 s at 10,000" if n == big else "report", (r["median"] <= 1.0) if n == big else None)
+if len(b9) > 1:
+    steps = list(b9)
+    growth = ", ".join(f"{a} -> {b}: x{b9[b]['median'] / b9[a]['median']:.1f} for x{b / a:.0f} deployments" for a, b in zip(steps, steps[1:]))
+    row("B9", f"gitops-report growth ({' -> '.join(str(n) for n in steps)} deployments)", growth, "report (x10 is linear)", None)
+if os.path.exists(os.path.join(raw, "b9.kb")):
+    kb = int(open(os.path.join(raw, "b9.kb")).read().strip())
+    row("B9", f"peak memory of gitops-report at {big}", f"{kb / 1024:.0f} MB", "<= 200 MB", kb / 1024 <= 200)
+if os.path.exists(os.path.join(raw, "b9-bytes")):
+    size = {os.path.basename(p): int(b) for b, p in (l.split() for l in open(os.path.join(raw, "b9-bytes")))}
+    row("B9", f"report size at {big}", ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(size.items())), "report", None)
 
 mem = open("/proc/meminfo").readline().split()[1]
 tfv = subprocess.run([tf, "version"], capture_output=True, text=True, env=dict(os.environ, TF_CLI_CONFIG_FILE="/dev/null")).stdout.splitlines()[0]

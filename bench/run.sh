@@ -32,8 +32,10 @@ hf() { # name, hyperfine args...
   hyperfine --style basic --export-json "$raw/$name.json" "$@" >"$raw/$name.txt" 2>&1 || { cat "$raw/$name.txt"; exit 1; }
 }
 
-echo "== [${SECONDS}s] fleets: 100, 1000 and $N deployments (deterministic, seed 42)"
-for n in 100 1000 "$N"; do
+# The fleet sizes, once each (BENCH_DEPLOYMENTS=1000 measures 100 and 1000).
+sizes="$(printf '%s\n' 100 1000 "$N" | sort -nu | tr '\n' ' ')"
+echo "== [${SECONDS}s] fleets: $sizes deployments (deterministic, seed 42)"
+for n in $sizes; do
   "$bin/fleetgen" --out "$work/fleet-$n" --deployments "$n" --seed 42 >/dev/null
 done
 big="$work/fleet-$N/repo"
@@ -64,8 +66,24 @@ rm -rf "$out/out-$N" "$out/copy" "$out/ref"
 rm -rf "$out"
 trap - EXIT
 
+echo "== [${SECONDS}s] B9: gitops-report of the fleets of $sizes recorded deployments, each with a state"
+# The records are added to the same fleets now that B1/B2/B7 have measured them without.
+if [ ! -x "$bin/gitops-report" ]; then
+  echo "   skipped: $bin/gitops-report is not built" >&2
+else
+  for n in $sizes; do
+    "$bin/fleetgen" --out "$work/fleet-$n" --add-records --seed 42 --state "$work/state-$n" >/dev/null
+  done
+  for n in $sizes; do   # hyperfine picks the runs for ~3 s, here 3 to BENCH_RUNS
+    hf "b9-$n" --warmup 1 --min-runs 3 --max-runs "$RUNS" \
+      "$bin/gitops-report --repo $work/fleet-$n/repo --out $work/report-$n --state-dir $work/state-$n"
+  done
+  /usr/bin/time -f '%M' -o "$raw/b9.kb" "$bin/gitops-report" --repo "$big" --out "$work/report-$N" --state-dir "$work/state-$N" >/dev/null
+  du -b "$work/report-$N"/report.html "$work/report-$N"/report.json "$work/report-$N"/report.md > "$raw/b9-bytes"
+fi
+
 echo "== [${SECONDS}s] B6: start-up (--version)"
-for b in render plan apply certify tag rollback destroy; do
+for b in render plan apply certify tag rollback destroy report; do
   [ -x "$bin/gitops-$b" ] && hf "b6-$b" --warmup 5 --runs 50 -N "$bin/gitops-$b --version"
 done
 
