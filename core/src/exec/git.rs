@@ -452,18 +452,29 @@ impl GitRepo {
 
 /// Reading the source-of-truth repository at an earlier commit (rollback, destroy).
 impl GitRepo {
+    /// The tree of `commit`.
+    fn tree_of(&self, commit: git2::Oid) -> Result<git2::Tree<'_>> {
+        self.repo
+            .find_commit(commit)
+            .map_err(err("find commit", commit))?
+            .tree()
+            .map_err(err("read tree of", commit))
+    }
+
+    /// The entry at `rel` (relative to the source-of-truth root) in the tree of `commit`.
+    fn entry_at(&self, commit: git2::Oid, rel: &Path) -> Result<Option<git2::TreeEntry<'static>>> {
+        match self.tree_of(commit)?.get_path(&self.in_tree(rel)) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(err("read", rel.display())(e)),
+        }
+    }
+
     /// The bytes of `rel` (relative to the source-of-truth root) in `commit`; `None` when the
     /// commit has no such file.
     pub fn file_at(&self, commit: git2::Oid, rel: &Path) -> Result<Option<Vec<u8>>> {
-        let c = self
-            .repo
-            .find_commit(commit)
-            .map_err(err("find commit", commit))?;
-        let tree = c.tree().map_err(err("read tree of", commit))?;
-        let entry = match tree.get_path(&self.in_tree(rel)) {
-            Ok(e) => e,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(err("read", rel.display())(e)),
+        let Some(entry) = self.entry_at(commit, rel)? else {
+            return Ok(None);
         };
         let obj = entry
             .to_object(&self.repo)
@@ -475,15 +486,8 @@ impl GitRepo {
     /// from one walk of its tree: asking [`GitRepo::file_at`] path by path re-reads (and
     /// re-hashes) the directory's tree each time, quadratic in a fleet of thousands of requests.
     pub fn files_under(&self, commit: git2::Oid, dir: &Path) -> Result<BTreeSet<PathBuf>> {
-        let c = self
-            .repo
-            .find_commit(commit)
-            .map_err(err("find commit", commit))?;
-        let tree = c.tree().map_err(err("read tree of", commit))?;
-        let sub = match tree.get_path(&self.in_tree(dir)) {
-            Ok(e) => e,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(BTreeSet::new()),
-            Err(e) => return Err(err("read", dir.display())(e)),
+        let Some(sub) = self.entry_at(commit, dir)? else {
+            return Ok(BTreeSet::new());
         };
         let Ok(sub) = sub.to_object(&self.repo).and_then(|o| o.peel_to_tree()) else {
             return Ok(BTreeSet::new());
@@ -504,11 +508,7 @@ impl GitRepo {
     /// Writes the files of the source-of-truth root as of `commit` into `dest` (regular files
     /// only: symlinks and submodules are skipped), without touching the work tree or HEAD.
     pub fn materialize(&self, commit: git2::Oid, dest: &Path) -> Result<()> {
-        let c = self
-            .repo
-            .find_commit(commit)
-            .map_err(err("find commit", commit))?;
-        let mut tree = c.tree().map_err(err("read tree of", commit))?;
+        let mut tree = self.tree_of(commit)?;
         if !self.prefix.as_os_str().is_empty() {
             let sub = tree
                 .get_path(&self.prefix)
