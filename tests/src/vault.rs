@@ -484,7 +484,11 @@ pub fn random_hex(bytes: usize) -> String {
 
 /// A Vault-looking UUID (8-4-4-4-12 hex).
 pub fn random_uuid() -> String {
-    let h = random_hex(16);
+    uuid_shaped(&random_hex(16))
+}
+
+/// The first 32 hex characters of `h` as a UUID (8-4-4-4-12).
+pub fn uuid_shaped(h: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

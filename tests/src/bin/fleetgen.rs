@@ -18,7 +18,6 @@
 use gitops_core::model::sot::{DeploymentId, SourceRepo};
 use gitops_core::records::deployment::{self as records, DeployMeta};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -316,20 +315,12 @@ fn parse_request(path: &str, text: &str) -> Request {
 }
 
 fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    gitops_core::model::load::sha256_hex(text.as_bytes())
 }
 
 /// A UUID-shaped id derived from `text` (deterministic).
 fn uuid_of(text: &str) -> String {
-    let h = sha256_hex(text);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    gitops_tests::vault::uuid_shaped(&sha256_hex(text))
 }
 
 /// The non-sensitive outputs a deployment of `r`'s package would have (the packages' [outputs]).
