@@ -9,7 +9,7 @@
 //! - certification: [`crate::certify::status::package_states`] (the state `gitops-certify status`
 //!   prints, module tags resolved through the module cache without fetching again) and the records
 //!   of [`crate::certify::matrix::rows`];
-//! - orphans with a live record and no request: [`crate::lifecycle::orphans::find`];
+//! - orphans with a live record and no request: [`crate::lifecycle::orphans::find_among`];
 //! - drift: the `drift.json` a drift check (`gitops-plan --drift`) leaves in the rendered
 //!   directory, read from `<drift-dir>/<env>/<name>/drift.json`: the layout of a drift run that
 //!   rendered the fleet into `<drift-dir>` (`gitops-render --all --out <drift-dir>`, then
@@ -127,6 +127,7 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         requests.insert(id, d);
     }
     let mut histories = meta::histories(&git)?;
+    let found_orphans = orphans::find_among(&repo, None, &histories)?;
     let mut ids: BTreeSet<DeploymentId> = requests.keys().cloned().collect();
     ids.extend(histories.keys().cloned());
     let mut drafts = Vec::new();
@@ -177,7 +178,7 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         rows.push(row(&repo, opts, d, &cert, now, reporter, &mut warned));
     }
 
-    let orphans = orphan_rows(&repo, &drafts, &rows, &env_pos)?;
+    let orphans = orphan_rows(found_orphans, &drafts, &rows, &env_pos)?;
     let components = components(&repo, &environments, &rows);
     let certifications = certifications(&packages, &records, &rows);
     let resources_by_environment = environments
@@ -671,7 +672,7 @@ fn drift_of(
 
 /// The three kinds of orphans, by environment order, then deployment and kind.
 fn orphan_rows(
-    repo: &SourceRepo,
+    found: Vec<orphans::Orphan>,
     drafts: &[Draft],
     rows: &[DeploymentRow],
     env_pos: &dyn Fn(&str) -> usize,
@@ -684,7 +685,7 @@ fn orphan_rows(
             .map(|r| format!("{} resources in the state", r.resource_total))
     };
     let mut out = Vec::new();
-    for o in orphans::find(repo, None)? {
+    for o in found {
         let mut detail = match (&o.last_deploy, &o.package) {
             (Some(tag), Some(p)) => format!("{tag} ({p}), no request at HEAD"),
             _ => o.reason.clone(),

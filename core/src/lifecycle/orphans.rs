@@ -5,9 +5,9 @@
 use crate::error::Result;
 use crate::exec::git::GitRepo;
 use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::records::deployment as meta;
+use crate::records::deployment::{self as meta, DeploymentRecord};
 use serde::{Serialize, Serializer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,16 +53,19 @@ pub fn orphans(opts: &OrphansOptions) -> Result<OrphansReport> {
 /// The orphans of the repository; with `since`, also the requests deleted in `since..HEAD`.
 pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
     let git = GitRepo::open(repo)?;
+    find_among(repo, since, &meta::histories(&git)?)
+}
+
+/// [`find`], given the history of every deployment that has a record
+/// ([`meta::histories`]; the fleet report reads it once for everything it shows).
+pub fn find_among(
+    repo: &SourceRepo,
+    since: Option<&str>,
+    histories: &BTreeMap<DeploymentId, Vec<DeploymentRecord>>,
+) -> Result<Vec<Orphan>> {
+    let git = GitRepo::open(repo)?;
     let head = git.head()?;
-    let mut ids: BTreeSet<DeploymentId> = BTreeSet::new();
-    for t in git.tags("deploy/")? {
-        let parts: Vec<&str> = t.name.split('/').collect();
-        if let [_, env, name, _] = parts.as_slice() {
-            if let Ok(id) = DeploymentId::parse(&format!("{env}/{name}")) {
-                ids.insert(id);
-            }
-        }
-    }
+    let mut ids: BTreeSet<DeploymentId> = histories.keys().cloned().collect();
     let deleted: BTreeSet<String> = match since {
         Some(rev) => crate::render::affected::changed_since(repo, rev, None)?
             .destroy
@@ -81,8 +84,8 @@ pub fn find(repo: &SourceRepo, since: Option<&str>) -> Result<Vec<Orphan>> {
         if requests.contains(&id.path()) {
             continue;
         }
-        let history = meta::history(&git, &id)?;
-        let live = meta::is_live(&history);
+        let history = histories.get(&id).map_or(&[][..], Vec::as_slice);
+        let live = meta::is_live(history);
         let in_range = deleted.contains(&id.to_string());
         let unrecorded = in_range && history.is_empty();
         if !live && !unrecorded {
