@@ -65,8 +65,12 @@ const SHARED_PACKAGE_USERS: usize = 500;
 const USAGE: &str = "usage: fleetgen --out DIR [--deployments N] [--seed S] [--deployed | --add-records] [--state DIR]";
 
 fn usage_error(message: &str) -> ! {
-    eprintln!("fleetgen: {message}\n{USAGE}");
-    std::process::exit(2)
+    fail(2, &format!("{message}\n{USAGE}"))
+}
+
+/// Component `c<NN>` is a web service when NN is even, a data store when odd.
+fn is_web_service(c: usize) -> bool {
+    c.is_multiple_of(2)
 }
 
 fn main() {
@@ -179,12 +183,12 @@ fn generate(out: &Path, n: usize, seed: u64) -> PathBuf {
         git(&repo, &add, &d);
         git(&repo, &["commit", "-q", "-m", msg], &d);
     };
-    // 20 components: even ones are web services, odd ones data stores, with two versions each.
+    // 20 components, web services and data stores, with two versions each.
     for c in 0..COMPONENTS {
-        let (model, _) = if c % 2 == 0 {
-            ("web-service", ())
+        let model = if is_web_service(c) {
+            "web-service"
         } else {
-            ("data-store", ())
+            "data-store"
         };
         for v in ["1.0.0", "1.1.0"] {
             let text = std::fs::read_to_string(example.join(format!("packages/{model}/{v}.toml")))
@@ -195,11 +199,11 @@ fn generate(out: &Path, n: usize, seed: u64) -> PathBuf {
     // The built-in profiles name the components they support (web-service, data-store): the
     // fleet's own profiles extend that list to its components, as a team's repo would.
     let web: Vec<String> = (0..COMPONENTS)
-        .filter(|c| c % 2 == 0)
+        .filter(|&c| is_web_service(c))
         .map(|c| format!("\"c{c:02}\""))
         .collect();
     let data: Vec<String> = (0..COMPONENTS)
-        .filter(|c| c % 2 == 1)
+        .filter(|&c| !is_web_service(c))
         .map(|c| format!("\"c{c:02}\""))
         .collect();
     write(
@@ -232,7 +236,7 @@ fn generate(out: &Path, n: usize, seed: u64) -> PathBuf {
         } else {
             c
         };
-        let profile = if c % 2 == 0 {
+        let profile = if is_web_service(c) {
             profiles_web[rng.below(2) as usize]
         } else {
             profiles_data[rng.below(2) as usize]
@@ -244,7 +248,7 @@ fn generate(out: &Path, n: usize, seed: u64) -> PathBuf {
         };
         let mut text =
             format!("component = \"c{c:02}\"\npackage = \"{version}\"\nprofile = \"{profile}\"\n");
-        if c % 2 == 0 {
+        if is_web_service(c) {
             text.push_str(&format!("\n[overrides.compute]\ndesired_capacity = {}\n\n[app_config]\nLOG_LEVEL = \"info\"\nSERVICE_ID = \"svc-{i:05}\"\n", 1 + rng.below(2)));
         }
         write(
@@ -554,7 +558,7 @@ fn record(repo: &Path, seed: u64, state: Option<&Path>) -> usize {
             .component
             .trim_start_matches('c')
             .parse::<usize>()
-            .is_ok_and(|c| c % 2 == 0);
+            .is_ok_and(is_web_service);
         let when = time + 300 + rng.below(3000);
         let outputs = outputs_of(&r, web);
         let meta = DeployMeta {
