@@ -35,3 +35,34 @@ impl Reporter for Collect {
         }
     }
 }
+
+/// Keeps what is said to replay it later in one piece: work done in parallel (one `Deferred` per
+/// item) reports in the items' order, whichever thread finished first.
+#[derive(Debug, Default)]
+pub struct Deferred(Mutex<Vec<(bool, String)>>);
+
+impl Deferred {
+    /// Says everything kept to `to`, in the order it was said here.
+    pub fn replay(self, to: &dyn Reporter) {
+        for (warning, message) in self.0.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            if warning {
+                to.warning(&message);
+            } else {
+                to.progress(&message);
+            }
+        }
+    }
+}
+
+impl Reporter for Deferred {
+    fn progress(&self, message: &str) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push((false, message.to_owned()));
+        }
+    }
+    fn warning(&self, message: &str) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push((true, message.to_owned()));
+        }
+    }
+}

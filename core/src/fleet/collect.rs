@@ -36,8 +36,9 @@ use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::model::{BackendKind, Deployment};
 use crate::plan::recovery::APPLY_LOG;
 use crate::records::deployment::{self as meta, DeploymentRecord};
-use crate::report::Reporter;
+use crate::report::{Deferred, Reporter};
 use crate::time::{rfc3339, Precision};
+use rayon::prelude::*;
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,9 +122,15 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
     let git = GitRepo::open(&repo)?;
 
     // Every deployment: a request, or a deploy/ or destroyed/ tag.
+    // Read in parallel; the first bad file in the repository's order is the error.
+    let read: Vec<_> = repo
+        .deployments()?
+        .into_par_iter()
+        .map(|id| repo.deployment(&id).map(|(d, _)| (id, d)))
+        .collect();
     let mut requests: BTreeMap<DeploymentId, Deployment> = BTreeMap::new();
-    for id in repo.deployments()? {
-        let (d, _) = repo.deployment(&id)?;
+    for r in read {
+        let (id, d) = r?;
         requests.insert(id, d);
     }
     let mut histories = meta::histories(&git)?;
@@ -172,10 +179,26 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         .collect();
 
     let now = opts.now;
+    // Each row reads its own files (state, lock, apply log, drift): in parallel, each row's
+    // warnings kept and said in the rows' order; a reason a state cannot be placed, once.
+    let done: Vec<(DeploymentRow, Option<String>, Deferred)> = drafts
+        .par_iter()
+        .map(|d| {
+            let notes = Deferred::default();
+            let (r, why) = row(&repo, opts, d, &cert, now, &notes);
+            (r, why, notes)
+        })
+        .collect();
     let mut warned = BTreeSet::new();
-    let mut rows = Vec::new();
-    for d in &drafts {
-        rows.push(row(&repo, opts, d, &cert, now, reporter, &mut warned));
+    let mut rows = Vec::with_capacity(done.len());
+    for (r, why, notes) in done {
+        if let Some(why) = why {
+            if warned.insert(why.clone()) {
+                reporter.warning(&why);
+            }
+        }
+        notes.replay(reporter);
+        rows.push(r);
     }
 
     let orphans = orphan_rows(found_orphans, &drafts, &rows, &env_pos)?;
@@ -305,7 +328,8 @@ fn environments(repo: &SourceRepo, drafts: &[Draft]) -> Result<Vec<EnvironmentIn
     Ok(out)
 }
 
-/// One row of the deployments table.
+/// One row of the deployments table, and why its state cannot be placed (said once per reason
+/// by the caller, not once per row).
 fn row(
     repo: &SourceRepo,
     opts: &CollectOptions,
@@ -313,8 +337,7 @@ fn row(
     cert: &BTreeMap<(String, String), CertState>,
     now: SystemTime,
     reporter: &dyn Reporter,
-    warned: &mut BTreeSet<String>,
-) -> DeploymentRow {
+) -> (DeploymentRow, Option<String>) {
     let id = d.id.to_string();
     let deployed = d.live().map(|r| {
         let (component, version) = split_package(&r.meta.package);
@@ -367,6 +390,7 @@ fn row(
     let mut resources = BTreeMap::new();
     let mut lock = None;
     let mut last_failure = None;
+    let mut unplaced = None;
     match state_path(repo, opts.state_dir.as_deref(), &d.id, component.as_deref()) {
         Ok(path) => {
             (state, resources) = read_state(&path, &id, reporter);
@@ -376,13 +400,7 @@ fn row(
                     last_failure_of(&PathBuf::from(format!("{}{APPLY_LOG}", path.display())));
             }
         }
-        Err(why) => {
-            if let Some(why) = why {
-                if warned.insert(why.clone()) {
-                    reporter.warning(&why);
-                }
-            }
-        }
+        Err(why) => unplaced = why,
     }
     let drift = drift_of(
         opts.drift_dir.as_deref(),
@@ -390,7 +408,7 @@ fn row(
         deployed.as_ref(),
         reporter,
     );
-    DeploymentRow {
+    let row = DeploymentRow {
         environment: d.id.env.clone(),
         name: d.id.name.clone(),
         id,
@@ -407,7 +425,8 @@ fn row(
         drift,
         lock,
         last_failure,
-    }
+    };
+    (row, unplaced)
 }
 
 /// Whole days from `t` (seconds since the epoch) to `now`; 0 for a time in the future.
@@ -539,8 +558,25 @@ fn read_state(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return (StateStatus::None, out);
     }
-    let state: Value = match serde_json::from_slice(&bytes) {
-        Ok(v @ Value::Object(_)) if v["lineage"].is_string() => v,
+    // Only what is counted is kept: a state's attributes are most of its bytes.
+    #[derive(serde::Deserialize)]
+    struct State {
+        #[allow(dead_code)] // required: a JSON object without it is not a state
+        lineage: String,
+        #[serde(default)]
+        resources: Vec<Resource>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Resource {
+        #[serde(default)]
+        mode: String,
+        #[serde(rename = "type", default)]
+        kind: String,
+        #[serde(default)]
+        instances: Vec<serde::de::IgnoredAny>,
+    }
+    let state: State = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
         _ => {
             reporter.warning(&format!(
                 "{id}: {} is not a Terraform state (damaged?): gitops-plan says how to recover",
@@ -549,13 +585,17 @@ fn read_state(
             return (StateStatus::Unknown, out);
         }
     };
-    for r in state["resources"].as_array().into_iter().flatten() {
-        if r["mode"] != "managed" {
+    for r in state.resources {
+        if r.mode != "managed" {
             continue;
         }
-        let n = r["instances"].as_array().map_or(0, Vec::len);
+        let n = r.instances.len();
         if n > 0 {
-            let kind = r["type"].as_str().unwrap_or("?").to_owned();
+            let kind = if r.kind.is_empty() {
+                "?".to_owned()
+            } else {
+                r.kind
+            };
             *out.entry(kind).or_default() += n;
         }
     }

@@ -42,11 +42,15 @@ pub fn write(report: &FleetReport, dir: &Path) -> Result<Written> {
         json: dir.join("report.json"),
         md: dir.join("report.md"),
     };
-    // Everything is laid out before the first file is written.
+    // Everything is laid out (the three at once) before the first file is written.
+    let (json, (md, html)) = rayon::join(
+        || json(report),
+        || rayon::join(|| markdown::markdown(report), || html::html(report)),
+    );
     let files = [
-        (&written.json, json(report)?),
-        (&written.md, markdown::markdown(report)),
-        (&written.html, html::html(report)),
+        (&written.json, json?),
+        (&written.md, md),
+        (&written.html, html),
     ];
     for (path, text) in files {
         atomic_write(path, text.as_bytes())?;
