@@ -248,6 +248,8 @@ fn render(
         overrides: BTreeMap::new(),
         app_config: BTreeMap::new(),
         monitoring: BTreeMap::new(),
+        dependencies: BTreeMap::new(),
+        wiring: BTreeMap::new(),
     };
     let text = format!(
         "# synthetic certification request\ncomponent = \"{}\"\npackage = \"{}\"\nprofile = \"{profile}\"\n",

@@ -696,7 +696,84 @@ pub fn deployment(src: &SourceFile) -> Result<Deployment, ConfigError> {
         }
     }
     check_input_map(src, &["monitoring"], &d.monitoring)?;
+    check_dependencies(src, &d)?;
     Ok(d)
+}
+
+/// `[dependencies]` and `[wiring]` of a request, as far as the file alone tells: names, the
+/// `<dependency>.<output>` form, and no input both wired and set. Whether the dependency exists,
+/// exports the output and forms no cycle is the render's check (it reads the other requests).
+fn check_dependencies(src: &SourceFile, d: &Deployment) -> Result<(), ConfigError> {
+    for (local, name) in &d.dependencies {
+        let path = ["dependencies", local.as_str()];
+        check_name(src, &path, local)?;
+        if name.contains('/') {
+            return Err(src.error(
+                &path,
+                shown(name),
+                "the name of a deployment of the same environment (no <env>/: dependencies \
+                 across environments are not allowed)",
+            ));
+        }
+        check_name(src, &path, name)?;
+    }
+    for (module, inputs) in &d.wiring {
+        let app_config = module == super::APP_CONFIG_WIRING;
+        if !app_config {
+            check_name(src, &["wiring", module], module)?;
+        }
+        for (input, target) in inputs {
+            let path = ["wiring", module.as_str(), input.as_str()];
+            if app_config {
+                if !names::is_setting_key(input) {
+                    return Err(src.error(&path, shown(input), "UPPER_SNAKE_CASE setting names"));
+                }
+                if d.app_config.contains_key(input) {
+                    return Err(src.error(
+                        &path,
+                        format!("setting `{input}` both wired and set in [app_config]"),
+                        "one or the other",
+                    ));
+                }
+            } else {
+                if !names::is_identifier(input) || input == "tags" {
+                    return Err(src.error(&path, shown(input), "an input name other than `tags`"));
+                }
+                let set = d
+                    .overrides
+                    .get(module)
+                    .is_some_and(|m| m.contains_key(input))
+                    || (module == "monitoring" && d.monitoring.contains_key(input));
+                if set {
+                    return Err(src.error(
+                        &path,
+                        format!("input `{input}` of {module} both wired and set in this request"),
+                        "one or the other",
+                    ));
+                }
+            }
+            let known: Vec<&str> = d.dependencies.keys().map(String::as_str).collect();
+            let ok = target.split_once('.').is_some_and(|(dep, output)| {
+                d.dependencies.contains_key(dep) && names::is_identifier(output)
+            });
+            if !ok {
+                return Err(src.error(
+                    &path,
+                    shown(target),
+                    if known.is_empty() {
+                        "\"<dependency>.<output>\" with a dependency of [dependencies] (there are none)"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "\"<dependency>.<output>\" with a dependency of [dependencies]: {}",
+                            known.join(", ")
+                        )
+                    },
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Path of a deployment file relative to the repository root.

@@ -384,7 +384,20 @@ pub struct Deployment {
     /// Inputs of the package's `monitoring` module.
     #[serde(default)]
     pub monitoring: BTreeMap<String, serde_json::Value>,
+    /// Local name -> the name of a deployment of the same environment this one depends on: it is
+    /// applied first, and its outputs can be wired into this one's inputs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
+    /// Module -> input -> `<dependency>.<output>`: an output of a dependency, read by Terraform
+    /// from the dependency's state. Module [`APP_CONFIG_WIRING`] puts it into a setting of
+    /// `[app_config]` instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wiring: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// The `[wiring]` key that wires a dependency's output into a setting of `[app_config]`
+/// (`[wiring.app_config] ORDERS_DB_ENDPOINT = "db.db_endpoint"`).
+pub const APP_CONFIG_WIRING: &str = "app_config";
 
 /// The file kinds `gitops-render schema` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

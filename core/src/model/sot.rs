@@ -256,6 +256,19 @@ impl SourceRepo {
         out
     }
 
+    /// Names of the deployments of `env` that have a request.
+    pub fn deployment_names(&self, env: &str) -> Vec<String> {
+        file_stems(&self.root.join("deployments").join(env))
+    }
+
+    /// Reads `deployments/<env>/<name>.toml`; `None` when there is no such request.
+    pub fn request(&self, id: &DeploymentId) -> Result<Option<(Deployment, SourceFile)>> {
+        match SourceFile::read(&self.root, &id.path())? {
+            Some(src) => Ok(Some((load::deployment(&src)?, src))),
+            None => Ok(None),
+        }
+    }
+
     /// Reads `deployments/<env>/<name>.toml`.
     pub fn deployment(&self, id: &DeploymentId) -> Result<(Deployment, SourceFile)> {
         let src = SourceFile::read(&self.root, &id.path())?.ok_or_else(|| {

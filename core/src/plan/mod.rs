@@ -3,6 +3,7 @@
 //! `gitops-apply` ([`apply::apply`]).
 
 pub mod apply;
+pub mod dependencies;
 pub mod drift;
 pub mod op;
 pub mod policy;

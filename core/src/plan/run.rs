@@ -40,6 +40,7 @@ pub fn plan(
     // artifacts are removed).
     crate::plan::policy::check(&repo.root)?;
     crate::plan::recovery::check(rendered)?;
+    crate::plan::dependencies::check(rendered, repo)?;
     for f in [
         "plan.bin",
         "plan.json",

@@ -31,6 +31,21 @@ pub struct Manifest {
     pub tags: BTreeMap<String, String>,
     /// `sha256` of `main.tf.json`.
     pub root_module_digest: String,
+    /// The request's `[dependencies]`: local name -> what the render resolved. Absent without.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, ManifestDependency>,
+}
+
+/// A dependency as rendered: the plan refuses while it has no live deployment record, or runs
+/// a package that does not export an output wired from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestDependency {
+    /// `<env>/<name>`
+    pub deployment: String,
+    /// `<component>@<version>` its request asked for at render time.
+    pub package: String,
+    /// The outputs wired from it.
+    pub outputs: Vec<String>,
 }
 
 impl Manifest {

@@ -1,6 +1,7 @@
 //! Emission of the root module (`main.tf.json`): module blocks with their sources, the backend,
 //! the provider of the environment's cloud, the package outputs and the deployment tags.
 
+use super::dependencies::{remote_state_blocks, Dependency};
 use super::Renderer;
 use super::TOOLKIT_VERSION;
 use crate::error::Result;
@@ -38,6 +39,7 @@ impl Renderer<'_> {
         modules: &BTreeMap<String, ResolvedModule>,
         mut blocks: BTreeMap<String, Map<String, Value>>,
         tags: &BTreeMap<String, String>,
+        deps: &[Dependency],
     ) -> Result<Value> {
         for (name, m) in modules {
             let source = if self.options.vendor {
@@ -83,6 +85,10 @@ impl Renderer<'_> {
                     json!({ "azurerm": { "features": {}, "subscription_id": env.account } });
             }
         }
+        if !deps.is_empty() {
+            let blocks = remote_state_blocks(deps, |d| self.dependency_backend(id, d))?;
+            root["data"] = json!({ "terraform_remote_state": blocks });
+        }
         if !package.outputs.is_empty() {
             let outputs: Map<String, Value> = package
                 .outputs
@@ -104,23 +110,54 @@ impl Renderer<'_> {
         if let Some(backend) = &self.backend {
             return Ok(backend.clone());
         }
+        self.backend_of(id, &dep.component)
+    }
+
+    /// The backend a dependency's state lives in, as `gitops.toml` gives it for that deployment.
+    /// A relative local path is relative to the dependency's own rendered directory, which the
+    /// dependent's cannot know: refused.
+    fn dependency_backend(&self, id: &DeploymentId, d: &Dependency) -> Result<Value> {
         let backend = &self.repo.config.backend;
-        let settings = backend_settings(
-            backend,
-            id,
-            &dep.component,
-            self.options.state_dir.as_deref(),
-        )
-        .map_err(|key| {
-            self.repo.config_src.error(
-                &["backend", "config", &key],
-                format!(
-                    "{} which uses {{state_dir}}, but no state directory is set",
-                    shown(&backend.config[&key])
-                ),
-                "--state-dir DIR or GITOPS_STATE_DIR",
-            )
-        })?;
+        if backend.kind.is_local() {
+            // Terraform's default path is `terraform.tfstate` in the working directory.
+            let path = backend
+                .config
+                .get("path")
+                .map_or("terraform.tfstate", String::as_str);
+            if !path.starts_with("{state_dir}") && !path.starts_with('/') {
+                return Err(self
+                    .repo
+                    .config_src
+                    .error(
+                        &["backend", "config", "path"],
+                        format!(
+                            "{}, a path relative to each rendered directory, while {id} \
+                             reads the state of {}",
+                            shown(path),
+                            d.id
+                        ),
+                        "a state path under {state_dir} or an absolute path, so that \
+                         dependents can read their dependencies' state",
+                    )
+                    .into());
+            }
+        }
+        self.backend_of(&d.id, &d.component)
+    }
+
+    fn backend_of(&self, id: &DeploymentId, component: &str) -> Result<Value> {
+        let backend = &self.repo.config.backend;
+        let settings = backend_settings(backend, id, component, self.options.state_dir.as_deref())
+            .map_err(|key| {
+                self.repo.config_src.error(
+                    &["backend", "config", &key],
+                    format!(
+                        "{} which uses {{state_dir}}, but no state directory is set",
+                        shown(&backend.config[&key])
+                    ),
+                    "--state-dir DIR or GITOPS_STATE_DIR",
+                )
+            })?;
         let mut config = Map::new();
         for (key, value) in settings {
             config.insert(key, Value::String(escape_template(&value)));

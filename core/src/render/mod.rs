@@ -9,6 +9,7 @@
 //! parallel); `affected.rs` selects what a commit range affects.
 
 pub mod affected;
+mod dependencies;
 mod emit;
 mod fleet;
 mod output;
@@ -146,6 +147,7 @@ impl<'a> Renderer<'a> {
         let (package, pkg_src) = self.package(dep, dep_src)?;
         let (modules, interfaces) = self.resolve_modules(id, &env, &package, &pkg_src)?;
         check_wiring(&package, &pkg_src, &modules, &interfaces)?;
+        let deps = dependencies::resolve(self.repo, id, dep, dep_src)?;
         let warnings = crate::guard::check(&crate::guard::GuardContext {
             repo: self.repo,
             stage: self.options.stage,
@@ -175,12 +177,22 @@ impl<'a> Renderer<'a> {
         };
         let (module_blocks, explain) = ctx.module_inputs()?;
 
-        let main = self.root_module(id, dep, &env, &package, &modules, module_blocks, &tags)?;
+        let main = self.root_module(
+            id,
+            dep,
+            &env,
+            &package,
+            &modules,
+            module_blocks,
+            &tags,
+            &deps,
+        )?;
         let main_tf_json = to_json_bytes(&main);
         let sources = [&self.repo.config_src, &env_src, &pkg_src, dep_src]
             .into_iter()
             .chain(profile.sources.iter());
-        let manifest = self.manifest(id, dep, &env, sources, &modules, tags, &main_tf_json);
+        let mut manifest = self.manifest(id, dep, &env, sources, &modules, tags, &main_tf_json);
+        manifest.dependencies = dependencies::manifest_entries(&deps);
         let manifest_json = to_json_bytes(
             &serde_json::to_value(&manifest).map_err(|e| Error::Process(e.to_string()))?,
         );
@@ -346,6 +358,7 @@ impl<'a> Renderer<'a> {
             modules: modules.clone(),
             tags,
             root_module_digest: format!("sha256:{}", crate::model::load::sha256_hex(main_tf_json)),
+            dependencies: BTreeMap::new(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum Layer {
     Profile,
     Environment,
     Deployment,
+    /// An output of another deployment (`[wiring]` of the request, through `[dependencies]`).
+    Dependency,
     Wiring,
     Tags,
 }
@@ -312,9 +314,11 @@ impl InputContext<'_> {
                     .into());
             }
         }
+        self.check_dependency_wiring()?;
         for (key, module) in [("app_config", "app-config"), ("monitoring", "monitoring")] {
             let used = if key == "app_config" {
                 !self.dep.app_config.is_empty()
+                    || super::dependencies::app_config_wiring(self.dep).is_some()
             } else {
                 !self.dep.monitoring.is_empty()
             };
@@ -333,6 +337,83 @@ impl InputContext<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `[wiring.<module>]` of the request names a module of the package and an input it declares
+    /// that the package does not wire itself.
+    fn check_dependency_wiring(&self) -> Result<()> {
+        for (module, inputs) in &self.dep.wiring {
+            if module == crate::model::APP_CONFIG_WIRING {
+                continue;
+            }
+            let Some(pinned) = self.package.modules.get(module) else {
+                return Err(self
+                    .dep_src
+                    .error(
+                        &["wiring", module],
+                        format!(
+                            "module {}, which package {}@{} does not contain",
+                            shown(module),
+                            self.dep.component,
+                            self.dep.package
+                        ),
+                        format!(
+                            "a module of the package: {}",
+                            self.package
+                                .modules
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
+            };
+            let iface = &self.interfaces[module];
+            let at = format!("{module}@{}", self.modules[module].git_ref);
+            for input in inputs.keys() {
+                let key = ["wiring", module.as_str(), input.as_str()];
+                if !iface.variables.contains_key(input) {
+                    return Err(self
+                        .dep_src
+                        .error(
+                            &key,
+                            format!("input `{input}`, which {at} does not declare"),
+                            format!(
+                                "an input of {at}: {}",
+                                iface
+                                    .variables
+                                    .keys()
+                                    .filter(|v| *v != "tags")
+                                    .cloned()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                        .into());
+                }
+                if let Some(target) = pinned.wiring.get(input) {
+                    return Err(self
+                        .dep_src
+                        .error(
+                            &key,
+                            format!("`{input}`, which the package wires to {target}"),
+                            "an input the package does not wire",
+                        )
+                        .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The input of `module` wired from a dependency, if any: `<dependency>.<output>`.
+    fn dependency_target(&self, module: &str, input: &str) -> Option<&str> {
+        self.dep
+            .wiring
+            .get(module)
+            .and_then(|m| m.get(input))
+            .map(String::as_str)
     }
 
     /// Goes through the offers for `module` in precedence order: the highest offer of each
@@ -378,6 +459,11 @@ impl InputContext<'_> {
                 }
                 continue;
             };
+            if self.dependency_target(module, &input).is_some() {
+                // Lower layers' values give way to the request's wiring (its own values for the
+                // input are refused when the file is read).
+                continue;
+            }
             if pinned.wiring.contains_key(&input) {
                 if offer.strict {
                     return Err(offer.error(
@@ -437,6 +523,24 @@ impl InputContext<'_> {
                     source: "toolkit tags".into(),
                     notes: vec![],
                 });
+            } else if let Some(target) = self.dependency_target(module, input) {
+                let (local, output) = target.split_once('.').unwrap_or((target, ""));
+                let expr = super::dependencies::output_expr(local, output);
+                block.insert(input.clone(), Value::String(expr.clone()));
+                explain.push(Explained {
+                    module: module.to_owned(),
+                    input: input.clone(),
+                    value: Value::String(expr),
+                    layer: Layer::Dependency,
+                    source: super::dependencies::explain_source(
+                        self.id,
+                        self.dep,
+                        self.dep_src,
+                        [module, input],
+                        target,
+                    ),
+                    notes: vec![],
+                });
             } else if let Some(target) = pinned.wiring.get(input) {
                 let (m, o) = target.split_once('.').unwrap_or((target, ""));
                 let expr = format!("${{module.{m}.{o}}}");
@@ -452,14 +556,37 @@ impl InputContext<'_> {
                     ),
                     notes: vec![],
                 });
-            } else if let Some((offer, notes)) = chosen.remove(input) {
-                block.insert(input.clone(), escape_templates(offer.value.clone()));
+            } else if let Some((offer, mut notes)) = chosen.remove(input) {
+                let mut value = escape_templates(offer.value.clone());
+                if module == "app-config" && input == "settings" {
+                    self.wire_settings(&mut value, &mut notes);
+                }
+                block.insert(input.clone(), value);
                 explain.push(Explained {
                     module: module.to_owned(),
                     input: input.clone(),
                     source: offer.source(),
                     value: offer.value,
                     layer: offer.layer,
+                    notes,
+                });
+            } else if module == "app-config"
+                && input == "settings"
+                && super::dependencies::app_config_wiring(self.dep).is_some()
+            {
+                let mut value = var
+                    .default
+                    .as_ref()
+                    .map_or_else(|| json!({}), |d| escape_templates(d.clone()));
+                let mut notes = Vec::new();
+                self.wire_settings(&mut value, &mut notes);
+                block.insert(input.clone(), value.clone());
+                explain.push(Explained {
+                    module: module.to_owned(),
+                    input: input.clone(),
+                    value,
+                    layer: Layer::Dependency,
+                    source: format!("{} [wiring.app_config]", self.dep_src.shown.display()),
                     notes,
                 });
             } else if let Some(default) = &var.default {
@@ -476,6 +603,34 @@ impl InputContext<'_> {
             }
         }
         Ok(block)
+    }
+}
+
+impl InputContext<'_> {
+    /// Adds the settings of `[wiring.app_config]` to the (escaped) `settings` map of the
+    /// `app-config` module: each is an expression reading the dependency's output.
+    fn wire_settings(&self, settings: &mut Value, notes: &mut Vec<String>) {
+        let Some(wired) = super::dependencies::app_config_wiring(self.dep) else {
+            return;
+        };
+        let Value::Object(map) = settings else { return };
+        for (key, target) in wired {
+            let (local, output) = target.split_once('.').unwrap_or((target, ""));
+            map.insert(
+                key.clone(),
+                Value::String(super::dependencies::output_expr(local, output)),
+            );
+            notes.push(format!(
+                "{key} <- {}",
+                super::dependencies::explain_source(
+                    self.id,
+                    self.dep,
+                    self.dep_src,
+                    [crate::model::APP_CONFIG_WIRING, key],
+                    target,
+                )
+            ));
+        }
     }
 }
 

@@ -1,0 +1,198 @@
+//! Dependencies between deployments with real git, real Terraform and Vault (an OpenBao dev
+//! server of the test's own): a request names a deployment of its environment in
+//! `[dependencies]` and wires its outputs; the render reads them through a
+//! `terraform_remote_state` data source, the plan refuses while the dependency has no applied
+//! record or runs a package without the output, and the dependent's resources get the value
+//! Terraform read from the dependency's state. The bad-input corpus (cases 99-107) covers the
+//! files that are wrong on their own.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use gitops_tests::{show, snapshot, stderr, stdout, terraform, tf_ok, VaultWorld};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// What dev/orders-api gains: orders-db's endpoint in its app configuration.
+const READS_ORDERS_DB: &str = r#"
+[dependencies]
+db = "orders-db"
+
+[wiring.app_config]
+ORDERS_DB_ENDPOINT = "db.db_endpoint"
+"#;
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// render + plan + apply + tag of `id`, each exit 0 (plan 0 or 4); the rendered directory.
+fn deploy(w: &VaultWorld, id: &str) -> std::path::PathBuf {
+    let dir = w.render(id);
+    let d = dir.to_str().unwrap();
+    for (bin, ok) in [
+        ("gitops-plan", &[0, 4][..]),
+        ("gitops-apply", &[0][..]),
+        ("gitops-tag", &[0][..]),
+    ] {
+        let o = w
+            .cmd(bin)
+            .env("BUILD_TAG", "deps-1")
+            .arg(d)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.code().is_some_and(|c| ok.contains(&c)),
+            "{bin} {id}: {}",
+            show(&o)
+        );
+    }
+    dir
+}
+
+/// The value of the app-config parameter `key` in the state of `dir`.
+fn config_parameter(dir: &Path, key: &str) -> Option<Value> {
+    let state: Value = serde_json::from_str(&tf_ok(dir, &["show", "-json"])).unwrap();
+    let mut found = None;
+    fn walk(m: &Value, key: &str, found: &mut Option<Value>) {
+        for r in m["resources"].as_array().into_iter().flatten() {
+            if r["type"] == "terraform_data" && r["name"] == "config_parameter" && r["index"] == key
+            {
+                *found = Some(r["values"]["input"]["value"].clone());
+            }
+        }
+        for c in m["child_modules"].as_array().into_iter().flatten() {
+            walk(c, key, found);
+        }
+    }
+    walk(&state["values"]["root_module"], key, &mut found);
+    found
+}
+
+#[test]
+fn a_dependent_reads_the_applied_output_and_refuses_until_the_dependency_has_it() {
+    let w = VaultWorld::new(|_| terraform());
+    let api_request = std::fs::read_to_string(w.ex.repo().join("deployments/dev/orders-api.toml"))
+        .unwrap()
+        + READS_ORDERS_DB;
+    w.ex.commit_file(
+        "deployments/dev/orders-api.toml",
+        &api_request,
+        "orders-api reads orders-db's endpoint",
+    );
+
+    // --explain names the dependency and its output.
+    let o = w.run("gitops-render", &["dev/orders-api", "--explain"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        stdout(&o).contains(
+            "ORDERS_DB_ENDPOINT <- output db_endpoint of dev/orders-db \
+             (deployments/dev/orders-api.toml [wiring.app_config.ORDERS_DB_ENDPOINT])"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = w.run("gitops-render", &["dev/orders-api", "--explain", "--json"]);
+    let explained: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let settings = explained["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["module"] == "app-config" && e["input"] == "settings")
+        .unwrap();
+    assert!(
+        settings["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("ORDERS_DB_ENDPOINT <- output db_endpoint of dev/orders-db"),
+        "{settings}"
+    );
+
+    // The render reads the dependency's state where gitops.toml puts it, through Terraform.
+    let api = w.render("dev/orders-api");
+    let main = json_file(&api.join("main.tf.json"));
+    assert_eq!(
+        main["data"]["terraform_remote_state"]["db"],
+        json!({
+            "backend": "local",
+            "config": { "path": format!("{}/dev/orders-db.tfstate", w.ex.state().display()) }
+        })
+    );
+    assert_eq!(
+        main["module"]["app-config"]["settings"]["ORDERS_DB_ENDPOINT"],
+        "${data.terraform_remote_state.db.outputs.db_endpoint}"
+    );
+    let manifest = json_file(&api.join(".gitops/manifest.json"));
+    assert_eq!(
+        manifest["dependencies"]["db"],
+        json!({ "deployment": "dev/orders-db", "package": "data-store@1.0.0", "outputs": ["db_endpoint"] })
+    );
+
+    // Before orders-db is applied: exit 3 naming both, nothing written, Terraform never ran.
+    let before = snapshot(&api);
+    let p = w.run("gitops-plan", &[api.to_str().unwrap()]);
+    assert_eq!(p.status.code(), Some(3), "{}", show(&p));
+    assert!(
+        stderr(&p).contains(
+            "dev/orders-api depends on dev/orders-db (outputs: db_endpoint), which has never \
+             been applied (no deploy/ record): apply dev/orders-db first"
+        ),
+        "{}",
+        stderr(&p)
+    );
+    assert_eq!(snapshot(&api), before, "a refused plan writes nothing");
+    assert!(!api.join(".terraform").exists());
+
+    // orders-db applied: orders-api gets the endpoint Terraform read from orders-db's state.
+    let db = deploy(&w, "dev/orders-db");
+    let endpoint = json_file(&db.join("outputs.json"))["outputs"]["db_endpoint"].clone();
+    assert!(
+        endpoint
+            .as_str()
+            .is_some_and(|e| e.starts_with("orders-db.")),
+        "{endpoint}"
+    );
+    let api = deploy(&w, "dev/orders-api");
+    assert_eq!(
+        config_parameter(&api, "ORDERS_DB_ENDPOINT"),
+        Some(endpoint.clone())
+    );
+
+    // A wired output that the applied package lacks: its next version exports it, but
+    // orders-db still runs 1.0.0. The render accepts the request, the plan refuses.
+    let pkg = w.ex.repo().join("packages/data-store/1.1.0.toml");
+    let with_port = std::fs::read_to_string(&pkg)
+        .unwrap()
+        .replace("[outputs]\n", "[outputs]\ndb_port = \"database.port\"\n");
+    assert!(with_port.contains("db_port"), "{with_port}");
+    w.ex.commit_file(
+        "packages/data-store/1.1.0.toml",
+        &with_port,
+        "data-store 1.1.0 exports the port",
+    );
+    let db_request = std::fs::read_to_string(w.ex.repo().join("deployments/dev/orders-db.toml"))
+        .unwrap()
+        .replace("package = \"1.0.0\"", "package = \"1.1.0\"");
+    w.ex.commit_file(
+        "deployments/dev/orders-db.toml",
+        &db_request,
+        "orders-db to 1.1.0",
+    );
+    w.ex.commit_file(
+        "deployments/dev/orders-api.toml",
+        &format!("{api_request}ORDERS_DB_PORT = \"db.db_port\"\n"),
+        "orders-api reads the port",
+    );
+    let api = w.render("dev/orders-api");
+    let before = snapshot(&api);
+    let p = w.run("gitops-plan", &[api.to_str().unwrap()]);
+    assert_eq!(p.status.code(), Some(3), "{}", show(&p));
+    assert!(
+        stderr(&p).contains(
+            "dev/orders-api reads output db_port of dev/orders-db, which dev/orders-db does not \
+             have: it runs data-store@1.0.0 (deploy/dev/orders-db/1)"
+        ),
+        "{}",
+        stderr(&p)
+    );
+    assert_eq!(snapshot(&api), before, "a refused plan writes nothing");
+}
