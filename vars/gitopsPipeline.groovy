@@ -74,22 +74,22 @@ def deploy(Map cfg, List results) {
             if (since) {
                 echo "gitops: deployments affected by ${since}..${scmVars.GIT_COMMIT ?: 'HEAD'}"
                 Map listed = gitopsRender(repo: cfg.sotDir, changedSince: since, list: true).json
-                return [render: listed.render ?: [:], destroy: listed.destroy ?: [], range: "${since}..${scmVars.GIT_COMMIT ?: 'HEAD'}"]
+                return [render: inWaveOrder(listed), destroy: plainList(listed.destroy), range: "${since}..${scmVars.GIT_COMMIT ?: 'HEAD'}"]
             }
             if (cfg.firstBuild != 'all') {
                 echo 'gitops: first build and firstBuild is not all: nothing to deploy'
-                return [render: [:], destroy: [], range: 'first build']
+                return [render: [], destroy: [], range: 'first build']
             }
             echo 'gitops: first build: every deployment'
             Map all = gitopsRender(repo: cfg.sotDir, all: true, out: cfg.out).json
-            Map render = [:]
+            List render = []
             for (Map r : all.rendered) {
-                render[r.deployment] = ['first build']
+                render << (r.deployment as String)
             }
             return [render: render, destroy: [], range: 'first build']
         }
     }
-    for (String id : affected.render.keySet()) {
+    for (String id : affected.render) {
         Map result = [deployment: id, action: 'deploy', status: 'pending']
         results << result
         lock(resource: lockName(id)) {
@@ -109,6 +109,34 @@ def deploy(Map cfg, List results) {
     }
     fleetReport(cfg, [])
     publish(cfg, results, affected.range as String)
+}
+
+// The affected deployments of `gitops-render --changed-since --list --json` in its wave order
+// (a deployment after the affected deployments it depends on), as a plain list: the JSON's own
+// collections are not serializable under CPS, and lock/input/node must not run inside a loop
+// over them (these loops call no step).
+List inWaveOrder(Map listed) {
+    List order = []
+    if (listed.waves) {
+        for (Object wave : listed.waves) {
+            for (Object id : wave) {
+                order << (id as String)
+            }
+        }
+    } else {
+        for (Object id : (listed.render ?: [:]).keySet()) {
+            order << (id as String)
+        }
+    }
+    return order
+}
+
+List plainList(Object items) {
+    List out = []
+    for (Object i : (items ?: [])) {
+        out << (i as String)
+    }
+    return out
 }
 
 def deployOne(Map cfg, String id, Map result) {

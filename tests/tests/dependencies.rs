@@ -196,3 +196,97 @@ fn a_dependent_reads_the_applied_output_and_refuses_until_the_dependency_has_it(
     );
     assert_eq!(snapshot(&api), before, "a refused plan writes nothing");
 }
+
+/// `gitops-render --changed-since REV --list --json` of the example's repository.
+fn listed(ex: &gitops_tests::Example, rev: &str) -> (Option<i32>, Value, String) {
+    let o = ex.render(&["--changed-since", rev, "--list", "--json"]);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o.status.code(), v, stderr(&o))
+}
+
+#[test]
+fn the_affected_set_is_a_graph_of_waves_and_a_deleted_dependency_is_refused_while_depended_on() {
+    let ex = gitops_tests::Example::new();
+    let api = std::fs::read_to_string(ex.repo().join("deployments/dev/orders-api.toml")).unwrap();
+    ex.commit_file(
+        "deployments/dev/orders-api.toml",
+        &(api.clone() + READS_ORDERS_DB),
+        "orders-api reads orders-db's endpoint",
+    );
+    let db_path = ex.repo().join("deployments/dev/orders-db.toml");
+    let db = std::fs::read_to_string(&db_path).unwrap();
+    ex.commit_file(
+        "deployments/dev/orders-db.toml",
+        &db.replace("backup_retention_days = 1", "backup_retention_days = 3"),
+        "orders-db keeps three days of backups",
+    );
+
+    // The dependency changed: its dependent is affected too, in the wave after it. The second
+    // run reads the requests from the index the first one wrote, with the same answer.
+    for run in ["parses the requests", "reads the index"] {
+        let (code, v, err) = listed(&ex, "HEAD~1");
+        assert_eq!(code, Some(0), "{run}: {err}");
+        assert_eq!(
+            v["waves"],
+            json!([["dev/orders-db"], ["dev/orders-api"]]),
+            "{run}: {v}"
+        );
+        assert_eq!(
+            v["render"]["dev/orders-db"],
+            json!(["request changed"]),
+            "{run}"
+        );
+        assert_eq!(
+            v["render"]["dev/orders-api"],
+            json!(["depends on dev/orders-db, which is affected"]),
+            "{run}"
+        );
+    }
+    let o = ex.render(&["--changed-since", "HEAD~1", "--list"]);
+    assert_eq!(
+        stdout(&o),
+        "render   dev/orders-db  (wave 1: request changed)\n\
+         render   dev/orders-api  (wave 2: depends on dev/orders-db, which is affected)\n"
+    );
+    // Both changed in one range: still dependency first.
+    let (_, v, _) = listed(&ex, "HEAD~2");
+    assert_eq!(
+        v["waves"],
+        json!([["dev/orders-db"], ["dev/orders-api"]]),
+        "{v}"
+    );
+    // The dependent alone changed: the dependency is not affected.
+    ex.commit_file(
+        "deployments/dev/orders-api.toml",
+        &(api.replace("LOG_LEVEL = \"debug\"", "LOG_LEVEL = \"info\"") + READS_ORDERS_DB),
+        "orders-api logs less",
+    );
+    let (_, v, _) = listed(&ex, "HEAD~1");
+    assert_eq!(v["waves"], json!([["dev/orders-api"]]), "{v}");
+    assert_eq!(v["render"].as_object().unwrap().len(), 1, "{v}");
+
+    // Deleting the dependency while orders-api still depends on it: exit 3, naming both.
+    ex.git(&["rm", "-q", "deployments/dev/orders-db.toml"]);
+    ex.git(&["commit", "-q", "-m", "retire orders-db"]);
+    let (code, _, err) = listed(&ex, "HEAD~1");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains(
+            "the request of dev/orders-db is deleted, but dev/orders-api still depends on it \
+             ([dependencies] of deployments/dev/orders-api.toml)"
+        ),
+        "{err}"
+    );
+
+    // Deleted together: destroyed dependents first.
+    ex.git(&["rm", "-q", "deployments/dev/orders-api.toml"]);
+    ex.git(&["commit", "-q", "-m", "retire orders-api too"]);
+    let (code, v, err) = listed(&ex, "HEAD~2");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        v["destroy"],
+        json!(["dev/orders-api", "dev/orders-db"]),
+        "{v}"
+    );
+    assert_eq!(v["waves"], json!([]), "{v}");
+}

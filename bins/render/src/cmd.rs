@@ -27,8 +27,9 @@ const PROGRAM: &str = "gitops-render";
 ///
 /// Exit codes: 0 success, 1 failure (git, I/O; `--check` found a difference), 2 invalid input
 /// (the message names file, key and line; nothing was written), 3 refused by a guard (a protected
-/// environment and a package without a valid certification: missing, changed or revoked; nothing
-/// was written).
+/// environment and a package without a valid certification: missing, changed or revoked; with
+/// --changed-since, a deleted request that a remaining request still depends on; nothing was
+/// written).
 #[derive(Debug, Parser)]
 #[command(name = "gitops-render", version, args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 pub struct Cli {
@@ -75,10 +76,10 @@ pub struct RenderArgs {
     /// Render every deployment of the repository, in parallel.
     #[arg(long)]
     pub all: bool,
-    /// Render the deployments affected by the commits since REV; deleted requests are reported as to-destroy.
+    /// Render the deployments affected by the commits since REV (and their dependents); deleted requests are reported as to-destroy, dependents first.
     #[arg(long, value_name = "REV")]
     pub changed_since: Option<String>,
-    /// With --changed-since: list the affected deployments, render nothing.
+    /// With --changed-since: list the affected deployments in dependency waves (`waves` in --json), render nothing.
     #[arg(long, requires = "changed_since")]
     pub list: bool,
     /// Print every module input with its value and where it came from.
@@ -181,8 +182,21 @@ fn print_affected(affected: &changes::Affected, rev: &str, json: bool) -> Result
     if json {
         return print_json(affected);
     }
-    for (id, why) in &affected.render {
-        gitops_cli::outln!("render   {id}  ({})", why.join("; "));
+    // In wave order: with dependencies, each wave after the waves it depends on.
+    let several = affected.waves.len() > 1;
+    for (n, wave) in affected.waves.iter().enumerate() {
+        for id in wave {
+            let why = affected
+                .render
+                .get(id)
+                .map(|w| w.join("; "))
+                .unwrap_or_default();
+            if several {
+                gitops_cli::outln!("render   {id}  (wave {}: {why})", n + 1);
+            } else {
+                gitops_cli::outln!("render   {id}  ({why})");
+            }
+        }
     }
     for id in &affected.destroy {
         gitops_cli::outln!("destroy  {id}  (request deleted)");

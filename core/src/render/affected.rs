@@ -1,6 +1,12 @@
 //! `--changed-since REV`: which deployments a commit range affects. A changed request renders that
 //! deployment; a changed package, profile, environment or `gitops.toml` renders every deployment
-//! that uses it; a deleted request is reported for destruction.
+//! that uses it; a deployment that depends on an affected one (`[dependencies]`) is affected too;
+//! a deleted request is reported for destruction.
+//!
+//! The affected set is a graph: [`Affected::waves`] orders it so that each deployment comes after
+//! the affected deployments it depends on (a wave's deployments can run in parallel), and
+//! [`Affected::destroy`] lists deleted requests dependents first. Deleting a request that a
+//! remaining request depends on is refused (exit 3).
 
 use crate::error::{Error, GitError, Result};
 use crate::model::sot::{DeploymentId, SourceRepo};
@@ -12,7 +18,11 @@ use std::path::Path;
 pub struct Affected {
     /// Deployment -> why it must be rendered.
     pub render: BTreeMap<String, Vec<String>>,
-    /// Deployments whose request was deleted: their resources must be destroyed.
+    /// The deployments of `render` in order: each wave holds deployments whose affected
+    /// dependencies are all in earlier waves (sorted within a wave).
+    pub waves: Vec<Vec<String>>,
+    /// Deployments whose request was deleted: their resources must be destroyed, in this order
+    /// (a deployment before the deleted deployments it depended on).
     pub destroy: Vec<String>,
 }
 
@@ -23,6 +33,8 @@ struct Uses {
     package: String,
     /// The request's profile (its `extends` chain is looked up once per profile).
     profiles: Vec<String>,
+    /// Names of the deployments of its environment it depends on (`[dependencies]` values).
+    dependencies: Vec<String>,
 }
 
 fn profile_chain(root: &Path, name: &str) -> Vec<String> {
@@ -59,29 +71,215 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
     let mut affected = Affected::default();
     let head_deployments = repo.deployments()?;
     let needs_uses = !changes.packages.is_empty() || !changes.profiles.is_empty();
-    // What each request uses: a package change means knowing every request's component and
-    // package. A request that does not parse is rendered, so that render reports the error.
-    let uses: Vec<Option<Uses>> = if needs_uses {
-        request_uses(repo, &git, &prefix, &new, &head_deployments, index_dir)
-    } else {
-        Vec::new()
-    };
+    // What each request uses, from the request index: a package change means knowing every
+    // request's component and package, and any change its dependents. A request that does not
+    // parse is rendered, so that render reports the error.
+    let uses: Vec<Option<Uses>> =
+        request_uses(repo, &git, &prefix, &new, &head_deployments, index_dir);
     let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut render: BTreeMap<DeploymentId, Vec<String>> = BTreeMap::new();
     for (i, id) in head_deployments.iter().enumerate() {
         let uses = needs_uses.then(|| &uses[i]);
         let reasons = changes.reasons(id, uses, &mut chains, &repo.root);
         if !reasons.is_empty() {
-            affected.render.insert(id.to_string(), reasons);
+            render.insert(id.clone(), reasons);
         }
     }
+    let graph = Graph::of(&head_deployments, &uses);
+    graph.add_dependents(&mut render);
+    affected.waves = graph
+        .waves(&render)
+        .map_err(|cycle| cycle_error(repo, &cycle))?
+        .into_iter()
+        .map(|w| w.iter().map(ToString::to_string).collect())
+        .collect();
+    affected.render = render
+        .into_iter()
+        .map(|(id, why)| (id.to_string(), why))
+        .collect();
+
     let at_head: BTreeSet<&DeploymentId> = head_deployments.iter().collect();
-    affected.destroy = changes
+    let deleted: BTreeMap<DeploymentId, Vec<String>> = changes
         .deleted
         .into_iter()
-        .filter(|id| !at_head.contains(id))
+        .filter(|(id, _)| !at_head.contains(id))
+        .map(|(id, oid)| {
+            let deps = git
+                .find_blob(oid)
+                .ok()
+                .and_then(|b| String::from_utf8(b.content().to_vec()).ok())
+                .and_then(|t| parse_uses(&crate::model::load::SourceFile::from_text(id.path(), t)))
+                .map(|u| u.dependencies)
+                .unwrap_or_default();
+            (id, deps)
+        })
+        .collect();
+    graph.refuse_orphaned_dependents(&deleted)?;
+    affected.destroy = destroy_order(&deleted)
+        .into_iter()
         .map(|id| id.to_string())
         .collect();
     Ok(affected)
+}
+
+/// The dependencies of the requests at HEAD: deployment -> the deployments it depends on.
+struct Graph {
+    deps: BTreeMap<DeploymentId, Vec<DeploymentId>>,
+    dependents: BTreeMap<DeploymentId, Vec<DeploymentId>>,
+}
+
+impl Graph {
+    fn of(ids: &[DeploymentId], uses: &[Option<Uses>]) -> Graph {
+        let mut g = Graph {
+            deps: BTreeMap::new(),
+            dependents: BTreeMap::new(),
+        };
+        for (id, u) in ids.iter().zip(uses) {
+            for name in u.iter().flat_map(|u| &u.dependencies) {
+                let dep = DeploymentId {
+                    env: id.env.clone(),
+                    name: name.clone(),
+                };
+                g.dependents
+                    .entry(dep.clone())
+                    .or_default()
+                    .push(id.clone());
+                g.deps.entry(id.clone()).or_default().push(dep);
+            }
+        }
+        g
+    }
+
+    /// Every deployment that depends, directly or through others, on an affected one is
+    /// affected: it reads outputs that may change.
+    fn add_dependents(&self, render: &mut BTreeMap<DeploymentId, Vec<String>>) {
+        let mut todo: Vec<DeploymentId> = render.keys().cloned().collect();
+        while let Some(id) = todo.pop() {
+            for d in self.dependents.get(&id).into_iter().flatten() {
+                let why = format!("depends on {id}, which is affected");
+                match render.get_mut(d) {
+                    Some(reasons) => {
+                        if !reasons.contains(&why) {
+                            reasons.push(why);
+                        }
+                    }
+                    None => {
+                        render.insert(d.clone(), vec![why]);
+                        todo.push(d.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The deployments of `render` in waves (see [`Affected::waves`]); Err: the deployments
+    /// left on a cycle.
+    fn waves(
+        &self,
+        render: &BTreeMap<DeploymentId, Vec<String>>,
+    ) -> std::result::Result<Vec<Vec<DeploymentId>>, Vec<DeploymentId>> {
+        let mut left: BTreeSet<&DeploymentId> = render.keys().collect();
+        let mut waves = Vec::new();
+        while !left.is_empty() {
+            let wave: Vec<DeploymentId> = left
+                .iter()
+                .filter(|id| {
+                    self.deps
+                        .get(**id)
+                        .into_iter()
+                        .flatten()
+                        .all(|d| !left.contains(d))
+                })
+                .map(|id| (*id).clone())
+                .collect();
+            if wave.is_empty() {
+                return Err(left.into_iter().cloned().collect());
+            }
+            for id in &wave {
+                left.remove(id);
+            }
+            waves.push(wave);
+        }
+        Ok(waves)
+    }
+
+    /// Exit 3 when a deleted request is a dependency of a request that remains.
+    fn refuse_orphaned_dependents(
+        &self,
+        deleted: &BTreeMap<DeploymentId, Vec<String>>,
+    ) -> Result<()> {
+        for id in deleted.keys() {
+            let remaining: Vec<String> = self
+                .dependents
+                .get(id)
+                .into_iter()
+                .flatten()
+                .map(ToString::to_string)
+                .collect();
+            if !remaining.is_empty() {
+                return Err(Error::Refused(format!(
+                    "the request of {id} is deleted, but {} still depend{} on it \
+                     ([dependencies] of {}): delete {} in the same change, or remove the \
+                     dependency first",
+                    remaining.join(", "),
+                    if remaining.len() == 1 { "s" } else { "" },
+                    remaining
+                        .iter()
+                        .map(|r| format!("deployments/{r}.toml"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if remaining.len() == 1 { "it" } else { "them" }
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deleted requests in destroy order: each before the deleted deployments it depended on (its
+/// request as it was before the deletion), else by name.
+fn destroy_order(deleted: &BTreeMap<DeploymentId, Vec<String>>) -> Vec<DeploymentId> {
+    let mut left: BTreeSet<&DeploymentId> = deleted.keys().collect();
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        // Next: the deployments no remaining deleted deployment depends on.
+        let depended: BTreeSet<DeploymentId> = left
+            .iter()
+            .flat_map(|id| {
+                deleted[*id].iter().map(|name| DeploymentId {
+                    env: id.env.clone(),
+                    name: name.clone(),
+                })
+            })
+            .collect();
+        let mut next: Vec<&DeploymentId> = left
+            .iter()
+            .copied()
+            .filter(|id| !depended.contains(*id))
+            .collect();
+        if next.is_empty() {
+            // A cycle in requests that are gone (never rendered as such): by name.
+            next = left.iter().copied().collect();
+        }
+        for id in next {
+            left.remove(id);
+            out.push(id.clone());
+        }
+    }
+    out
+}
+
+/// The render's own error for a deployment on a dependency cycle (file, key, the cycle).
+fn cycle_error(repo: &SourceRepo, cycle: &[DeploymentId]) -> Error {
+    for id in cycle {
+        if let Ok((d, src)) = repo.deployment(id) {
+            if let Err(e) = super::dependencies::resolve(repo, id, &d, &src) {
+                return e;
+            }
+        }
+    }
+    let names: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+    Error::Usage(format!("a dependency cycle among {}", names.join(", ")))
 }
 
 /// The diff from `rev` to HEAD (limited to the repository's directory), and HEAD's tree.
@@ -132,7 +330,8 @@ struct Changes {
     packages: BTreeMap<(String, String), String>,
     profiles: BTreeMap<String, String>,
     requests: BTreeMap<DeploymentId, String>,
-    deleted: BTreeSet<DeploymentId>,
+    /// Deleted requests, with the blob the old side had.
+    deleted: BTreeMap<DeploymentId, git2::Oid>,
 }
 
 impl Changes {
@@ -144,14 +343,14 @@ impl Changes {
                 let Ok(rel) = path.strip_prefix(prefix) else {
                     continue;
                 };
-                changes.add(rel, delta.status(), is_new);
+                changes.add(rel, delta.status(), is_new, file.id());
             }
         }
         changes
     }
 
     /// One side (old or new) of one changed file, relative to the repository's directory.
-    fn add(&mut self, rel: &Path, status: git2::Delta, is_new: bool) {
+    fn add(&mut self, rel: &Path, status: git2::Delta, is_new: bool, blob: git2::Oid) {
         let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
         let stem = |s: &str| s.strip_suffix(".toml").map(str::to_owned);
         match parts.as_slice() {
@@ -184,7 +383,7 @@ impl Changes {
                         name,
                     };
                     if status == git2::Delta::Deleted && !is_new {
-                        self.deleted.insert(id);
+                        self.deleted.insert(id, blob);
                     } else if is_new {
                         let what = if status == git2::Delta::Added {
                             "request added"
@@ -315,8 +514,13 @@ fn request_uses(
         let mut lines = String::from(INDEX_HEADER);
         for (id, (u, _)) in ids.iter().zip(&parsed) {
             if let (Some(u), Some(oid)) = (u, blobs.get(id)) {
+                let deps = if u.dependencies.is_empty() {
+                    "-".to_owned()
+                } else {
+                    u.dependencies.join(",")
+                };
                 lines.push_str(&format!(
-                    "{oid} {} {} {}\n",
+                    "{oid} {} {} {} {deps}\n",
                     u.component, u.package, u.profiles[0]
                 ));
             }
@@ -332,6 +536,7 @@ fn parse_uses(src: &crate::model::load::SourceFile) -> Option<Uses> {
         profiles: vec![d.profile],
         component: d.component,
         package: d.package,
+        dependencies: d.dependencies.into_values().collect(),
     })
 }
 
@@ -374,13 +579,14 @@ fn head_request_blobs(
 /// First line of an index file: a toolkit version change discards the index (the rules of what a
 /// valid request is may have changed).
 const INDEX_HEADER: &str = concat!(
-    "gitops-toolkit requests index 1 ",
+    "gitops-toolkit requests index 2 ",
     env!("CARGO_PKG_VERSION"),
     "\n"
 );
 
-/// `<blob id> <component> <package> <profile>` lines (names are DNS labels and versions: no
-/// spaces). Any line that does not read back is ignored; a wrong header ignores the file.
+/// `<blob id> <component> <package> <profile> <dependencies>` lines (names are DNS labels and
+/// versions: no spaces; dependencies comma-separated, `-` for none). Any line that does not read
+/// back is ignored; a wrong header ignores the file.
 fn read_index(path: &Path) -> std::collections::HashMap<git2::Oid, Uses> {
     let mut out = std::collections::HashMap::new();
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -391,16 +597,22 @@ fn read_index(path: &Path) -> std::collections::HashMap<git2::Oid, Uses> {
     };
     for line in body.lines() {
         let mut f = line.split(' ');
-        if let (Some(oid), Some(c), Some(p), Some(pr), None) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
+        if let (Some(oid), Some(c), Some(p), Some(pr), Some(deps), None) =
+            (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
         {
             if let Ok(oid) = git2::Oid::from_str(oid) {
+                let dependencies = if deps == "-" {
+                    Vec::new()
+                } else {
+                    deps.split(',').map(str::to_owned).collect()
+                };
                 out.insert(
                     oid,
                     Uses {
                         component: c.to_owned(),
                         package: p.to_owned(),
                         profiles: vec![pr.to_owned()],
+                        dependencies,
                     },
                 );
             }
@@ -421,5 +633,107 @@ fn write_index(path: &Path, text: &str) {
         if tmp.write_all(text.as_bytes()).is_ok() {
             let _ = tmp.persist(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str) -> DeploymentId {
+        DeploymentId {
+            env: "dev".into(),
+            name: name.into(),
+        }
+    }
+
+    /// `(name, its dependencies)` as requests at HEAD.
+    fn graph(requests: &[(&str, &[&str])]) -> Graph {
+        let ids: Vec<DeploymentId> = requests.iter().map(|(n, _)| id(n)).collect();
+        let uses: Vec<Option<Uses>> = requests
+            .iter()
+            .map(|(_, deps)| {
+                Some(Uses {
+                    component: "c".into(),
+                    package: "1.0.0".into(),
+                    profiles: vec!["p".into()],
+                    dependencies: deps.iter().map(|d| (*d).to_owned()).collect(),
+                })
+            })
+            .collect();
+        Graph::of(&ids, &uses)
+    }
+
+    fn names(waves: &[Vec<DeploymentId>]) -> Vec<Vec<&str>> {
+        waves
+            .iter()
+            .map(|w| w.iter().map(|i| i.name.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn affected_dependents_follow_in_waves_through_a_diamond() {
+        // net <- db, net <- cache; db + cache <- api; api <- web; tools alone.
+        let g = graph(&[
+            ("net", &[]),
+            ("db", &["net"]),
+            ("cache", &["net"]),
+            ("api", &["db", "cache"]),
+            ("web", &["api"]),
+            ("tools", &[]),
+        ]);
+        let mut render = BTreeMap::from([(id("net"), vec!["request changed".to_owned()])]);
+        g.add_dependents(&mut render);
+        assert_eq!(render.len(), 5, "{render:?}");
+        let mut api = render[&id("api")].clone();
+        api.sort();
+        assert_eq!(
+            api,
+            [
+                "depends on dev/cache, which is affected",
+                "depends on dev/db, which is affected"
+            ]
+        );
+        assert!(!render.contains_key(&id("tools")));
+        let waves = g.waves(&render).unwrap();
+        assert_eq!(
+            names(&waves),
+            vec![vec!["net"], vec!["cache", "db"], vec!["api"], vec!["web"]]
+        );
+        // Only the middle changed: what it depends on is not affected.
+        let mut render = BTreeMap::from([(id("db"), vec!["request changed".to_owned()])]);
+        g.add_dependents(&mut render);
+        assert_eq!(
+            names(&g.waves(&render).unwrap()),
+            vec![vec!["db"], vec!["api"], vec!["web"]]
+        );
+    }
+
+    #[test]
+    fn affected_cycle_is_reported_with_the_deployments_on_it() {
+        let g = graph(&[("a", &["b"]), ("b", &["a"]), ("c", &[])]);
+        let mut render = BTreeMap::from([(id("a"), vec![]), (id("c"), vec![])]);
+        g.add_dependents(&mut render);
+        let left = g.waves(&render).unwrap_err();
+        assert_eq!(left, vec![id("a"), id("b")]);
+    }
+
+    #[test]
+    fn affected_deleted_requests_are_destroyed_dependents_first() {
+        let deleted = BTreeMap::from([
+            (id("db"), vec!["net".to_owned()]),
+            (id("net"), vec![]),
+            (id("api"), vec!["db".to_owned(), "gone-long-ago".to_owned()]),
+        ]);
+        let order: Vec<String> = destroy_order(&deleted)
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        assert_eq!(order, ["api", "db", "net"]);
+        // A remaining request that depends on a deleted one: refused, naming it.
+        let g = graph(&[("web", &["api"])]);
+        let e = g.refuse_orphaned_dependents(&deleted).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::REFUSED);
+        assert!(e.to_string().contains("dev/web still depends on it"), "{e}");
     }
 }

@@ -190,6 +190,22 @@ class GitopsPipelineTest extends HarnessTestBase {
     }
 
     @Test
+    void affectedDeploymentsRunInWaveOrderDependenciesFirst() {
+        // render is sorted by name (dev/api before dev/db); the waves put the dependency first.
+        setUpFlow([render: ['dev/api': ['depends on dev/db, which is affected'], 'dev/db': ['request changed']],
+                   waves: [['dev/db'], ['dev/api']], destroy: ['dev/web', 'dev/cache']])
+        renders('dev/db', false)
+        renders('dev/api', false)
+        fake.enqueue('gitops-plan', 4)
+        fake.enqueue('gitops-plan', 4)
+        h.inputHandler = { Map m -> 'bob' }
+        List results = runPipeline()
+        assert results*.deployment == ['dev/db', 'dev/api', 'dev/web', 'dev/cache']
+        assert fake.calls('gitops-apply')*.argv*.getAt(-1) == ['build/dev/db', 'build/dev/api']
+        assert h.locks == ['gitops-dev-db', 'gitops-dev-api', 'gitops-dev-web', 'gitops-dev-cache']
+    }
+
+    @Test
     void aDeletedRequestIsDestroyedAfterApproval() {
         setUpFlow([render: [:], destroy: ['dev/old']])
         h.inputHandler = { Map m -> 'bob' }
