@@ -241,6 +241,11 @@ fn the_affected_set_is_a_graph_of_waves_and_a_deleted_dependency_is_refused_whil
             json!(["depends on dev/orders-db, which is affected"]),
             "{run}"
         );
+        assert_eq!(
+            v["needs"],
+            json!({"dev/orders-api": ["dev/orders-db"]}),
+            "{run}"
+        );
     }
     let o = ex.render(&["--changed-since", "HEAD~1", "--list"]);
     assert_eq!(

@@ -60,6 +60,9 @@ pub struct Summary {
     /// The updates among `change` that are tag-only.
     pub tag_only: usize,
     pub changes: Vec<Change>,
+    /// Root module outputs the plan changes (created, updated or deleted), sorted: what the
+    /// deployments that depend on this one would read differently after the apply.
+    pub outputs_changed: Vec<String>,
 }
 
 impl Summary {
@@ -359,6 +362,17 @@ pub fn summarize(plan: &Value) -> Summary {
         });
     }
     s.changes.sort_by(|a, b| a.address.cmp(&b.address));
+    if let Some(outputs) = plan["output_changes"].as_object() {
+        s.outputs_changed = outputs
+            .iter()
+            .filter(|(_, c)| {
+                c["actions"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x != "no-op"))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+    }
     s
 }
 
@@ -605,6 +619,17 @@ mod tests {
             "data loss is called out at the top:\n{md}"
         );
         assert!(md.contains("module.database.terraform_data.db_instance"));
+    }
+
+    #[test]
+    fn summary_names_the_outputs_the_plan_changes() {
+        let plan = json!({ "resource_changes": [], "output_changes": {
+            "endpoint": { "actions": ["update"], "before": "a", "after": "b" },
+            "asg": { "actions": ["no-op"], "before": "x", "after": "x" },
+            "added": { "actions": ["create"], "before": null, "after": "y" },
+        }});
+        assert_eq!(summarize(&plan).outputs_changed, ["added", "endpoint"]);
+        assert!(summarize(&json!({})).outputs_changed.is_empty());
     }
 
     fn update(address: &str, before: Value, after: Value, unknown: Value) -> Value {

@@ -21,6 +21,9 @@ pub struct Affected {
     /// The deployments of `render` in order: each wave holds deployments whose affected
     /// dependencies are all in earlier waves (sorted within a wave).
     pub waves: Vec<Vec<String>>,
+    /// Deployment of `render` -> the deployments of `render` it depends on (only those with
+    /// some): a pipeline skips a deployment whose dependency failed.
+    pub needs: BTreeMap<String, Vec<String>>,
     /// Deployments whose request was deleted: their resources must be destroyed, in this order
     /// (a deployment before the deleted deployments it depended on).
     pub destroy: Vec<String>,
@@ -93,6 +96,7 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
         .into_iter()
         .map(|w| w.iter().map(ToString::to_string).collect())
         .collect();
+    affected.needs = graph.needs_within(&render);
     affected.render = render
         .into_iter()
         .map(|(id, why)| (id.to_string(), why))
@@ -170,6 +174,27 @@ impl Graph {
                 }
             }
         }
+    }
+
+    /// [`Affected::needs`]: the dependencies of each of `render` that are in `render`.
+    fn needs_within(
+        &self,
+        render: &BTreeMap<DeploymentId, Vec<String>>,
+    ) -> BTreeMap<String, Vec<String>> {
+        render
+            .keys()
+            .filter_map(|id| {
+                let mut in_set: Vec<String> = self
+                    .deps
+                    .get(id)?
+                    .iter()
+                    .filter(|d| render.contains_key(*d))
+                    .map(ToString::to_string)
+                    .collect();
+                in_set.sort();
+                (!in_set.is_empty()).then(|| (id.to_string(), in_set))
+            })
+            .collect()
     }
 
     /// The deployments of `render` in waves (see [`Affected::waves`]); Err: the deployments
