@@ -46,6 +46,13 @@ class FakeBin {
         new File(q, String.format('%06d', queued)).text = "${code}\n${json}\n"
     }
 
+    /** The answer of the next call of `bin` whose last argument is `last` (a deployment, a directory). */
+    void answerFor(String bin, String last, int code, String json = '') {
+        File d = new File(rec, "for/${bin}")
+        d.mkdirs()
+        new File(d, last.replace('/', '_')).text = "${code}\n${json}\n"
+    }
+
     /** Every call so far: [bin, argv, env, cwd], in order. */
     List<Map> calls() {
         List<Map> out = []
@@ -83,6 +90,8 @@ class FakeBin {
 b=${0##*/}
 if [ "${1:-}" = --version ]; then echo "$b 0.1.0"; exit 0; fi
 d=$FAKE_GITOPS_REC
+# Calls may run at once (parallel branches): the counter and the queue are taken under a lock.
+until mkdir "$d/.lock" 2>/dev/null; do sleep 0.01; done
 n=$(cat "$d/counter" 2>/dev/null || echo 0)
 n=$((n + 1))
 echo "$n" > "$d/counter"
@@ -102,11 +111,18 @@ if [ "$b" = gitops-report ] && [ -n "$out" ] && [ ! -f "$d/gitops-report.nofiles
   for x in html json md; do echo "fake $x" > "$out/report.$x"; done
 fi
 q=$d/queue/$b
+# An answer for this last argument (answerFor) comes first, then the queue, then the default.
+t=$d/for/$b/$(printf '%s' "$last" | tr '/' '_')
 first=$(ls "$q" 2>/dev/null | head -n 1)
-if [ -n "$first" ]; then
-  code=$(head -n 1 "$q/$first")
-  tail -n +2 "$q/$first"
-  rm -f "$q/$first"
+if [ -f "$t" ]; then
+  mv "$t" "$f.answer"
+elif [ -n "$first" ]; then
+  mv "$q/$first" "$f.answer"
+fi
+rmdir "$d/.lock"
+if [ -f "$f.answer" ]; then
+  code=$(head -n 1 "$f.answer")
+  tail -n +2 "$f.answer"
 else
   code=$(cat "$d/$b.code" 2>/dev/null || echo 0)
   if [ -f "$d/$b.json" ]; then cat "$d/$b.json"; fi

@@ -16,29 +16,44 @@ import java.nio.file.StandardCopyOption
  *
  * It also checks the rules Jenkins would enforce or that the library promises: sh only on an agent,
  * input never on an agent and always inside a timeout, credentials that exist.
+ *
+ * `parallel` runs its branches at once on real threads, as Jenkins' branches interleave: each
+ * branch has its own environment overlays, directories, agent and locks ([BranchContext]), a
+ * `node` block gets a workspace of its own while another branch holds the first (`ws`, `ws@2`,
+ * ... as Jenkins names them), and `lock` waits while another branch holds the resource. The
+ * recording lists are synchronized; [parallelPeak] is how many branches ran at the same moment.
  */
 class PipelineHarness {
     final File root
     final File workspace
     final Map<String, String> baseEnv = [:]
-    final List<Map> overlays = []
-    final List<Map> calls = []
-    final List<Map> shCalls = []
-    final List<String> stages = []
-    final List<String> locks = []
-    final List<String> heldLocks = []
-    final List<Map> inputs = []
-    final List<Map> archived = []
+    final List<Map> calls = Collections.synchronizedList([])
+    final List<Map> shCalls = Collections.synchronizedList([])
+    final List<String> stages = Collections.synchronizedList([])
+    /** Every lock step's resources, in the order they were granted. */
+    final List<String> locks = Collections.synchronizedList([])
+    final List<Map> inputs = Collections.synchronizedList([])
+    final List<Map> archived = Collections.synchronizedList([])
     /** publishHTML calls: the target map, the directory, whether reportDir/reportFiles existed. */
-    final List<Map> htmlReports = []
-    final List<Map> junits = []
+    final List<Map> htmlReports = Collections.synchronizedList([])
+    final List<Map> junits = Collections.synchronizedList([])
+    /** Each parallel step: its branch names and lanes' thread names. */
+    final List<Map> parallels = Collections.synchronizedList([])
     final List properties = []
     final Map<String, Map> credentials = [:]
     final Map<String, Object> vars = [:]
     final Map<String, Closure> steps = [:]
-    final Map<String, File> stashes = [:]
+    final Map<String, File> stashes = Collections.synchronizedMap([:])
     final StringBuilder log = new StringBuilder()
-    final List<String> masks = []
+    final List<String> masks = Collections.synchronizedList([])
+    /** The most parallel branches that ran at one moment. */
+    int parallelPeak = 0
+    private int parallelRunning = 0
+    /** Resource -> the branch (thread) holding it. */
+    private final Map<String, Thread> lockOwners = [:]
+    /** Workspaces a node block holds now. */
+    private final Set<File> busyWorkspaces = [] as Set
+    private final ThreadLocal<BranchContext> context = new ThreadLocal<BranchContext>()
     final FakeBuild currentBuild = new FakeBuild()
     Map params = [:]
     /** checkout(scm): (scm, directory) -> the checkout variables. */
@@ -48,9 +63,6 @@ class PipelineHarness {
     /** Where to tell the story as it happens (stages, echo), or null. */
     PrintStream story = null
     boolean storyShell = false
-    int nodeDepth = 0
-    int timeoutDepth = 0
-    final List<File> dirs = []
     private final GroovyShell shell
     /** vars/ compiled once per JVM: compiling is most of a harness's start-up. */
     private static final Map<String, Class> COMPILED = [:]
@@ -126,9 +138,24 @@ class PipelineHarness {
     // ---------------------------------------------------------------------------------------------
     // Environment, directories, log
 
+    /** The calling branch's context (the build's own outside any parallel). */
+    BranchContext ctx() {
+        BranchContext c = context.get()
+        if (c == null) {
+            c = new BranchContext()
+            context.set(c)
+        }
+        return c
+    }
+
+    /** Locks the calling branch holds. */
+    List<String> getHeldLocks() {
+        return ctx().held
+    }
+
     Map<String, String> effectiveEnv() {
         Map<String, String> e = new LinkedHashMap<String, String>(baseEnv)
-        overlays.each { Map o ->
+        ctx().overlays.each { Map o ->
             o.each { String k, String v ->
                 int plus = k.indexOf('+')
                 if (plus > 0) {
@@ -143,6 +170,7 @@ class PipelineHarness {
     }
 
     File cwd() {
+        List<File> dirs = ctx().dirs
         return dirs ? dirs[-1] : workspace
     }
 
@@ -153,9 +181,11 @@ class PipelineHarness {
 
     void say(String text) {
         String masked = mask(text)
-        log.append(masked)
-        if (!masked.endsWith('\n')) {
-            log.append('\n')
+        synchronized (log) {
+            log.append(masked)
+            if (!masked.endsWith('\n')) {
+                log.append('\n')
+            }
         }
     }
 
@@ -166,14 +196,19 @@ class PipelineHarness {
     }
 
     String logText() {
-        return log.toString()
+        synchronized (log) {
+            return log.toString()
+        }
     }
 
     List<Map> callsTo(String name) {
-        return calls.findAll { it.name == name }
+        synchronized (calls) {
+            return calls.findAll { it.name == name }
+        }
     }
 
     private Object withOverlay(Map o, Closure body) {
+        List<Map> overlays = ctx().overlays
         overlays << o
         try {
             return body.call()
@@ -208,10 +243,8 @@ class PipelineHarness {
         steps.withCredentials = { List a -> withCredentials(a[0] as List, body(a)) }
         steps.usernamePassword = { List a -> [type: 'usernamePassword'] + named(a) }
         steps.string = { List a -> [type: 'string'] + named(a) }
-        steps.node = { List a ->
-            nodeDepth++
-            try { body(a).call() } finally { nodeDepth-- }
-        }
+        steps.node = { List a -> onNode(body(a)) }
+        steps.parallel = { List a -> runParallel(new LinkedHashMap((Map) a[0])) }
         steps.stage = { List a ->
             stages << (a[0] as String)
             say("[Pipeline] stage ${a[0]}")
@@ -219,30 +252,31 @@ class PipelineHarness {
             body(a).call()
         }
         steps.timeout = { List a ->
-            timeoutDepth++
-            try { body(a).call() } finally { timeoutDepth-- }
+            ctx().timeoutDepth++
+            try { body(a).call() } finally { ctx().timeoutDepth-- }
         }
         steps.timestamps = { List a -> body(a).call() }
         steps.ansiColor = { List a -> body(a).call() }
         steps.sshagent = { List a -> body(a).call() }
         steps.lock = { List a ->
-            String r = a[0] instanceof Map ? ((Map) a[0]).resource : a[0] as String
-            if (heldLocks.contains(r)) { throw new IllegalStateException("lock ${r} taken twice") }
-            locks << r
-            heldLocks << r
-            try { body(a).call() } finally { heldLocks.remove(r) }
+            Map m = named(a)
+            List<String> rs = [a[0] instanceof Map ? m.resource as String : a[0] as String]
+            (m.extra ?: []).each { Object x -> rs << (((Map) x).resource as String) }
+            acquire(rs)
+            try { body(a).call() } finally { release(rs) }
         }
         steps.input = { List a ->
             Map m = named(a)
-            if (nodeDepth > 0) { throw new IllegalStateException('input inside node: it would hold an executor') }
-            if (timeoutDepth == 0) { throw new IllegalStateException('input outside timeout') }
-            inputs << (m + [locksHeld: new ArrayList(heldLocks)])
+            if (ctx().nodeDepth > 0) { throw new IllegalStateException('input inside node: it would hold an executor') }
+            if (ctx().timeoutDepth == 0) { throw new IllegalStateException('input outside timeout') }
+            inputs << (m + [locksHeld: new ArrayList(ctx().held)])
             if (story) { story.println("   ?? input: ${m.message} (submitter ${m.submitter})") }
             Object answer = inputHandler.call(m)
             if (story) { story.println("   -> approved by ${answer}") }
             answer
         }
         steps.dir = { List a ->
+            List<File> dirs = ctx().dirs
             dirs << file(a[0] as String)
             dirs[-1].mkdirs()
             try { body(a).call() } finally { dirs.remove(dirs.size() - 1) }
@@ -286,8 +320,103 @@ class PipelineHarness {
         }
     }
 
+    /**
+     * A node block: the first free workspace of `ws`, `ws@2`, `ws@3`, ... (Jenkins' names for a
+     * job's concurrent workspaces), held until the block ends.
+     */
+    private Object onNode(Closure body) {
+        BranchContext c = ctx()
+        File ws = null
+        if (c.nodeDepth == 0) {
+            synchronized (busyWorkspaces) {
+                int n = 1
+                while (true) {
+                    File candidate = n == 1 ? workspace : new File(workspace.parentFile, "${workspace.name}@${n}")
+                    if (!busyWorkspaces.contains(candidate)) {
+                        ws = candidate
+                        busyWorkspaces << ws
+                        break
+                    }
+                    n++
+                }
+            }
+            ws.mkdirs()
+            c.dirs << ws
+        }
+        c.nodeDepth++
+        try {
+            return body.call()
+        } finally {
+            c.nodeDepth--
+            if (ws != null) {
+                c.dirs.remove(c.dirs.size() - 1)
+                synchronized (busyWorkspaces) {
+                    busyWorkspaces.remove(ws)
+                }
+            }
+        }
+    }
+
+    /** Jenkins' parallel: every branch at once (a thread each); after all end, the first failure. */
+    private Object runParallel(Map branches) {
+        boolean failFast = branches.remove('failFast') as boolean
+        BranchContext parent = ctx()
+        Map<String, Throwable> failures = Collections.synchronizedMap(new LinkedHashMap<String, Throwable>())
+        List<Thread> threads = []
+        branches.each { Object name, Object c ->
+            Closure branch = (Closure) c
+            threads << Thread.start("parallel ${name}") {
+                context.set(parent.copy())
+                synchronized (this) {
+                    parallelRunning++
+                    parallelPeak = Math.max(parallelPeak, parallelRunning)
+                }
+                try {
+                    branch.call()
+                } catch (Throwable t) {
+                    failures[name as String] = t
+                } finally {
+                    synchronized (this) {
+                        parallelRunning--
+                    }
+                }
+            }
+        }
+        threads*.join()
+        parallels << [branches: branches.keySet().collect { it as String }, failFast: failFast]
+        if (failures) {
+            throw failures.values().iterator().next()
+        }
+        return null
+    }
+
+    /** Waits until no other branch holds any of `rs`, then takes them all. */
+    private void acquire(List<String> rs) {
+        synchronized (lockOwners) {
+            rs.each { String r ->
+                if (lockOwners[r] == Thread.currentThread()) {
+                    throw new IllegalStateException("lock ${r} taken twice")
+                }
+            }
+            while (rs.any { lockOwners.containsKey(it) }) {
+                lockOwners.wait()
+            }
+            rs.each { String r -> lockOwners[r] = Thread.currentThread() }
+            locks.addAll(rs)
+        }
+        ctx().held.addAll(rs)
+    }
+
+    private void release(List<String> rs) {
+        ctx().held.removeAll(rs)
+        synchronized (lockOwners) {
+            rs.each { lockOwners.remove(it) }
+            lockOwners.notifyAll()
+        }
+    }
+
     private Object runSh(Map m, Map<String, String> extraEnv = [:]) {
-        if (nodeDepth == 0) {
+        if (ctx().nodeDepth == 0) {
             throw new IllegalStateException('sh outside node: there is no workspace')
         }
         String script = m.script as String
@@ -385,7 +514,7 @@ class PipelineHarness {
      * empty reportDir with allowMissing false does not fail the step, it marks the build FAILURE.
      */
     private void publishHtml(Map target) {
-        if (nodeDepth == 0) {
+        if (ctx().nodeDepth == 0) {
             throw new IllegalStateException('publishHTML outside node: there is no workspace')
         }
         ['reportDir', 'reportFiles', 'reportName'].each { String k ->
@@ -433,6 +562,21 @@ class PipelineHarness {
     /** What an input step throws when a person rejects it. */
     static FlowInterruptedException rejection(String who) {
         return new FlowInterruptedException([new Rejection(who)])
+    }
+}
+
+/** What one branch of a build has of its own: environment overlays, directories, agent and timeout depth, locks. */
+class BranchContext {
+    List<Map> overlays = []
+    List<File> dirs = []
+    int nodeDepth = 0
+    int timeoutDepth = 0
+    List<String> held = []
+
+    /** A branch of `parallel` starts where its parent is: same blocks, no locks of its own yet. */
+    BranchContext copy() {
+        return new BranchContext(overlays: new ArrayList(overlays), dirs: new ArrayList(dirs),
+                                 nodeDepth: nodeDepth, timeoutDepth: timeoutDepth, held: [])
     }
 }
 
