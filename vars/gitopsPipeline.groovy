@@ -1,10 +1,14 @@
 // The whole GitOps flow of a source-of-truth repository; its Jenkinsfile is `gitopsPipeline()`.
 //
-// Push: the deployments the commit range affects (gitops-render --changed-since), each under
-// lock("gitops-<env>-<name>"): render, plan, archive plan.md, stash the plan; approval (input with
-// submitter, outside any agent, inside a timeout) for protected environments; apply; tag. Deleted
-// requests: approval, then gitops-destroy. Cron-triggered run (or mode: 'drift'): drift check of
-// every deployment, no apply. Then the fleet report (gitopsReport: publishHTML, archived; a failing
+// Push: the deployments the commit range affects (gitops-render --changed-since), wave by wave in
+// dependency order, each wave under lock("gitops-<env>-<name>") of all its deployments and run in
+// up to maxParallel lanes (parallel branches, one agent, checkout and install each): render, plan,
+// archive plan.md; an unprotected change is applied and tagged in its lane; the protected ones
+// wait for one approval per wave (input with submitter, outside any agent, inside a timeout) and
+// are applied from their stashed plans. A deployment whose dependency failed is skipped; one
+// affected only through dependencies whose outputs did not change is 'no changes'. Deleted
+// requests, dependents first: approval, then gitops-destroy. Cron-triggered run (or mode:
+// 'drift'): drift check of every deployment in lanes, no apply. Then the fleet report (gitopsReport: publishHTML, archived; a failing
 // report makes the build unstable, never failed). Results: junit, currentBuild.description.
 // See gitopsPipeline.txt.
 
@@ -15,6 +19,7 @@ def call(Map config = [:]) {
         destroyApproval: true, allowDataLoss: false, firstBuild: 'all', since: null, mode: 'auto',
         driftCron: 'H 4 * * *', keepBuilds: '50', properties: true, timestamps: true, ansiColor: true,
         install: [:], vault: [:], checkout: [:], results: 'gitops-results.xml', report: [:],
+        maxParallel: 4,
     ] + config
     if (cfg.properties) {
         properties([
@@ -74,28 +79,54 @@ def deploy(Map cfg, List results) {
             if (since) {
                 echo "gitops: deployments affected by ${since}..${scmVars.GIT_COMMIT ?: 'HEAD'}"
                 Map listed = gitopsRender(repo: cfg.sotDir, changedSince: since, list: true).json
-                return [render: inWaveOrder(listed), destroy: plainList(listed.destroy), range: "${since}..${scmVars.GIT_COMMIT ?: 'HEAD'}"]
+                return plainAffected(listed) + [range: "${since}..${scmVars.GIT_COMMIT ?: 'HEAD'}"]
             }
             if (cfg.firstBuild != 'all') {
                 echo 'gitops: first build and firstBuild is not all: nothing to deploy'
-                return [render: [], destroy: [], range: 'first build']
+                return [waves: [], needs: [:], viaDependencies: [], destroy: [], range: 'first build']
             }
             echo 'gitops: first build: every deployment'
             Map all = gitopsRender(repo: cfg.sotDir, all: true, out: cfg.out).json
-            List render = []
+            List waves = []
             for (Map r : all.rendered) {
-                render << (r.deployment as String)
+                waves << [r.deployment as String]
             }
-            return [render: render, destroy: [], range: 'first build']
+            return [waves: waves, needs: [:], viaDependencies: [], destroy: [], range: 'first build']
         }
     }
-    for (String id : affected.render) {
-        Map result = [deployment: id, action: 'deploy', status: 'pending']
-        results << result
-        lock(resource: lockName(id)) {
-            guarded(result) {
-                deployOne(cfg, id, result)
+    List failedIds = []
+    Map outputsChanged = [:]
+    int n = 0
+    for (List wave : affected.waves) {
+        n++
+        List todo = []
+        for (String id : wave) {
+            Map result = [deployment: id, action: 'deploy', status: 'pending']
+            results << result
+            List needs = affected.needs[id] ?: []
+            String failedDep = needs.find { failedIds.contains(it) }
+            if (failedDep) {
+                result.status = 'skipped: dependency failed'
+                result.error = "dependency ${failedDep} did not deploy"
+                failedIds << id
+            } else if (needs && affected.viaDependencies.contains(id) && needs.every { outputsChanged[it] == false }) {
+                // Affected only through dependencies whose outputs stayed as they were.
+                result.status = 'no changes'
+                result.change = 'dependency outputs unchanged'
+                outputsChanged[id] = false
+            } else {
+                todo << result
             }
+        }
+        if (todo) {
+            echo "gitops: wave ${n} of ${affected.waves.size()}: ${todo*.deployment.join(', ')}"
+            runWave(cfg, todo, n)
+        }
+        for (Map r : todo) {
+            if (!(r.status in ['applied and tagged', 'no changes'])) {
+                failedIds << r.deployment
+            }
+            outputsChanged[r.deployment] = r.status == 'applied and tagged' && r.outputsChanged != false
         }
     }
     for (String id : affected.destroy) {
@@ -111,24 +142,33 @@ def deploy(Map cfg, List results) {
     publish(cfg, results, affected.range as String)
 }
 
-// The affected deployments of `gitops-render --changed-since --list --json` in its wave order
-// (a deployment after the affected deployments it depends on), as a plain list: the JSON's own
-// collections are not serializable under CPS, and lock/input/node must not run inside a loop
-// over them (these loops call no step).
-List inWaveOrder(Map listed) {
-    List order = []
-    if (listed.waves) {
+// What gitops-render --changed-since --list --json says, in plain lists and maps: the JSON's own
+// collections are not serializable under CPS, and lock/input/node/parallel must not run inside a
+// loop over them (these loops call no step). Without `waves` (an older gitops-render) each
+// deployment is its own wave: one after the other, as before.
+Map plainAffected(Map listed) {
+    List waves = []
+    if (listed.waves != null) {
         for (Object wave : listed.waves) {
-            for (Object id : wave) {
-                order << (id as String)
-            }
+            waves << plainList(wave)
         }
     } else {
         for (Object id : (listed.render ?: [:]).keySet()) {
-            order << (id as String)
+            waves << [id as String]
         }
     }
-    return order
+    Map needs = [:]
+    for (Object id : (listed.needs ?: [:]).keySet()) {
+        needs[id as String] = plainList(listed.needs[id])
+    }
+    List viaDependencies = []
+    for (Object id : (listed.render ?: [:]).keySet()) {
+        List why = plainList(listed.render[id])
+        if (why && why.every { it.startsWith('depends on ') }) {
+            viaDependencies << (id as String)
+        }
+    }
+    return [waves: waves, needs: needs, viaDependencies: viaDependencies, destroy: plainList(listed.destroy)]
 }
 
 List plainList(Object items) {
@@ -139,46 +179,161 @@ List plainList(Object items) {
     return out
 }
 
-def deployOne(Map cfg, String id, Map result) {
-    String dir = "${cfg.out}/${id}"
-    String stashName = 'gitops-plan-' + id.replace('/', '-')
-    Map plan = onAgent(cfg) { Map scmVars ->
-        Map planned = null
-        stage("Plan ${id}") {
-            Map rendered = gitopsRender(repo: cfg.sotDir, deployment: id, out: dir)
-            planned = gitopsPlan(repo: cfg.sotDir, dir: dir, vault: cfg.vault, propagate: false)
-            planned.protected = rendered.json?.manifest?.protected == true
-            archiveArtifacts(artifacts: "${dir}/plan.md,${dir}/plan.policy.json", allowEmptyArchive: true)
-            if (planned.code == 4) {
-                stash(name: stashName, includes: "${dir}/**")
+// One wave under the locks of all its deployments: plan in lanes (an unprotected deployment with
+// changes is applied and tagged right after its plan, in its lane); then one approval for the
+// protected ones with changes, listing each with its plan's change summary; then their applies in
+// lanes.
+def runWave(Map cfg, List todo, int n) {
+    List ids = todo*.deployment
+    List extra = []
+    for (String id : ids.drop(1)) {
+        extra << [resource: lockName(id)]
+    }
+    lock(resource: lockName(ids[0]), extra: extra) {
+        inLanes(cfg, todo) { Map result ->
+            planOne(cfg, result)
+            if (result.status == 'pending') {
+                applyOne(cfg, result, false)
             }
         }
-        return planned
-    }
-    result.summary = plan.json?.summary
-    result.change = plan.json?.change_summary
-    if (plan.code == 0) {
-        result.status = 'no changes'
-        return
-    }
-    if (plan.code != 4) {
-        result.status = plan.status
-        error("gitops-plan ${id}: ${plan.status} (exit ${plan.code}); see plan.md and the log")
-    }
-    String approver = null
-    if (plan.protected) {
-        approver = approval(cfg, "Apply ${id}? ${result.change ?: 'See the plan'}. It is in a protected environment; the plan is archived as ${dir}/plan.md.", 'Apply')
-        result.approvedBy = approver
-    }
-    onAgent(cfg) { Map scmVars ->
-        stage("Apply ${id}") {
-            unstash(stashName)
-            gitopsApply(repo: cfg.sotDir, dir: dir, approvedBy: approver, vault: cfg.vault)
-            result.status = 'applied'
-            gitopsTag(repo: cfg.sotDir, dir: dir, vault: cfg.vault)
-            result.status = 'applied and tagged'
+        List waiting = todo.findAll { it.status == 'planned' }
+        String approver = waiting ? waveApproval(cfg, waiting, n) : null
+        if (approver) {
+            for (Map r : waiting) {
+                r.approvedBy = approver
+            }
+            inLanes(cfg, waiting) { Map result ->
+                applyOne(cfg, result, true)
+            }
         }
     }
+}
+
+// One approval for the waiting deployments of a wave: who approved, or null after marking each
+// (rejected, timed out, no approvers configured). An abort of the build propagates.
+String waveApproval(Map cfg, List waiting, int n) {
+    String approver = null
+    String failure = null
+    String status = 'failed'
+    try {
+        approver = approval(cfg, waveApprovalMessage(cfg, waiting, n), 'Apply')
+    } catch (hudson.AbortException e) {
+        failure = e.message
+    } catch (org.jenkinsci.plugins.workflow.steps.FlowInterruptedException e) {
+        String why = interruption(e)
+        if (!why) {
+            throw e
+        }
+        failure = why
+        status = why
+    }
+    if (failure != null) {
+        for (Map r : waiting) {
+            r.status = status
+            r.error = failure
+        }
+    }
+    return approver
+}
+
+String waveApprovalMessage(Map cfg, List waiting, int n) {
+    if (waiting.size() == 1) {
+        Map r = waiting[0]
+        return "Apply ${r.deployment}? ${r.change ?: 'See the plan'}. It is in a protected environment; the plan is archived as ${cfg.out}/${r.deployment}/plan.md."
+    }
+    List lines = []
+    for (Map r : waiting) {
+        lines << "- ${r.deployment}: ${r.change ?: 'see the plan'} (${cfg.out}/${r.deployment}/plan.md)"
+    }
+    return "Apply ${waiting.size()} deployments of wave ${n}? They are in protected environments; the plans are archived:\n" + lines.join('\n')
+}
+
+// The deployments split over at most cfg.maxParallel lanes (round robin), each lane one agent
+// allocation: one checkout and install for all its deployments. One lane runs without parallel.
+def inLanes(Map cfg, List items, Closure work) {
+    int width = Math.max(1, Math.min((cfg.maxParallel ?: 1) as int, items.size()))
+    List lanes = []
+    for (int i = 0; i < width; i++) {
+        lanes << []
+    }
+    for (int i = 0; i < items.size(); i++) {
+        lanes[i % width] << items[i]
+    }
+    Map branches = [:]
+    for (int i = 0; i < width; i++) {
+        List lane = lanes[i]
+        branches["lane ${i + 1}"] = {
+            try {
+                onAgent(cfg) { Map scmVars ->
+                    for (Map result : lane) {
+                        guarded(result) {
+                            work.call(result)
+                        }
+                    }
+                }
+            } catch (hudson.AbortException e) {
+                // The lane's agent, checkout or install failed: its deployments did not run.
+                for (Map result : lane) {
+                    if (result.status in ['pending', 'planned']) {
+                        result.status = 'failed'
+                        result.error = e.message
+                    }
+                }
+            }
+        }
+    }
+    if (width == 1) {
+        branches['lane 1'].call()
+    } else {
+        parallel(branches)
+    }
+}
+
+// Render and plan (on the lane's agent). 'no changes', or 'planned' for a protected deployment
+// with changes (stashed for its apply after the approval), or still 'pending' (apply next).
+def planOne(Map cfg, Map result) {
+    String id = result.deployment
+    String dir = "${cfg.out}/${id}"
+    stage("Plan ${id}") {
+        Map rendered = gitopsRender(repo: cfg.sotDir, deployment: id, out: dir)
+        Map planned = gitopsPlan(repo: cfg.sotDir, dir: dir, vault: cfg.vault, propagate: false)
+        archiveArtifacts(artifacts: "${dir}/plan.md,${dir}/plan.policy.json", allowEmptyArchive: true)
+        result.summary = planned.json?.summary
+        result.change = planned.json?.change_summary
+        result.outputsChanged = planned.json?.summary?.outputs_changed == null ? null : !planned.json.summary.outputs_changed.isEmpty()
+        if (planned.code == 0) {
+            result.status = 'no changes'
+            result.outputsChanged = false
+            return
+        }
+        if (planned.code != 4) {
+            result.status = planned.status
+            error("gitops-plan ${id}: ${planned.status} (exit ${planned.code}); see plan.md and the log")
+        }
+        if (rendered.json?.manifest?.protected == true) {
+            stash(name: stashName(id), includes: "${dir}/**")
+            result.status = 'planned'
+        }
+    }
+}
+
+// Apply and tag; after an approval on another agent, from the stashed plan.
+def applyOne(Map cfg, Map result, boolean fromStash) {
+    String id = result.deployment
+    String dir = "${cfg.out}/${id}"
+    stage("Apply ${id}") {
+        if (fromStash) {
+            unstash(stashName(id))
+        }
+        gitopsApply(repo: cfg.sotDir, dir: dir, approvedBy: result.approvedBy, vault: cfg.vault)
+        result.status = 'applied'
+        gitopsTag(repo: cfg.sotDir, dir: dir, vault: cfg.vault)
+        result.status = 'applied and tagged'
+    }
+}
+
+String stashName(String id) {
+    return 'gitops-plan-' + id.replace('/', '-')
 }
 
 def destroyOne(Map cfg, String id, Map result) {
@@ -217,15 +372,22 @@ def driftCheck(Map cfg, List results) {
             return gitopsRender(repo: cfg.sotDir, all: true, out: cfg.out).json
         }
     }
-    List driftStashes = []
+    List checks = []
     for (Map r : all.rendered) {
-        String id = r.deployment
-        Map result = [deployment: id, action: 'drift', status: 'pending']
+        Map result = [deployment: r.deployment as String, action: 'drift', status: 'pending']
         results << result
-        lock(resource: lockName(id)) {
-            guarded(result) {
-                driftOne(cfg, id, result, driftStashes)
-            }
+        checks << result
+    }
+    // Drift checks change nothing: all of them in lanes, each under its deployment's lock.
+    inLanes(cfg, checks) { Map result ->
+        lock(resource: lockName(result.deployment)) {
+            driftOne(cfg, result)
+        }
+    }
+    List driftStashes = []
+    for (Map r : checks) {
+        if (r.stash) {
+            driftStashes << r.stash
         }
     }
     fleetReport(cfg, driftStashes)
@@ -233,19 +395,18 @@ def driftCheck(Map cfg, List results) {
 }
 
 // drift.json of each deployment is stashed for the fleet report (which may run on another agent).
-def driftOne(Map cfg, String id, Map result, List driftStashes) {
-    onAgent(cfg) { Map scmVars ->
-        stage("Drift ${id}") {
-            String dir = "${cfg.out}/${id}"
-            gitopsRender(repo: cfg.sotDir, deployment: id, out: dir)
-            Map plan = gitopsPlan(repo: cfg.sotDir, dir: dir, drift: true, vault: cfg.vault, propagate: false)
-            archiveArtifacts(artifacts: "${dir}/drift.md", allowEmptyArchive: true)
-            junit(testResults: "${dir}/drift.xml", allowEmptyResults: true)
-            String stashName = 'gitops-drift-' + id.replace('/', '-')
-            stash(name: stashName, includes: "${dir}/drift.json", allowEmpty: true)
-            driftStashes << stashName
-            result.status = plan.code == 4 ? 'drift' : (plan.code == 0 ? driftStatus(plan.json) : plan.status)
-        }
+def driftOne(Map cfg, Map result) {
+    String id = result.deployment
+    stage("Drift ${id}") {
+        String dir = "${cfg.out}/${id}"
+        gitopsRender(repo: cfg.sotDir, deployment: id, out: dir)
+        Map plan = gitopsPlan(repo: cfg.sotDir, dir: dir, drift: true, vault: cfg.vault, propagate: false)
+        archiveArtifacts(artifacts: "${dir}/drift.md", allowEmptyArchive: true)
+        junit(testResults: "${dir}/drift.xml", allowEmptyResults: true)
+        String name = 'gitops-drift-' + id.replace('/', '-')
+        stash(name: name, includes: "${dir}/drift.json", allowEmpty: true)
+        result.stash = name
+        result.status = plan.code == 4 ? 'drift' : (plan.code == 0 ? driftStatus(plan.json) : plan.status)
     }
     if (result.status == 'drift') {
         unstable("drift in ${id}: see ${cfg.out}/${id}/drift.md")
@@ -302,7 +463,7 @@ def guarded(Map result, Closure body) {
     try {
         body()
     } catch (hudson.AbortException e) {
-        if (result.status == 'pending') {
+        if (result.status in ['pending', 'planned']) {
             result.status = 'failed'
         } else if (result.status == 'applied') {
             result.status = 'applied, tag failed'

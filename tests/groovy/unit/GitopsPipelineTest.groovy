@@ -33,8 +33,10 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert h.inputs == []
         assert results*.status == ['applied and tagged']
         assert h.archived*.artifacts == ['build/dev/web/plan.md,build/dev/web/plan.policy.json', 'gitops-report/report.*']
-        assert h.callsTo('stash')[0].args[0].name == 'gitops-plan-dev-web'
-        assert h.callsTo('unstash').size() == 1
+        // Planned and applied in one lane: no stash, one checkout for it (and one for the changes,
+        // one for the report).
+        assert h.callsTo('stash') == [] && h.callsTo('unstash') == []
+        assert h.callsTo('checkout').size() == 3 && h.callsTo('parallel') == []
         assert h.currentBuild.description == 'dev/web: applied and tagged'
         assert h.junits[-1].text.contains('<testcase classname="gitops.deploy" name="dev/web">')
         assert h.properties*.type == ['disableConcurrentBuilds', 'buildDiscarder', 'pipelineTriggers']
@@ -57,6 +59,7 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert input.message.contains('prod/api') && input.message.contains(change)
         assert input.locksHeld == ['gitops-prod-api']
         assert argv('gitops-apply') == ['--repo=sot', '--approved-by=alice', '--json', '--', 'build/prod/api']
+        assert h.callsTo('stash')[0].args[0].name == 'gitops-plan-prod-api' && h.callsTo('unstash').size() == 1
         assert h.currentBuild.description == "prod/api: applied and tagged (approved by alice) - plan: ${change}"
     }
 
@@ -193,7 +196,7 @@ class GitopsPipelineTest extends HarnessTestBase {
     void affectedDeploymentsRunInWaveOrderDependenciesFirst() {
         // render is sorted by name (dev/api before dev/db); the waves put the dependency first.
         setUpFlow([render: ['dev/api': ['depends on dev/db, which is affected'], 'dev/db': ['request changed']],
-                   waves: [['dev/db'], ['dev/api']], destroy: ['dev/web', 'dev/cache']])
+                   waves: [['dev/db'], ['dev/api']], needs: ['dev/api': ['dev/db']], destroy: ['dev/web', 'dev/cache']])
         renders('dev/db', false)
         renders('dev/api', false)
         fake.enqueue('gitops-plan', 4)
@@ -203,6 +206,113 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert results*.deployment == ['dev/db', 'dev/api', 'dev/web', 'dev/cache']
         assert fake.calls('gitops-apply')*.argv*.getAt(-1) == ['build/dev/db', 'build/dev/api']
         assert h.locks == ['gitops-dev-db', 'gitops-dev-api', 'gitops-dev-web', 'gitops-dev-cache']
+    }
+
+    /** A checkout that returns only when `n` lanes are on their agents at once (or fails after 60 s). */
+    void lanesMeetAtCheckout(int n) {
+        java.util.concurrent.CountDownLatch together = new java.util.concurrent.CountDownLatch(n)
+        int checkouts = 0
+        h.checkoutHandler = { Object scm, File dir ->
+            synchronized (this) { checkouts++ }
+            if (checkouts > 1 && checkouts <= n + 1) { // the first is the Changes stage
+                together.countDown()
+                assert together.await(60, java.util.concurrent.TimeUnit.SECONDS): "${n} lanes never ran at once"
+            }
+            [GIT_COMMIT: 'c2', GIT_PREVIOUS_SUCCESSFUL_COMMIT: 'c1']
+        }
+    }
+
+    @Test
+    void aWaveRunsInParallelLanesBoundedByMaxParallelEachWithOneCheckout() {
+        List ids = ['dev/a', 'dev/b', 'dev/c', 'dev/d', 'dev/e']
+        Map render = [:]
+        ids.each { render[it] = ['request changed'] }
+        setUpFlow([render: render, waves: [ids], needs: [:], destroy: []])
+        lanesMeetAtCheckout(2)
+        ids.each { String id ->
+            fake.answerFor('gitops-render', id, 0, groovy.json.JsonOutput.toJson([deployment: id, manifest: [protected: false]]))
+        }
+        fake.answer('gitops-plan', 4, '{"summary": {"outputs_changed": []}}')
+        List results = runPipeline(maxParallel: 2)
+        assert results*.status == ['applied and tagged'] * 5
+        assert h.parallels.size() == 1 && h.parallels[0].branches == ['lane 1', 'lane 2']
+        assert h.parallelPeak == 2
+        // one lock step for the wave, one checkout per lane (+ changes + report)
+        assert h.locks == ids.collect { 'gitops-' + it.replace('/', '-') }
+        assert h.callsTo('lock').size() == 1
+        assert h.callsTo('checkout').size() == 4
+        // lane 1 took a, c, e; lane 2 took b, d: each in the order given
+        List applied = fake.calls('gitops-apply')*.argv*.getAt(-1)
+        assert applied.sort() == ids.collect { 'build/' + it }
+        assert applied.findAll { it in ['build/dev/a', 'build/dev/c', 'build/dev/e'] } == ['build/dev/a', 'build/dev/c', 'build/dev/e']
+        // concurrent lanes work in workspaces of their own, as Jenkins gives them
+        assert fake.calls('gitops-apply')*.cwd.unique().size() == 2
+    }
+
+    @Test
+    void aFailedDependencySkipsItsDependentsAndTheOthersGoOn() {
+        setUpFlow([render: ['dev/db': ['request changed'], 'dev/web': ['request changed'],
+                            'dev/api': ['request changed', 'depends on dev/db, which is affected'],
+                            'dev/ui': ['depends on dev/api, which is affected']],
+                   waves: [['dev/db', 'dev/web'], ['dev/api'], ['dev/ui']],
+                   needs: ['dev/api': ['dev/db'], 'dev/ui': ['dev/api']], destroy: []])
+        ['dev/db', 'dev/web'].each { renders(it, false) }
+        fake.answerFor('gitops-plan', 'build/dev/db', 1)
+        fake.answerFor('gitops-plan', 'build/dev/web', 4)
+        def e = aborts { runPipeline() }
+        assert h.currentBuild.description.readLines() == [
+            'dev/db: failed', 'dev/web: applied and tagged',
+            'dev/api: skipped: dependency failed', 'dev/ui: skipped: dependency failed']
+        assert h.junits[-1].text.contains('<failure message="skipped: dependency failed">dependency dev/db did not deploy</failure>')
+        assert fake.calls('gitops-plan')*.argv*.getAt(-1).sort() == ['build/dev/db', 'build/dev/web']
+        assert e.message.contains('3 of 4 deployment(s) failed')
+    }
+
+    @Test
+    void aDependentIsPlannedAfterItsDependencyOnlyWhenTheDependencysOutputsChanged() {
+        Map listed = [render: ['dev/db': ['request changed'], 'dev/api': ['depends on dev/db, which is affected']],
+                      waves: [['dev/db'], ['dev/api']], needs: ['dev/api': ['dev/db']], destroy: []]
+        setUpFlow(listed)
+        renders('dev/db', false)
+        fake.answerFor('gitops-plan', 'build/dev/db', 4, '{"summary": {"outputs_changed": []}}')
+        List results = runPipeline()
+        assert results*.status == ['applied and tagged', 'no changes']
+        assert results[1].change == 'dependency outputs unchanged'
+        assert fake.calls('gitops-plan')*.argv*.getAt(-1) == ['build/dev/db']
+
+        setUpHarness()
+        setUpFlow(listed)
+        renders('dev/db', false)
+        renders('dev/api', false)
+        fake.answerFor('gitops-plan', 'build/dev/db', 4, '{"summary": {"outputs_changed": ["db_endpoint"]}}')
+        fake.answerFor('gitops-plan', 'build/dev/api', 4, '{"summary": {"outputs_changed": []}}')
+        assert runPipeline()*.status == ['applied and tagged', 'applied and tagged']
+        assert fake.calls('gitops-plan')*.argv*.getAt(-1) == ['build/dev/db', 'build/dev/api']
+    }
+
+    @Test
+    void theProtectedDeploymentsOfAWaveShareOneApprovalRecordedOnEach() {
+        setUpFlow([render: ['prod/api': ['x'], 'prod/web': ['x'], 'prod/tools': ['x']],
+                   waves: [['prod/api', 'prod/tools', 'prod/web']], needs: [:], destroy: []])
+        ['prod/api', 'prod/tools', 'prod/web'].each { String id ->
+            fake.answerFor('gitops-render', id, 0, groovy.json.JsonOutput.toJson([deployment: id, manifest: [protected: true]]))
+        }
+        fake.answerFor('gitops-plan', 'build/prod/api', 4, '{"change_summary": "1 to add"}')
+        fake.answerFor('gitops-plan', 'build/prod/web', 4, '{"change_summary": "2 to change"}')
+        fake.answerFor('gitops-plan', 'build/prod/tools', 0)
+        h.inputHandler = { Map m -> 'alice' }
+        List results = runPipeline()
+        assert h.inputs.size() == 1
+        String message = h.inputs[0].message
+        assert message.startsWith('Apply 2 deployments of wave 1?')
+        assert message.contains('- prod/api: 1 to add (build/prod/api/plan.md)')
+        assert message.contains('- prod/web: 2 to change (build/prod/web/plan.md)')
+        assert !message.contains('prod/tools')
+        assert h.inputs[0].locksHeld == ['gitops-prod-api', 'gitops-prod-tools', 'gitops-prod-web']
+        assert results*.status == ['applied and tagged', 'no changes', 'applied and tagged']
+        assert results.findAll { it.approvedBy == 'alice' }*.deployment == ['prod/api', 'prod/web']
+        assert fake.calls('gitops-apply')*.argv.every { it.contains('--approved-by=alice') }
+        assert h.callsTo('unstash')*.args*.getAt(0).sort() == ['gitops-plan-prod-api', 'gitops-plan-prod-web']
     }
 
     @Test
@@ -223,7 +333,7 @@ class GitopsPipelineTest extends HarnessTestBase {
         fake.enqueue('gitops-plan', 4, '{"drift_status": "drift"}')
         fake.enqueue('gitops-plan', 0, '{"drift_status": "in_sync"}')
         fake.enqueue('gitops-plan', 0, '{"drift_status": "never_deployed"}')
-        List results = runPipeline()
+        List results = runPipeline(maxParallel: 1)
         assert results*.status == ['drift', 'in sync', 'never deployed']
         assert fake.calls('gitops-apply') == [] && fake.calls('gitops-tag') == []
         assert argv('gitops-render', 0) == ['--repo=sot', '--out=build', '--all', '--json', '--']
@@ -248,7 +358,7 @@ class GitopsPipelineTest extends HarnessTestBase {
         // a previous build's leftovers are not this run's drift
         new File(h.workspace, '.gitops/drift/build/dev/z').mkdirs()
         new File(h.workspace, '.gitops/drift/build/dev/z/drift.json').text = '{}'
-        runPipeline()
+        runPipeline(maxParallel: 1)
         assert h.callsTo('stash')*.args*.getAt(0)*.name == ['gitops-drift-dev-a', 'gitops-drift-dev-b']
         assert h.callsTo('stash')[0].args[0].includes == 'build/dev/a/drift.json' && h.callsTo('stash')[0].args[0].allowEmpty
         assert h.callsTo('unstash')*.args*.getAt(0) == ['gitops-drift-dev-a', 'gitops-drift-dev-b']
