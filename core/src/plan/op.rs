@@ -80,6 +80,9 @@ pub struct PlanReport {
     pub resources: Vec<Change>,
     /// Stateful resources the plan deletes or replaces.
     pub data_loss: Vec<Change>,
+    /// Root outputs the plan changes: what deployments depending on this one would read
+    /// differently (empty: they need no new plan).
+    pub outputs_changed: Vec<String>,
     pub policy: PolicyReport,
     /// The plan digest (plan.digest) that `gitops-apply` checks ("" in a drift check: its plan
     /// is not kept).
@@ -186,6 +189,7 @@ fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
         },
         data_loss: s.data_loss().into_iter().cloned().collect(),
         resources: s.changes.clone(),
+        outputs_changed: s.outputs_changed.clone(),
         refused: false,
         policy,
         digest: String::new(),
