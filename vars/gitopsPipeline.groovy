@@ -300,7 +300,7 @@ def planOne(Map cfg, Map result) {
         archiveArtifacts(artifacts: "${dir}/plan.md,${dir}/plan.policy.json", allowEmptyArchive: true)
         result.summary = planned.json?.summary
         result.change = planned.json?.change_summary
-        result.outputsChanged = planned.json?.summary?.outputs_changed == null ? null : !planned.json.summary.outputs_changed.isEmpty()
+        result.outputsChanged = planned.json?.outputs_changed == null ? null : !planned.json.outputs_changed.isEmpty()
         if (planned.code == 0) {
             result.status = 'no changes'
             result.outputsChanged = false

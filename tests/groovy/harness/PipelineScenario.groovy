@@ -139,8 +139,12 @@ class PipelineScenario {
 
     // ---------------------------------------------------------------------------------------------
 
-    /** One build of the deploy job: the Jenkinsfile of the pushed commit, run by a fresh harness. */
-    List build() {
+    /**
+     * One build of the deploy job: the Jenkinsfile of the pushed commit, run by a fresh harness.
+     * `failing`: the build must fail (a deployment failed); its results are read all the same, and
+     * the next build diffs from the last good commit again, as Jenkins does.
+     */
+    List build(boolean failing = false) {
         builds++
         String commit = head()
         tell("   build #${builds}: ${lastGood[0..7]}..${commit[0..7]}")
@@ -159,7 +163,15 @@ class PipelineScenario {
         List results
         try {
             h.runScript(jenkinsfile)
+            check(!failing, 'the build succeeded, but a deployment was to fail')
             results = (List) h.callsTo('junit') ? parseResults(h) : []
+        } catch (hudson.AbortException e) {
+            if (!failing) {
+                tell(h.logText().readLines().takeRight(60).join('\n'))
+                throw e
+            }
+            tell("   the build failed, as it should: ${e.message}")
+            results = parseResults(h)
         } catch (Throwable e) {
             tell(h.logText().readLines().takeRight(60).join('\n'))
             throw e
@@ -167,7 +179,9 @@ class PipelineScenario {
         secrets.each { String s -> check(!h.logText().contains(s), 'a Vault secret reached the build log') }
         h.shCalls.each { Map c -> secrets.each { String s -> check(!c.script.contains(s), 'a Vault secret reached a shell command') } }
         tell("   description: ${h.currentBuild.description.replace('\n', '; ')}")
-        lastGood = commit
+        if (!failing) {
+            lastGood = commit
+        }
         lastBuild = h
         return results
     }
@@ -184,10 +198,15 @@ class PipelineScenario {
     }
 
     PipelineHarness harness(File ws, String buildTag) {
-        ws.mkdirs()
-        File modules = new File(ws, 'modules')
-        if (!modules.exists()) {
-            java.nio.file.Files.createSymbolicLink(modules.toPath(), new File(work, 'ex/modules').toPath())
+        // gitops.toml finds the module repositories beside the checkout (../modules): in the
+        // workspace and in those of concurrent lanes (ws@2, ...).
+        (1..8).each { int n ->
+            File w = n == 1 ? ws : new File(ws.parentFile, "${ws.name}@${n}")
+            w.mkdirs()
+            File modules = new File(w, 'modules')
+            if (!java.nio.file.Files.exists(modules.toPath(), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                java.nio.file.Files.createSymbolicLink(modules.toPath(), new File(work, 'ex/modules').toPath())
+            }
         }
         PipelineHarness h = new PipelineHarness(root, ws)
         Map<String, String> e = h.baseEnv

@@ -232,7 +232,7 @@ class GitopsPipelineTest extends HarnessTestBase {
         ids.each { String id ->
             fake.answerFor('gitops-render', id, 0, groovy.json.JsonOutput.toJson([deployment: id, manifest: [protected: false]]))
         }
-        fake.answer('gitops-plan', 4, '{"summary": {"outputs_changed": []}}')
+        fake.answer('gitops-plan', 4, '{"outputs_changed": []}')
         List results = runPipeline(maxParallel: 2)
         assert results*.status == ['applied and tagged'] * 5
         assert h.parallels.size() == 1 && h.parallels[0].branches == ['lane 1', 'lane 2']
@@ -274,7 +274,7 @@ class GitopsPipelineTest extends HarnessTestBase {
                       waves: [['dev/db'], ['dev/api']], needs: ['dev/api': ['dev/db']], destroy: []]
         setUpFlow(listed)
         renders('dev/db', false)
-        fake.answerFor('gitops-plan', 'build/dev/db', 4, '{"summary": {"outputs_changed": []}}')
+        fake.answerFor('gitops-plan', 'build/dev/db', 4, '{"outputs_changed": []}')
         List results = runPipeline()
         assert results*.status == ['applied and tagged', 'no changes']
         assert results[1].change == 'dependency outputs unchanged'
@@ -284,8 +284,8 @@ class GitopsPipelineTest extends HarnessTestBase {
         setUpFlow(listed)
         renders('dev/db', false)
         renders('dev/api', false)
-        fake.answerFor('gitops-plan', 'build/dev/db', 4, '{"summary": {"outputs_changed": ["db_endpoint"]}}')
-        fake.answerFor('gitops-plan', 'build/dev/api', 4, '{"summary": {"outputs_changed": []}}')
+        fake.answerFor('gitops-plan', 'build/dev/db', 4, '{"outputs_changed": ["db_endpoint"]}')
+        fake.answerFor('gitops-plan', 'build/dev/api', 4, '{"outputs_changed": []}')
         assert runPipeline()*.status == ['applied and tagged', 'applied and tagged']
         assert fake.calls('gitops-plan')*.argv*.getAt(-1) == ['build/dev/db', 'build/dev/api']
     }
