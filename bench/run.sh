@@ -127,5 +127,20 @@ if [ -x "$bin/gitops-certify" ]; then
     -n full "$bin/gitops-certify run data-store 1.0.0 --repo $ex/repo --force"
 fi
 
+echo "== [${SECONDS}s] B8: 100 deployments in 3 dependency waves through gitopsPipeline (step harness, real binaries and Terraform), 1/2/4/8 lanes"
+# One build per lane count (each plans, applies and tags all 100 in a fresh example): a single
+# run each, side by side in this run, not a median (a run is a minute).
+if command -v groovy >/dev/null && [ -f /usr/share/java/CodeNarc.jar ]; then
+  if [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
+    export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+  fi
+  g="$root/tests/groovy"
+  JAVA_OPTS="-Dgroovy.root=$work/groovy-home" groovy -cp "$g/stubs:$g/harness:$root/src" "$g/bench-waves.groovy" \
+    "$root" "$work/b8" ${BENCH_LANES:-1 2 4 8} > "$raw/b8.jsonl" 2> "$raw/b8.err" || { tail -40 "$raw/b8.err"; exit 1; }
+  grep '^B8' "$raw/b8.err" | sed 's/^/   /'
+else
+  echo "   skipped: groovy is not installed (make tools installs it)" >&2
+fi
+
 echo "== [${SECONDS}s] done"
 python3 "$root/bench/report.py" "$work" "$N" "$tf"

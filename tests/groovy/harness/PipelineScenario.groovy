@@ -39,10 +39,13 @@ class PipelineScenario {
         this.story = story
     }
 
+    /** Where the binaries come from, relative to the toolkit root (the benchmark: target/release). */
+    String binDir = 'target/debug'
+
     /** The binaries the scenario needs that are not built (empty: it can run). */
-    static List<String> missing(File root) {
-        return BINARIES.findAll { !new File(root, "target/debug/${it}").canExecute() } +
-            (new File(root, 'target/debug/vault-dev').canExecute() ? [] : ['vault-dev'])
+    static List<String> missing(File root, String binDir = 'target/debug') {
+        return BINARIES.findAll { !new File(root, "${binDir}/${it}").canExecute() } +
+            (new File(root, "${binDir}/vault-dev").canExecute() ? [] : ['vault-dev'])
     }
 
     void run() {
@@ -212,7 +215,7 @@ class PipelineScenario {
         Map<String, String> e = h.baseEnv
         String tools = new File(root, '.tools/bin').path
         e.PATH = "${tools}:${e.PATH}".toString()
-        e.GITOPS_TOOLKIT_BIN = new File(root, 'target/debug').path
+        e.GITOPS_TOOLKIT_BIN = new File(root, binDir).path
         e.GITOPS_CACHE_DIR = new File(work, 'cache').path
         e.GITOPS_STATE_DIR = state.path
         e.GITOPS_APPROVERS = 'alice'
@@ -239,7 +242,7 @@ class PipelineScenario {
     }
 
     void startVault() {
-        ProcessBuilder pb = new ProcessBuilder([new File(root, 'target/debug/vault-dev').path, '--print-config'])
+        ProcessBuilder pb = new ProcessBuilder([new File(root, "${binDir}/vault-dev").path, '--print-config'])
         pb.redirectError(ProcessBuilder.Redirect.INHERIT)
         vault = pb.start()
         BufferedReader r = new BufferedReader(new InputStreamReader(vault.inputStream, 'UTF-8'))
