@@ -347,7 +347,11 @@ fn the_report_of_the_example_after_deploy_update_drift_revoke_and_destroy() {
     let dev = &r["resources_by_environment"][0];
     assert_eq!(dev["environment"], "dev");
     assert_eq!(dev["total"].as_u64(), Some(2 * total));
-    assert_eq!(r["dependencies"], serde_json::json!([]));
+    // The example's one dependency: staging/orders-api reads staging/orders-db's endpoint.
+    assert_eq!(
+        r["dependencies"],
+        serde_json::json!([{ "from": "staging/orders-api", "to": "staging/orders-db" }])
+    );
 
     let t = &r["totals"];
     assert_eq!(t["deployments"], 8);
@@ -390,6 +394,17 @@ fn the_report_of_the_example_after_deploy_update_drift_revoke_and_destroy() {
     assert!(
         dom.contains(r#"data-kind="destroyed_with_state_left""#),
         "orphan row"
+    );
+    // The dependency graph: an inline SVG edge and its line in the list beside it.
+    let edge = r#"data-edge-from="staging/orders-api" data-edge-to="staging/orders-db""#;
+    assert_eq!(
+        dom.matches(edge).count(),
+        2,
+        "the edge in the graph and in the list"
+    );
+    assert!(
+        dom.contains(r#"data-node="staging/orders-db""#),
+        "dependency node"
     );
     // The revocation reason with a <script> shows as text, and no element came of it: the page's
     // one script is its own (table sorting).

@@ -10,6 +10,7 @@
 //!   prints, module tags resolved through the module cache without fetching again) and the records
 //!   of [`crate::certify::matrix::rows`];
 //! - orphans with a live record and no request: [`crate::lifecycle::orphans::find_among`];
+//! - dependencies: the `[dependencies]` of the requests (deployment -> what it depends on);
 //! - drift: the `drift.json` a drift check (`gitops-plan --drift`) leaves in the rendered
 //!   directory, read from `<drift-dir>/<env>/<name>/drift.json`: the layout of a drift run that
 //!   rendered the fleet into `<drift-dir>` (`gitops-render --all --out <drift-dir>`, then
@@ -133,6 +134,16 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         let (id, d) = r?;
         requests.insert(id, d);
     }
+    // What the requests declare: each deployment -> each deployment it depends on.
+    let dependencies: Vec<DependencyEdge> = requests
+        .iter()
+        .flat_map(|(id, d)| {
+            d.dependencies.values().map(move |name| DependencyEdge {
+                from: id.to_string(),
+                to: format!("{}/{name}", id.env),
+            })
+        })
+        .collect();
     let mut histories = meta::histories(&git)?;
     let found_orphans = orphans::find_among(&repo, None, &histories)?;
     let mut ids: BTreeSet<DeploymentId> = requests.keys().cloned().collect();
@@ -271,7 +282,7 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         resources_by_environment,
         oldest,
         at_risk,
-        dependencies: Vec::new(),
+        dependencies,
         totals,
     })
 }

@@ -30,7 +30,7 @@ pub struct FleetReport {
     /// Deployments whose deployed package is revoked or not certified (protected environments
     /// first).
     pub at_risk: Vec<RiskRow>,
-    /// Deployment -> deployment dependencies (empty until requests can declare them).
+    /// Deployment -> deployment it depends on, from the requests' `[dependencies]` (by request).
     pub dependencies: Vec<DependencyEdge>,
     /// Counts for the page header.
     pub totals: Totals,
