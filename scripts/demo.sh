@@ -131,13 +131,32 @@ echo "   resources left in the state: $("$tf" -chdir="$dir" state list | wc -l)"
 git -C "$repo" tag -l 'destroyed/*' | sed 's/^/   tag: /'
 git -C "$repo" log --oneline -1 | sed 's/^/   commit: /'
 
-step "10. Promotion: orders-api goes to staging, then to prod (protected: certified package, approval)"
+step "10. Promotion: orders-api goes to staging (after its database), then to prod (protected: certified package, approval)"
 set +e
 "$bin/gitops-render" --repo "$repo" prod/orders-api --out "$out/prod/orders-api" >/dev/null
 "$bin/gitops-plan" --repo "$repo" "$out/prod/orders-api" >/dev/null 2>"$work/plan.err"; code=$?
 set -e
 echo "   prod before staging: exit code $code: $(tail -1 "$work/plan.err")"
+echo "   staging/orders-api depends on staging/orders-db ([dependencies]: its endpoint into the app config)"
+"$bin/gitops-render" --repo "$repo" staging/orders-api --out "$out/staging/orders-api" >/dev/null
+set +e
+"$bin/gitops-plan" --repo "$repo" "$out/staging/orders-api" >/dev/null 2>"$work/plan.err"; code=$?
+set -e
+echo "   before its database: exit code $code: $(tail -1 "$work/plan.err")"
+"$bin/gitops-render" --repo "$repo" --changed-since "$base" --list | grep staging/ | sed 's/^/   /' || true
+deploy staging/orders-db
 deploy staging/orders-api
+python3 - "$work/state/staging" <<'PY'
+import json, sys
+d = sys.argv[1]
+endpoint = json.load(open(f"{d}/orders-db.tfstate"))["outputs"]["db_endpoint"]["value"]
+for r in json.load(open(f"{d}/orders-api.tfstate"))["resources"]:
+    for i in r["instances"] if r.get("name") == "config_parameter" else []:
+        if i.get("index_key") == "ORDERS_DB_ENDPOINT":
+            v = i["attributes"]["input"]
+            v = v.get("value", v) if "type" in v else v
+            print(f"   staging/orders-api ORDERS_DB_ENDPOINT = {v['value']} (orders-db's db_endpoint: {endpoint})")
+PY
 set +e
 "$bin/gitops-plan" --repo "$repo" "$out/prod/orders-api" >/dev/null 2>&1
 "$bin/gitops-apply" --repo "$repo" "$out/prod/orders-api" 2>&1 | tail -1 | sed 's/^/   without approval: /'
@@ -146,6 +165,8 @@ deploy prod/orders-api alice
 for d in prod/orders-api staging/orders-api; do
   "$bin/gitops-destroy" --repo "$repo" "$d" --confirm orders-api --approved-by alice --out "$out/$d" | grep -E '^\*\*|destroyed' | sed 's/^/   /'
 done
+# Dependents first: staging/orders-api is gone, its database can go.
+"$bin/gitops-destroy" --repo "$repo" staging/orders-db --confirm orders-db --allow-data-loss --out "$out/staging/orders-db" | grep -E '^\*\*|destroyed' | sed 's/^/   /'
 
 step "11. The same flow as Jenkins runs it: the shared library's gitopsPipeline over four commits"
 bash "$root/scripts/pipeline-demo.sh" 2>&1 | sed 's/^/   /'

@@ -1,5 +1,6 @@
-// The local pipeline run of `make demo` (scripts/pipeline-demo.sh): PipelineScenario with the story
-// printed. Usage: groovy -cp <harness...> demo.groovy <toolkit root> <work dir>
+// The local pipeline run of `make demo` (scripts/pipeline-demo.sh): PipelineScenario, then
+// WavesScenario (dependent deployments in waves and parallel lanes), with the story printed.
+// Usage: groovy -cp <harness...> demo.groovy <toolkit root> <work dir>
 File root = new File(args[0]).canonicalFile
 File work = new File(args[1])
 List<String> missing = PipelineScenario.missing(root)
@@ -7,4 +8,6 @@ if (missing) {
     System.err.println("pipeline demo: not built yet: ${missing.join(', ')} (cargo build --workspace)")
     System.exit(2)
 }
-new PipelineScenario(root, work, System.out).run()
+new PipelineScenario(root, new File(work, 'lifecycle'), System.out).run()
+System.out.println('\n\033[1m== The same pipeline over deployments that depend on each other: waves, lanes\033[0m')
+new WavesScenario(root, new File(work, 'waves'), System.out).run()

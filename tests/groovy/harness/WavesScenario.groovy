@@ -61,7 +61,7 @@ API_URL = "api.endpoint"
                           'dev/shop-api': 'applied and tagged', 'dev/shop-web': 'applied and tagged'], "results ${results}")
         check(lastBuild.parallelPeak == 2, "wave 1 ran in ${lastBuild.parallelPeak} lane(s) at once, expected 2")
         List<String> waves = lastBuild.logText().readLines().findAll { it.startsWith('gitops: wave ') }
-        tell("   ${waves.join('; ')}")
+        tell("   ${waves.join('; ')}; ${lastBuild.parallelPeak} lanes ran at once in wave 1")
         check(waves == ['gitops: wave 1 of 3: dev/shop-db, dev/shop-tools', 'gitops: wave 2 of 3: dev/shop-api',
                         'gitops: wave 3 of 3: dev/shop-web'], "waves ${waves}")
         check(setting('shop-api', 'SHOP_DB') == output('shop-db', 'db_endpoint'), 'shop-api does not read the applied db_endpoint')
