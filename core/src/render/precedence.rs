@@ -291,27 +291,7 @@ impl InputContext<'_> {
     fn check_request_modules(&self) -> Result<()> {
         for module in self.dep.overrides.keys() {
             if !self.package.modules.contains_key(module) {
-                return Err(self
-                    .dep_src
-                    .error(
-                        &["overrides", module],
-                        format!(
-                            "module {}, which package {}@{} does not contain",
-                            shown(module),
-                            self.dep.component,
-                            self.dep.package
-                        ),
-                        format!(
-                            "a module of the package: {}",
-                            self.package
-                                .modules
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                    .into());
+                return Err(self.not_in_package(&["overrides", module], module));
             }
         }
         self.check_dependency_wiring()?;
@@ -339,6 +319,23 @@ impl InputContext<'_> {
         Ok(())
     }
 
+    /// The request names a module its package does not contain (at `key`).
+    fn not_in_package(&self, key: &[&str], module: &str) -> Error {
+        let known: Vec<&str> = self.package.modules.keys().map(String::as_str).collect();
+        self.dep_src
+            .error(
+                key,
+                format!(
+                    "module {}, which package {}@{} does not contain",
+                    shown(module),
+                    self.dep.component,
+                    self.dep.package
+                ),
+                format!("a module of the package: {}", known.join(", ")),
+            )
+            .into()
+    }
+
     /// `[wiring.<module>]` of the request names a module of the package and an input it declares
     /// that the package does not wire itself.
     fn check_dependency_wiring(&self) -> Result<()> {
@@ -347,50 +344,15 @@ impl InputContext<'_> {
                 continue;
             }
             let Some(pinned) = self.package.modules.get(module) else {
-                return Err(self
-                    .dep_src
-                    .error(
-                        &["wiring", module],
-                        format!(
-                            "module {}, which package {}@{} does not contain",
-                            shown(module),
-                            self.dep.component,
-                            self.dep.package
-                        ),
-                        format!(
-                            "a module of the package: {}",
-                            self.package
-                                .modules
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                    .into());
+                return Err(self.not_in_package(&["wiring", module], module));
             };
             let iface = &self.interfaces[module];
             let at = format!("{module}@{}", self.modules[module].git_ref);
             for input in inputs.keys() {
                 let key = ["wiring", module.as_str(), input.as_str()];
                 if !iface.variables.contains_key(input) {
-                    return Err(self
-                        .dep_src
-                        .error(
-                            &key,
-                            format!("input `{input}`, which {at} does not declare"),
-                            format!(
-                                "an input of {at}: {}",
-                                iface
-                                    .variables
-                                    .keys()
-                                    .filter(|v| *v != "tags")
-                                    .cloned()
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        )
-                        .into());
+                    let (found, allowed) = undeclared(input, iface, &at);
+                    return Err(self.dep_src.error(&key, found, allowed).into());
                 }
                 if let Some(target) = pinned.wiring.get(input) {
                     return Err(self
@@ -433,19 +395,8 @@ impl InputContext<'_> {
             let input = Self::input_name(&offer);
             let Some(var) = iface.variables.get(&input) else {
                 if offer.strict {
-                    return Err(offer.error(
-                        format!("input `{input}`, which {at} does not declare"),
-                        format!(
-                            "an input of {at}: {}",
-                            iface
-                                .variables
-                                .keys()
-                                .filter(|v| *v != "tags")
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
+                    let (found, allowed) = undeclared(&input, iface, at);
+                    return Err(offer.error(found, allowed));
                 }
                 if offer.layer != Layer::Toolkit {
                     skipped.push(Explained {
@@ -632,6 +583,20 @@ impl InputContext<'_> {
             ));
         }
     }
+}
+
+/// What an error says of an input the module does not declare: (found, allowed).
+fn undeclared(input: &str, iface: &ModuleInterface, at: &str) -> (String, String) {
+    let inputs: Vec<&str> = iface
+        .variables
+        .keys()
+        .map(String::as_str)
+        .filter(|v| *v != "tags")
+        .collect();
+    (
+        format!("input `{input}`, which {at} does not declare"),
+        format!("an input of {at}: {}", inputs.join(", ")),
+    )
 }
 
 fn compact(v: &Value) -> String {

@@ -8,27 +8,23 @@ import org.junit.Test
 class PipelineE2ETest {
     @Test
     void provisionUpdateRollbackDelete() {
-        File root = new File(System.getProperty('gitops.root') ?: '.').canonicalFile
-        List<String> missing = PipelineScenario.missing(root)
-        Assume.assumeTrue("the end-to-end pipeline test needs target/debug/${missing.join(', target/debug/')} " +
-                          '(not built yet: cargo build --workspace once they exist)', missing.isEmpty())
-        File work = File.createTempDir('gitops-pipeline-e2e', '')
-        try {
-            new PipelineScenario(root, work, System.getenv('GITOPS_E2E_STORY') ? System.out : null).run()
-        } finally {
-            work.deleteDir()
-        }
+        run('gitops-pipeline-e2e') { File root, File work, PrintStream story -> new PipelineScenario(root, work, story) }
     }
 
     @Test
     void dependentDeploymentsRunInWavesAndLanes() {
+        run('gitops-pipeline-waves') { File root, File work, PrintStream story -> new WavesScenario(root, work, story) }
+    }
+
+    /** Runs the scenario `make` builds in a fresh directory; skipped, with the reason, while a binary is missing. */
+    private static void run(String prefix, Closure make) {
         File root = new File(System.getProperty('gitops.root') ?: '.').canonicalFile
         List<String> missing = PipelineScenario.missing(root)
         Assume.assumeTrue("the end-to-end pipeline test needs target/debug/${missing.join(', target/debug/')} " +
                           '(not built yet: cargo build --workspace once they exist)', missing.isEmpty())
-        File work = File.createTempDir('gitops-pipeline-waves', '')
+        File work = File.createTempDir(prefix, '')
         try {
-            new WavesScenario(root, work, System.getenv('GITOPS_E2E_STORY') ? System.out : null).run()
+            ((PipelineScenario) make(root, work, System.getenv('GITOPS_E2E_STORY') ? System.out : null)).run()
         } finally {
             work.deleteDir()
         }

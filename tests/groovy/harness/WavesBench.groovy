@@ -50,28 +50,24 @@ class WavesBench extends PipelineScenario {
             new File(d, "b8-db-${i}.toml").text = 'component = "data-store"\npackage = "1.0.0"\nprofile = "internal-tooling"\n'
         }
         for (int i = 1; i <= SHAPE[1]; i++) {
-            new File(d, "b8-api-${i}.toml").text = """component = "web-service"
-package = "1.0.0"
-profile = "internal-tooling"
-
-[dependencies]
-db = "b8-db-${(i - 1) % SHAPE[0] + 1}"
-
-[wiring.app_config]
-DB_ENDPOINT = "db.db_endpoint"
-"""
+            new File(d, "b8-api-${i}.toml").text = readsFrom("b8-db-${(i - 1) % SHAPE[0] + 1}", 'DB_ENDPOINT', 'db_endpoint')
         }
         for (int i = 1; i <= SHAPE[2]; i++) {
-            new File(d, "b8-web-${i}.toml").text = """component = "web-service"
+            new File(d, "b8-web-${i}.toml").text = readsFrom("b8-api-${(i - 1) % SHAPE[1] + 1}", 'API_URL', 'endpoint')
+        }
+    }
+
+    /** A web-service request whose app setting `setting` is output `output` of `dependency`. */
+    static String readsFrom(String dependency, String setting, String output) {
+        return """component = "web-service"
 package = "1.0.0"
 profile = "internal-tooling"
 
 [dependencies]
-api = "b8-api-${(i - 1) % SHAPE[1] + 1}"
+up = "${dependency}"
 
 [wiring.app_config]
-API_URL = "api.endpoint"
+${setting} = "up.${output}"
 """
-        }
     }
 }
