@@ -87,11 +87,21 @@ fn every_example_deployment_renders_and_terraform_inits_validates_and_plans() {
         .collect();
     assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(ids.len() >= 7, "{ids:?}");
-    parallel(&ids, |id| {
-        let dir = out.join(id);
-        tf_ok(&dir, &["init", "-no-color"]);
-        assert!(tf_ok(&dir, &["validate", "-no-color"]).contains("The configuration is valid"));
-        let plan = tf(&dir, &["plan", "-no-color", "-detailed-exitcode"]);
+    // A deployment with dependencies reads their state: it is planned once they are applied.
+    let dependencies = |id: &str| -> Vec<String> {
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(id).join(".gitops/manifest.json")).unwrap(),
+        )
+        .unwrap();
+        manifest["dependencies"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, d)| d["deployment"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let plans_to_add = |id: &str| {
+        let plan = tf(&out.join(id), &["plan", "-no-color", "-detailed-exitcode"]);
         // 2 = the plan has changes: everything is to be created.
         assert_eq!(
             plan.status.code(),
@@ -105,7 +115,26 @@ fn every_example_deployment_renders_and_terraform_inits_validates_and_plans() {
             "{id}: {}",
             stdout(&plan)
         );
+    };
+    parallel(&ids, |id| {
+        let dir = out.join(id);
+        tf_ok(&dir, &["init", "-no-color"]);
+        assert!(tf_ok(&dir, &["validate", "-no-color"]).contains("The configuration is valid"));
+        if dependencies(id).is_empty() {
+            plans_to_add(id);
+        }
     });
+    let dependents: Vec<&String> = ids
+        .iter()
+        .filter(|id| !dependencies(id).is_empty())
+        .collect();
+    assert!(!dependents.is_empty(), "the example has a dependency");
+    for id in dependents {
+        for dep in dependencies(id) {
+            tf_ok(&out.join(&dep), &["apply", "-auto-approve", "-no-color"]);
+        }
+        plans_to_add(id);
+    }
 }
 
 #[test]
@@ -337,9 +366,10 @@ fn changed_since_reads_requests_through_an_index_keyed_by_content() {
     let pkg = "packages/data-store/1.0.0.toml";
     let text = read(pkg);
     ex.commit_file(pkg, &format!("{text}\n# one\n"), "Touch data-store 1.0.0");
+    // staging/orders-api reads staging/orders-db's endpoint: affected with it.
     assert_eq!(
         changed_since(&ex, "HEAD~1").0,
-        set(&["dev/orders-db", "staging/orders-db"])
+        set(&["dev/orders-db", "staging/orders-api", "staging/orders-db"])
     );
     // The first run parsed every committed request and wrote one line for each.
     let dir = ex.cache().join("requests");
@@ -357,7 +387,14 @@ fn changed_since_reads_requests_through_an_index_keyed_by_content() {
     assert!(
         index
             .lines()
-            .any(|l| l.ends_with(" data-store 1.0.0 database-cluster")),
+            .any(|l| l.ends_with(" data-store 1.0.0 database-cluster -")),
+        "{index}"
+    );
+    // The index keeps each request's dependencies (staging/orders-api's: orders-db).
+    assert!(
+        index
+            .lines()
+            .any(|l| l.ends_with(" web-service 1.0.0 high-traffic-api orders-db")),
         "{index}"
     );
 
@@ -375,7 +412,7 @@ fn changed_since_reads_requests_through_an_index_keyed_by_content() {
     // A request not committed yet is read from the work tree.
     let extra = read("deployments/staging/orders-db.toml");
     std::fs::write(ex.repo().join("deployments/dev/extra-db.toml"), extra).unwrap();
-    let expected = set(&["dev/extra-db", "staging/orders-db"]);
+    let expected = set(&["dev/extra-db", "staging/orders-api", "staging/orders-db"]);
     assert_eq!(changed_since(&ex, "HEAD~1").0, expected);
 
     // An unreadable index is only a cache miss: the same answer, and the index is written again.
@@ -402,7 +439,8 @@ fn changed_since_follows_packages_requests_and_deletions() {
         "Touch data-store 1.0.0",
     );
     let (render, _) = changed_since(&ex, &base);
-    let users: BTreeSet<String> = ["dev/orders-db", "staging/orders-db"]
+    // ... and the deployments that depend on those (staging/orders-api reads staging/orders-db).
+    let users: BTreeSet<String> = ["dev/orders-db", "staging/orders-api", "staging/orders-db"]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
