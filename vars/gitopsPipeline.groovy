@@ -85,13 +85,9 @@ def deploy(Map cfg, List results) {
                 echo 'gitops: first build and firstBuild is not all: nothing to deploy'
                 return [waves: [], needs: [:], viaDependencies: [], destroy: [], range: 'first build']
             }
-            echo 'gitops: first build: every deployment'
-            Map all = gitopsRender(repo: cfg.sotDir, all: true, out: cfg.out).json
-            List waves = []
-            for (Map r : all.rendered) {
-                waves << [r.deployment as String]
-            }
-            return [waves: waves, needs: [:], viaDependencies: [], destroy: [], range: 'first build']
+            echo 'gitops: first build: every deployment, in dependency waves'
+            Map listed = gitopsRender(repo: cfg.sotDir, all: true, list: true).json
+            return plainAffected(listed) + [range: 'first build']
         }
     }
     List failedIds = []

@@ -270,6 +270,32 @@ fn the_affected_set_is_a_graph_of_waves_and_a_deleted_dependency_is_refused_whil
     assert_eq!(v["waves"], json!([["dev/orders-api"]]), "{v}");
     assert_eq!(v["render"].as_object().unwrap().len(), 1, "{v}");
 
+    // --all --list: every deployment, still in dependency waves (a first build).
+    let o = ex.render(&["--all", "--list", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let all: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let waves = all["waves"].as_array().unwrap();
+    let wave_of = |id: &str| {
+        waves
+            .iter()
+            .position(|w| w.as_array().unwrap().contains(&json!(id)))
+    };
+    assert!(
+        wave_of("dev/orders-db").unwrap() < wave_of("dev/orders-api").unwrap(),
+        "{all}"
+    );
+    assert_eq!(
+        all["render"]["dev/web-frontend"],
+        json!(["every deployment"])
+    );
+    let o = ex.render(&["--list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--changed-since REV or --all"),
+        "{}",
+        stderr(&o)
+    );
+
     // Deleting the dependency while orders-api still depends on it: exit 3, naming both.
     ex.git(&["rm", "-q", "deployments/dev/orders-db.toml"]);
     ex.git(&["commit", "-q", "-m", "retire orders-db"]);

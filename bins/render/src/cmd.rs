@@ -44,6 +44,7 @@ const EXAMPLES: &str = "Examples:
   gitops-render --repo platform-live dev/web-frontend --explain
   gitops-render --repo platform-live --all --out build --json
   gitops-render --repo platform-live --changed-since HEAD~1 --list
+  gitops-render --repo platform-live --all --list --json
   gitops-render --repo platform-live dev/web-frontend --out build/dev/web-frontend --check
   gitops-render schema deployment > deployment.schema.json";
 
@@ -79,8 +80,8 @@ pub struct RenderArgs {
     /// Render the deployments affected by the commits since REV (and their dependents); deleted requests are reported as to-destroy, dependents first.
     #[arg(long, value_name = "REV")]
     pub changed_since: Option<String>,
-    /// With --changed-since: list the affected deployments in dependency waves (`waves` in --json), render nothing.
-    #[arg(long, requires = "changed_since")]
+    /// With --changed-since (or --all): list the affected (every) deployment in dependency waves (`waves` in --json), render nothing.
+    #[arg(long)]
     pub list: bool,
     /// Print every module input with its value and where it came from.
     #[arg(long)]
@@ -124,6 +125,15 @@ pub fn run(cli: Cli) -> Result<u8> {
     if let (Some(rev), true) = (&args.changed_since, args.list || args.out.is_none()) {
         let affected = changes::changed_since(&repo, rev, Some(cache.dir()))?;
         print_affected(&affected, rev, json)?;
+        return Ok(exit::OK);
+    }
+    if args.list {
+        if !args.all {
+            return Err(Error::Usage(
+                "--list lists what --changed-since REV or --all selects: give one of them".into(),
+            ));
+        }
+        print_affected(&changes::all(&repo)?, "HEAD", json)?;
         return Ok(exit::OK);
     }
     let options = RenderOptions {

@@ -307,6 +307,42 @@ fn cycle_error(repo: &SourceRepo, cycle: &[DeploymentId]) -> Error {
     Error::Usage(format!("a dependency cycle among {}", names.join(", ")))
 }
 
+/// Every deployment with a request, as `--all --list` lists them: in dependency waves (a first
+/// build deploys everything, and a dependent still comes after what it depends on). A request that
+/// does not parse is listed (its render reports it) without dependencies.
+pub fn all(repo: &SourceRepo) -> Result<Affected> {
+    let ids = repo.deployments()?;
+    let uses: Vec<Option<Uses>> = ids
+        .iter()
+        .map(|id| {
+            crate::model::load::SourceFile::read(&repo.root, &id.path())
+                .ok()
+                .flatten()
+                .as_ref()
+                .and_then(parse_uses)
+        })
+        .collect();
+    let render: BTreeMap<DeploymentId, Vec<String>> = ids
+        .iter()
+        .map(|id| (id.clone(), vec!["every deployment".to_owned()]))
+        .collect();
+    let graph = Graph::of(&ids, &uses);
+    Ok(Affected {
+        waves: graph
+            .waves(&render)
+            .map_err(|cycle| cycle_error(repo, &cycle))?
+            .into_iter()
+            .map(|w| w.iter().map(ToString::to_string).collect())
+            .collect(),
+        needs: graph.needs_within(&render),
+        render: render
+            .into_iter()
+            .map(|(id, why)| (id.to_string(), why))
+            .collect(),
+        destroy: Vec::new(),
+    })
+}
+
 /// The diff from `rev` to HEAD (limited to the repository's directory), and HEAD's tree.
 fn diff_since<'g>(
     repo: &SourceRepo,

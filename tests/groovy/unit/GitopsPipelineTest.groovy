@@ -373,11 +373,13 @@ class GitopsPipelineTest extends HarnessTestBase {
     void theFirstBuildDeploysEverything() {
         cfg.install = [binDir: fake.dir.path]
         h.checkoutHandler = { Object scm, File dir -> [GIT_COMMIT: 'c1'] }
-        fake.enqueue('gitops-render', 0, '{"rendered": [{"deployment": "dev/a"}], "destroy": []}')
+        fake.enqueue('gitops-render', 0, '{"render": {"dev/a": ["every deployment"], "dev/b": ["every deployment"]}, ' +
+                     '"waves": [["dev/b"], ["dev/a"]], "needs": {"dev/a": ["dev/b"]}, "destroy": []}')
+        renders('dev/b', false)
         renders('dev/a', false)
         fake.answer('gitops-plan', 4)
-        assert runPipeline()*.status == ['applied and tagged']
-        assert argv('gitops-render', 0).contains('--all')
+        assert runPipeline()*.deployment == ['dev/b', 'dev/a']
+        assert argv('gitops-render', 0) == ['--repo=sot', '--all', '--list', '--json', '--']
     }
 
     @Test
