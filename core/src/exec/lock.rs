@@ -223,12 +223,17 @@ impl Drop for DeploymentLock {
 pub fn held_by(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let m = std::fs::metadata(path).ok()?;
-    if let Ok(locks) = std::fs::read_to_string("/proc/locks") {
-        if !locked_in(&locks, m.dev(), m.ino()) {
-            return None;
+    // The kernel hands /proc/locks out a page at a time and finds its place again by line number:
+    // a lock taken or released elsewhere between two pages shifts the lines, so one read can miss
+    // a line (seen on a loaded machine). A lock is "not held" only when three reads miss it.
+    for _ in 0..3 {
+        match std::fs::read_to_string("/proc/locks") {
+            Ok(locks) if locked_in(&locks, m.dev(), m.ino()) => return Some(text),
+            Ok(_) => {}
+            Err(_) => return Some(text),
         }
     }
-    Some(text)
+    None
 }
 
 /// Whether `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 123 fe:00:456 0 EOF`) holds a lock on the
