@@ -143,7 +143,8 @@ set +e
 "$bin/gitops-plan" --repo "$repo" "$out/staging/orders-api" >/dev/null 2>"$work/plan.err"; code=$?
 set -e
 echo "   before its database: exit code $code: $(tail -1 "$work/plan.err")"
-"$bin/gitops-render" --repo "$repo" --changed-since "$base" --list | grep staging/ | sed 's/^/   /' || true
+"$bin/gitops-render" --repo "$repo" --all --list | grep -E 'orders-(db|api)' | sed 's/^/   /'
+deploy dev/orders-db        # data-store 1.0.0 runs in dev before staging (the promotion order)
 deploy staging/orders-db
 deploy staging/orders-api
 python3 - "$work/state/staging" <<'PY'
@@ -166,7 +167,9 @@ for d in prod/orders-api staging/orders-api; do
   "$bin/gitops-destroy" --repo "$repo" "$d" --confirm orders-api --approved-by alice --out "$out/$d" | grep -E '^\*\*|destroyed' | sed 's/^/   /'
 done
 # Dependents first: staging/orders-api is gone, its database can go.
-"$bin/gitops-destroy" --repo "$repo" staging/orders-db --confirm orders-db --allow-data-loss --out "$out/staging/orders-db" | grep -E '^\*\*|destroyed' | sed 's/^/   /'
+for d in staging/orders-db dev/orders-db; do
+  "$bin/gitops-destroy" --repo "$repo" "$d" --confirm orders-db --allow-data-loss --out "$out/$d" | grep -E '^\*\*|destroyed' | sed 's/^/   /'
+done
 
 step "11. The same flow as Jenkins runs it: the shared library's gitopsPipeline over four commits"
 bash "$root/scripts/pipeline-demo.sh" 2>&1 | sed 's/^/   /'
