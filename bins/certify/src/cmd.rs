@@ -233,10 +233,6 @@ fn print_revoke(r: &RevokeReport) {
     }
     gitops_cli::outln!(
         "packages refused by protected environments: {}",
-        if r.packages.is_empty() {
-            "none".to_owned()
-        } else {
-            r.packages.join(", ")
-        }
+        gitops_core::model::names::list_or_none(&r.packages)
     );
 }

@@ -172,11 +172,7 @@ fn commit_list(
             entry.target,
             entry.reason,
             entry.by,
-            if packages.is_empty() {
-                "none".to_owned()
-            } else {
-                packages.join(", ")
-            }
+            crate::model::names::list_or_none(packages)
         ),
         3,
     )?;

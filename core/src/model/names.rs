@@ -126,6 +126,19 @@ pub fn is_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
+/// Names in a message: `a, b, c`, or `none` for no names.
+pub fn list_or_none<S: AsRef<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Shows a found value safely inside an error message: quoted, escaped, truncated.
 pub fn shown(s: &str) -> String {
     // Non-ASCII is escaped too: a Cyrillic 'е' must not pass for an 'e' in an error message.

@@ -281,11 +281,7 @@ impl SourceRepo {
             Error::Usage(format!(
                 "unknown deployment {id}: no {}; known deployments: {}",
                 id.path().display(),
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
+                names::list_or_none(&known)
             ))
         })?;
         Ok((load::deployment(&src)?, src))

@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::exec::terraform::Terraform;
+use crate::model::names::list_or_none;
 use crate::plan::rendered::RenderedDir;
 use serde_json::Value;
 use std::io::Write;
@@ -189,19 +190,12 @@ fn recovery_text(id: &str, state: &Path, problem: &str) -> String {
     match std::fs::read_to_string(&log_path) {
         Ok(log) => {
             let logged = read_log(&log);
-            let list = |v: &[String]| {
-                if v.is_empty() {
-                    "none".to_owned()
-                } else {
-                    v.join(", ")
-                }
-            };
             text.push_str(&format!(
                 "\n  2. the apply log {} shows, since that copy: created {}; changed {}; destroyed {}. The restored state does not know these changes: import what was created (terraform import) or delete it, before applying again",
                 log_path.display(),
-                list(&logged.created),
-                list(&logged.changed),
-                list(&logged.destroyed)
+                list_or_none(&logged.created),
+                list_or_none(&logged.changed),
+                list_or_none(&logged.destroyed)
             ));
         }
         Err(_) => text.push_str(&format!(

@@ -9,7 +9,7 @@
 
 use crate::error::Result;
 use crate::model::load::SourceFile;
-use crate::model::names::shown;
+use crate::model::names::{list_or_none, shown};
 use crate::model::sot::{DeploymentId, SourceRepo};
 use crate::model::{Deployment, APP_CONFIG_WIRING};
 use crate::records::manifest::ManifestDependency;
@@ -106,11 +106,7 @@ pub(super) fn resolve(
                     format!(
                         "a deployment of environment {}: {}",
                         id.env,
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
+                        list_or_none(&known)
                     ),
                 )
                 .into());
@@ -152,11 +148,7 @@ pub(super) fn resolve(
                             "an output of {}@{}: {}",
                             request.component,
                             request.package,
-                            if exported.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                exported.join(", ")
-                            }
+                            list_or_none(&exported)
                         ),
                     )
                     .into());
