@@ -71,7 +71,6 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
     let (diff, new) = diff_since(repo, &git, &prefix, rev)?;
     let changes = Changes::of(&diff, &prefix);
 
-    let mut affected = Affected::default();
     let head_deployments = repo.deployments()?;
     let needs_uses = !changes.packages.is_empty() || !changes.profiles.is_empty();
     // What each request uses, from the request index: a package change means knowing every
@@ -90,17 +89,7 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
     }
     let graph = Graph::of(&head_deployments, &uses);
     graph.add_dependents(&mut render);
-    affected.waves = graph
-        .waves(&render)
-        .map_err(|cycle| cycle_error(repo, &cycle))?
-        .into_iter()
-        .map(|w| w.iter().map(ToString::to_string).collect())
-        .collect();
-    affected.needs = graph.needs_within(&render);
-    affected.render = render
-        .into_iter()
-        .map(|(id, why)| (id.to_string(), why))
-        .collect();
+    let mut affected = graph.affected(repo, render)?;
 
     let at_head: BTreeSet<&DeploymentId> = head_deployments.iter().collect();
     let deleted: BTreeMap<DeploymentId, Vec<String>> = changes
@@ -174,6 +163,30 @@ impl Graph {
                 }
             }
         }
+    }
+
+    /// The deployments to render (with why), in waves and with their needs; nothing to destroy.
+    /// A cycle is the render's own error for it.
+    fn affected(
+        &self,
+        repo: &SourceRepo,
+        render: BTreeMap<DeploymentId, Vec<String>>,
+    ) -> Result<Affected> {
+        let waves = self
+            .waves(&render)
+            .map_err(|cycle| cycle_error(repo, &cycle))?
+            .into_iter()
+            .map(|w| w.iter().map(ToString::to_string).collect())
+            .collect();
+        Ok(Affected {
+            waves,
+            needs: self.needs_within(&render),
+            render: render
+                .into_iter()
+                .map(|(id, why)| (id.to_string(), why))
+                .collect(),
+            destroy: Vec::new(),
+        })
     }
 
     /// [`Affected::needs`]: the dependencies of each of `render` that are in `render`.
@@ -326,21 +339,7 @@ pub fn all(repo: &SourceRepo) -> Result<Affected> {
         .iter()
         .map(|id| (id.clone(), vec!["every deployment".to_owned()]))
         .collect();
-    let graph = Graph::of(&ids, &uses);
-    Ok(Affected {
-        waves: graph
-            .waves(&render)
-            .map_err(|cycle| cycle_error(repo, &cycle))?
-            .into_iter()
-            .map(|w| w.iter().map(ToString::to_string).collect())
-            .collect(),
-        needs: graph.needs_within(&render),
-        render: render
-            .into_iter()
-            .map(|(id, why)| (id.to_string(), why))
-            .collect(),
-        destroy: Vec::new(),
-    })
+    Graph::of(&ids, &uses).affected(repo, render)
 }
 
 /// The diff from `rev` to HEAD (limited to the repository's directory), and HEAD's tree.
