@@ -42,11 +42,44 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
             if matches!(e, Error::Usage(_)) {
                 let _ = writeln!(stderr, "Try '{program} --help' for more information.");
             }
+            drop(stderr);
+            if json_requested(std::env::args_os().skip(1)) {
+                let _ = print_json(&ErrorJson {
+                    error: e.to_string(),
+                    exit_code: e.exit_code(),
+                    status: status_of(e.exit_code()),
+                });
+            }
             e.exit_code()
         }
     };
     let _ = std::io::stdout().flush();
     ExitCode::from(code)
+}
+
+/// The `--json` output of a run that failed: the message (as on stderr), the exit code and its
+/// word, so a caller reading stdout (a Jenkins step, the review) has the reason without the log.
+#[derive(serde::Serialize)]
+struct ErrorJson {
+    error: String,
+    exit_code: u8,
+    status: &'static str,
+}
+
+/// The word for an exit code, as the Jenkins steps and the review show it.
+pub fn status_of(code: u8) -> &'static str {
+    match code {
+        gitops_core::exit::OK => "ok",
+        gitops_core::exit::INVALID => "invalid",
+        gitops_core::exit::REFUSED => "refused",
+        gitops_core::exit::CHANGES => "changes",
+        _ => "failed",
+    }
+}
+
+/// Whether the command line asks for `--json` (before a `--`, after which arguments are values).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
 }
 
 /// Writes to stdout, for [`outln!`] and [`out!`]. A reader that went away (`gitops-x | head -1`)
@@ -245,5 +278,17 @@ mod tests {
             .to_string()
             .starts_with("--approved-by "));
         assert_eq!(ApproverArg { approved_by: None }.checked().ok(), Some(None));
+    }
+
+    #[test]
+    fn json_is_asked_before_the_values() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(json_requested(
+            args(&["--repo", "x", "--json", "dir"]).into_iter()
+        ));
+        assert!(!json_requested(
+            args(&["--repo", "x", "--", "--json"]).into_iter()
+        ));
+        assert!(!json_requested(args(&["--jsonx"]).into_iter()));
     }
 }
