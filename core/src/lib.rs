@@ -16,6 +16,7 @@
 //! | [`plan`] | the rendered directory, plan, apply, the policy gate, plan summaries |
 //! | [`certify`] | certification runs, revocation, status, matrix |
 //! | [`lifecycle`] | tag (deployment records), rollback, destroy, orphans |
+//! | [`review`] | the review of a change request: plan fingerprints, the review record (a tag), the review summary over every affected deployment |
 //! | [`fleet`] | the fleet report: every deployment, its state, certification, drift and orphans, as JSON, Markdown and HTML (reads every stage above, changes nothing) |
 //!
 //! Data flows one way: files ([`model`]) -> resolved modules ([`exec::modcache`]) -> a rendered
@@ -34,6 +35,7 @@ pub mod plan;
 pub mod records;
 pub mod render;
 pub mod report;
+pub mod review;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod time;

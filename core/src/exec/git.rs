@@ -242,6 +242,16 @@ impl GitRepo {
             + 1)
     }
 
+    /// The parents of `commit`, first parent first (a merge commit has two or more).
+    pub fn parents(&self, commit: git2::Oid) -> Result<Vec<git2::Oid>> {
+        Ok(self
+            .repo
+            .find_commit(commit)
+            .map_err(err("find commit", commit))?
+            .parent_ids()
+            .collect())
+    }
+
     /// The name of the remote to push to (`origin`), if the repository has one.
     pub fn remote(&self) -> Option<String> {
         self.repo

@@ -9,6 +9,8 @@ use crate::plan::policy::PolicyReport;
 use crate::plan::rendered::RenderedDir;
 use crate::plan::summary::{Change, Summary};
 use crate::report::Reporter;
+use crate::review::fingerprint::Fingerprint;
+use crate::review::record::ReviewStatus;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,6 +92,15 @@ pub struct PlanReport {
     /// The plan artifacts (not in a drift check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<PlanFiles>,
+    /// The fingerprint of the planned change set (empty in a drift check): what a review
+    /// records and a later plan is compared with.
+    pub fingerprint: Fingerprint,
+    /// How this plan compares with the review HEAD carries (not in a drift check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewStatus>,
+    /// A destroy plan (`gitops-destroy --plan-only`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub destroy: bool,
     /// The drift reports of a drift check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift_files: Option<DriftFiles>,
@@ -152,6 +163,13 @@ pub fn plan(opts: &PlanOptions, reporter: &dyn Reporter) -> Result<PlanReport> {
     report.digest = planned.record.digest;
     report.files = Some(files);
     report.markdown = planned.markdown;
+    report.fingerprint = crate::review::fingerprint::of(&planned.plan, &planned.summary);
+    report.review = Some(crate::review::record::status_at_head(
+        crate::exec::git::GitRepo::open(&repo).ok().as_ref(),
+        rendered.deployment(),
+        "deploy",
+        &report.fingerprint,
+    ));
     Ok(report)
 }
 
@@ -171,7 +189,7 @@ fn drift_report(rendered: &RenderedDir, drift: Drift) -> PlanReport {
 }
 
 /// What every report has: the counts, the changes, the policy verdict.
-fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
+pub(crate) fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
     PlanReport {
         deployment: deployment.to_owned(),
         changes: s.has_changes(),
@@ -194,6 +212,9 @@ fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
         policy,
         digest: String::new(),
         files: None,
+        fingerprint: Fingerprint::default(),
+        review: None,
+        destroy: false,
         drift_files: None,
         markdown: String::new(),
     }
