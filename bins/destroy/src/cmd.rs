@@ -31,6 +31,8 @@ const PROGRAM: &str = "gitops-destroy";
 ///
 /// --out defaults to <state-dir>/work/destroy/<env>/<name>, else build/destroy/<env>/<name>.
 ///
+/// --plan-only plans the destroy and stops (the review of a change request that deletes a request).
+///
 /// Exit codes: 0 destroyed (or orphans listed), 3 refused (no or wrong --confirm, no approval,
 /// data loss, policy deny, lock held), 2 invalid input, 1 failure.
 #[derive(Debug, Parser)]
@@ -45,7 +47,8 @@ const PROGRAM: &str = "gitops-destroy";
   gitops-destroy --repo platform-live dev/web-frontend --confirm web-frontend
   gitops-destroy --repo platform-live dev/orders-db --confirm orders-db --allow-data-loss
   gitops-destroy --repo platform-live prod/orders-api --confirm orders-api --approved-by alice --json
-  gitops-destroy --repo platform-live --orphans --since HEAD~1"
+  gitops-destroy --repo platform-live --orphans --since HEAD~1
+  gitops-destroy --repo platform-live --plan-only --json -- dev/web-frontend"
 )]
 pub struct Cli {
     /// The deployment, as <env>/<name>.
@@ -62,6 +65,11 @@ pub struct Cli {
     /// List orphaned deployments (request deleted, resources still recorded) instead.
     #[arg(long, conflicts_with_all = ["deployment", "confirm", "approved_by", "allow_data_loss"])]
     pub orphans: bool,
+    /// Only plan the destroy, for a review: needs no --confirm or approval; destroys, records
+    /// and commits nothing. Prints the plan (with --json: the gitops-plan --json report, with
+    /// "destroy": true). Exit 0 nothing to destroy, 4 resources to destroy, 3 policy deny.
+    #[arg(long, conflicts_with_all = ["orphans", "confirm", "approved_by", "allow_data_loss"])]
+    pub plan_only: bool,
     /// With --orphans: also the requests deleted in the commits since REV.
     #[arg(long, value_name = "REV", requires = "orphans")]
     pub since: Option<String>,
@@ -103,10 +111,30 @@ pub fn run(cli: Cli) -> Result<u8> {
         state_dir: cli.state_dir.absolute()?,
         cache_dir: cli.cache_dir.dir(),
         lock_timeout: cli.lock_timeout.duration(),
+        plan_only: cli.plan_only,
     };
     let json = cli.json.json;
     let output = Output::new(PROGRAM, json);
     let plan = destroy::plan(&opts, &output)?;
+    if cli.plan_only {
+        let report = destroy::plan_only(plan, &output);
+        let code = if report.refused {
+            exit::REFUSED
+        } else if report.changes {
+            exit::CHANGES
+        } else {
+            exit::OK
+        };
+        if json {
+            print_json(&PlanOnlyJson {
+                report: &report,
+                exit_code: code,
+            })?;
+        } else {
+            gitops_cli::out!("{}", report.markdown);
+        }
+        return Ok(code);
+    }
     if !json {
         gitops_cli::out!("{}", plan.markdown());
     }
@@ -117,6 +145,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         gitops_cli::outln!("{}", report.line());
     }
     Ok(exit::OK)
+}
+
+/// The `--plan-only --json` output: the plan report and the exit code.
+#[derive(serde::Serialize)]
+struct PlanOnlyJson<'a> {
+    #[serde(flatten)]
+    report: &'a gitops_core::plan::op::PlanReport,
+    exit_code: u8,
 }
 
 /// `gitops-destroy --orphans [--since REV]`.

@@ -13,6 +13,7 @@ use crate::exec::terraform::Terraform;
 use crate::exec::vault::VaultSession;
 use crate::model::names;
 use crate::model::sot::{DeploymentId, SourceRepo};
+use crate::plan::op::{PlanFiles, PlanReport};
 use crate::plan::rendered::RenderedDir;
 use crate::plan::run::{self as plan_run, data_loss_refusal, policy_refusal, Planned};
 use crate::plan::summary::Summary;
@@ -47,6 +48,9 @@ pub struct DestroyOptions {
     pub state_dir: Option<PathBuf>,
     pub cache_dir: PathBuf,
     pub lock_timeout: Duration,
+    /// Only plan the destroy (a review): no confirmation or approval asked, nothing destroyed,
+    /// recorded or committed ([`plan_only`]).
+    pub plan_only: bool,
 }
 
 /// What the deployment is rendered from.
@@ -219,7 +223,9 @@ fn check_approval(source: &SourceRepo, opts: &DestroyOptions) -> Result<()> {
 /// `gitops-destroy <env>/<name>`, first step: checks, renders the deployment into `out` and plans
 /// its destruction (`terraform plan -destroy`), holding the deployment lock.
 pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<DestroyPlan<'a>> {
-    check_confirm(opts)?;
+    if !opts.plan_only {
+        check_confirm(opts)?;
+    }
     let id = &opts.deployment;
     let repo = SourceRepo::open(&opts.repo)?;
     let git = GitRepo::open(&repo)?;
@@ -227,12 +233,14 @@ pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<Des
     let cache = ModuleCache::new(opts.cache_dir.clone(), false);
     let history = meta::history(&git, id)?;
     let at_head = git.file_at(head, &id.path())?;
-    if at_head.is_some() {
+    if at_head.is_some() && !opts.plan_only {
         // Removing the request is a commit: a detached HEAD is refused before anything runs.
         git.branch()?;
     }
     let source = source(&repo, &git, head, at_head.as_deref(), id, reporter)?;
-    check_approval(&source.repo, opts)?;
+    if !opts.plan_only {
+        check_approval(&source.repo, opts)?;
+    }
     let renderer = Renderer {
         repo: &source.repo,
         cache: &cache,
@@ -388,6 +396,35 @@ fn remove_request(
         &format!("removed {} in commit {c}", id.path().display()),
     );
     Ok(Some(c.to_string()))
+}
+
+/// `gitops-destroy --plan-only`: the destroy plan as a plan report (what `gitops-plan --json`
+/// gives, with `destroy` set), compared with the review HEAD carries. The lock is released and
+/// the Vault leases revoked; nothing is destroyed, recorded or committed.
+pub fn plan_only(mut p: DestroyPlan<'_>, reporter: &dyn Reporter) -> PlanReport {
+    crate::exec::vault::finish(p.vault.take(), reporter);
+    let id = p.opts.deployment.to_string();
+    let planned = &p.planned;
+    let mut report = crate::plan::op::report(&id, &planned.summary, planned.policy.clone());
+    report.destroy = true;
+    report.refused = !report.policy.denials.is_empty();
+    report.digest = planned.record.digest.clone();
+    report.files = Some(PlanFiles {
+        plan: p.out.join("plan.bin"),
+        json: p.out.join("plan.json"),
+        summary: p.out.join("plan.md"),
+        digest: p.out.join("plan.digest"),
+    });
+    report.markdown = planned.markdown.clone();
+    report.fingerprint = crate::review::fingerprint::of(&planned.plan, &planned.summary);
+    // The live repository's HEAD (the source may be a snapshot of an older commit).
+    report.review = Some(crate::review::record::status_at_head(
+        Some(&p.git),
+        &id,
+        "destroy",
+        &report.fingerprint,
+    ));
+    report
 }
 
 /// `gitops-destroy <env>/<name>`, second step: see the module docs. Refusals are exit 3.
