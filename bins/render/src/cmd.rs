@@ -44,6 +44,7 @@ const EXAMPLES: &str = "Examples:
   gitops-render --repo platform-live dev/web-frontend --explain
   gitops-render --repo platform-live --all --out build --json
   gitops-render --repo platform-live --changed-since HEAD~1 --list
+  gitops-render --repo platform-live --changed-since origin/main --by-render --list --json
   gitops-render --repo platform-live --all --list --json
   gitops-render --repo platform-live dev/web-frontend --out build/dev/web-frontend --check
   gitops-render schema deployment > deployment.schema.json";
@@ -80,6 +81,12 @@ pub struct RenderArgs {
     /// Render the deployments affected by the commits since REV (and their dependents); deleted requests are reported as to-destroy, dependents first.
     #[arg(long, value_name = "REV")]
     pub changed_since: Option<String>,
+    /// With --changed-since: find what changed by rendering every request at REV and at HEAD and
+    /// comparing the rendered root modules (and their vendored modules), instead of mapping the
+    /// changed paths: a change that alters what Terraform sees is found, whatever file it was in
+    /// and however it is read; one that alters nothing (a comment) is not.
+    #[arg(long, requires = "changed_since")]
+    pub by_render: bool,
     /// With --changed-since (or --all): list the affected (every) deployment in dependency waves (`waves` in --json), render nothing.
     #[arg(long)]
     pub list: bool,
@@ -122,8 +129,13 @@ pub fn run(cli: Cli) -> Result<u8> {
     let cache = ModuleCache::new(args.cache_dir.dir(), args.refresh);
     // Listing what a commit range affects renders nothing: it needs neither the renderer nor the
     // work tree's status (a scan of every file), only the diff.
+    let by_render = |rev: &str| changes::changed_by_render(&repo, rev, &cache, state_dir.clone());
     if let (Some(rev), true) = (&args.changed_since, args.list || args.out.is_none()) {
-        let affected = changes::changed_since(&repo, rev, Some(cache.dir()))?;
+        let affected = if args.by_render {
+            by_render(rev)?
+        } else {
+            changes::changed_since(&repo, rev, Some(cache.dir()))?
+        };
         print_affected(&affected, rev, json)?;
         return Ok(exit::OK);
     }
@@ -138,7 +150,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let options = RenderOptions {
         build_tag,
-        state_dir,
+        state_dir: state_dir.clone(),
         vendor: !args.no_vendor,
         stage: gitops_core::guard::Stage::Render,
         allow_revoked: false,
@@ -162,7 +174,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         let rendered = render::render_deployment(&renderer, &id, &output)?;
         return single(&args, &rendered);
     }
-    let selection = if let Some(rev) = &args.changed_since {
+    let selection = if let (Some(rev), true) = (&args.changed_since, args.by_render) {
+        Selection::of(by_render(rev)?)?
+    } else if let Some(rev) = &args.changed_since {
         Selection::changed_since(&repo, rev, Some(cache.dir()))?
     } else if args.all {
         Selection::all(&repo)?

@@ -342,6 +342,147 @@ pub fn all(repo: &SourceRepo) -> Result<Affected> {
     Graph::of(&ids, &uses).affected(repo, render)
 }
 
+/// `--changed-since REV --by-render`: renders every request at REV and in the work tree (HEAD)
+/// and compares the rendered root modules, so a change is found whatever file it touched and
+/// however Terraform reads it (a template read through a function, a nested local module, a
+/// globbed file: everything the render puts into the root module or vendors), and a change that
+/// alters nothing Terraform sees (a comment, a reformatted request) affects nothing. Dependents
+/// of an affected deployment are affected; requests gone since REV are to destroy, as in the
+/// path-based mode.
+///
+/// Both sides render with the same commit and build tag (the per-deploy tags would make every
+/// render differ) and without guards (a refusal is the render's own business later); a request
+/// that fails to render on either side is affected, so that its render reports the error.
+pub fn changed_by_render(
+    repo: &SourceRepo,
+    rev: &str,
+    cache: &crate::exec::modcache::ModuleCache,
+    state_dir: Option<std::path::PathBuf>,
+) -> Result<Affected> {
+    use rayon::prelude::*;
+    let (git, _) = repo.git()?;
+    let base_commit = git
+        .revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|_| not_a_commit(repo, &git, rev))?
+        .id();
+    let dir = tempfile::Builder::new()
+        .prefix(".gitops-base-")
+        .tempdir()
+        .map_err(Error::io(std::env::temp_dir()))?;
+    crate::exec::git::GitRepo::open(repo)?.materialize(base_commit, dir.path())?;
+    let base = repo.open_snapshot(dir.path())?;
+    let options = super::RenderOptions {
+        build_tag: "review".into(),
+        state_dir,
+        vendor: true,
+        stage: crate::guard::Stage::Destroy,
+        allow_revoked: true,
+    };
+    const SAME_COMMIT: &str = "0000000000000000000000000000000000000000";
+    // Each vendored module directory is read once, however many deployments vendor it.
+    let trees = ModuleTrees::default();
+    let digests = |r: &SourceRepo,
+                   ids: &[DeploymentId]|
+     -> BTreeMap<DeploymentId, Option<String>> {
+        let renderer = super::Renderer::at_commit(r, cache, options.clone(), SAME_COMMIT.into());
+        ids.par_iter()
+            .map(|id| {
+                let digest = renderer
+                    .render(id)
+                    .ok()
+                    .and_then(|x| root_module_digest(&x, &trees).ok());
+                (id.clone(), digest)
+            })
+            .collect()
+    };
+    let head_ids = repo.deployments()?;
+    let base_ids = base.deployments()?;
+    let now = digests(repo, &head_ids);
+    let before = digests(&base, &base_ids);
+    let short = crate::model::names::short_id(rev, 12).to_owned();
+    let mut render: BTreeMap<DeploymentId, Vec<String>> = BTreeMap::new();
+    for (id, digest) in &now {
+        let why = match (before.get(id), digest) {
+            (None, _) => "new request".to_owned(),
+            (Some(_), None) => "does not render at HEAD".to_owned(),
+            (Some(None), Some(_)) => format!("did not render at {short}"),
+            (Some(Some(b)), Some(n)) if b != n => {
+                format!("rendered root module differs from {short}")
+            }
+            _ => continue,
+        };
+        render.insert(id.clone(), vec![why]);
+    }
+    let uses_of = |r: &SourceRepo, id: &DeploymentId| {
+        crate::model::load::SourceFile::read(&r.root, &id.path())
+            .ok()
+            .flatten()
+            .as_ref()
+            .and_then(parse_uses)
+    };
+    let uses: Vec<Option<Uses>> = head_ids.iter().map(|id| uses_of(repo, id)).collect();
+    let graph = Graph::of(&head_ids, &uses);
+    graph.add_dependents(&mut render);
+    let mut affected = graph.affected(repo, render)?;
+    let deleted: BTreeMap<DeploymentId, Vec<String>> = base_ids
+        .iter()
+        .filter(|id| !now.contains_key(*id))
+        .map(|id| {
+            let deps = uses_of(&base, id)
+                .map(|u| u.dependencies)
+                .unwrap_or_default();
+            (id.clone(), deps)
+        })
+        .collect();
+    graph.refuse_orphaned_dependents(&deleted)?;
+    affected.destroy = destroy_order(&deleted)
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    Ok(affected)
+}
+
+/// The digest of each vendored module directory, computed once.
+#[derive(Default)]
+struct ModuleTrees(std::sync::Mutex<BTreeMap<std::path::PathBuf, String>>);
+
+impl ModuleTrees {
+    fn digest(&self, dir: &Path) -> Result<String> {
+        if let Some(d) = self.0.lock().ok().and_then(|m| m.get(dir).cloned()) {
+            return Ok(d);
+        }
+        let files = super::output::tree_files(dir)?;
+        let text: String = files.iter().map(|(f, d)| format!("{f} {d}\n")).collect();
+        let digest = crate::model::load::sha256_hex(text.as_bytes());
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(dir.to_path_buf(), digest.clone());
+        }
+        Ok(digest)
+    }
+}
+
+/// `sha256:` of what Terraform would see of a render: the root module and the contents of the
+/// vendored module trees; and of what the guards read, the manifest without the digests of the
+/// input files (a comment changes those and nothing else).
+fn root_module_digest(r: &super::Rendered, trees: &ModuleTrees) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(&r.main_tf_json);
+    h.update([0]);
+    let mut manifest = r.manifest.clone();
+    manifest.inputs.clear();
+    let manifest = serde_json::to_vec(&manifest).map_err(|e| Error::Process(e.to_string()))?;
+    h.update(&manifest);
+    for (name, dir) in &r.vendor {
+        h.update([0]);
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(trees.digest(dir)?.as_bytes());
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+}
+
 /// The diff from `rev` to HEAD (limited to the repository's directory), and HEAD's tree.
 fn diff_since<'g>(
     repo: &SourceRepo,
@@ -355,22 +496,7 @@ fn diff_since<'g>(
     let old = git
         .revparse_single(rev)
         .and_then(|o| o.peel_to_tree())
-        .map_err(|_| {
-            // A shallow clone (Jenkins' default "shallow clone" option, `git clone --depth N`)
-            // lacks the history REV needs: say so, and how to get it.
-            let shallow = if git.is_shallow() {
-                "; the clone is shallow (its history stops after the commits it was cloned with): \
-                 fetch more history with `git fetch --deepen=<N>` (N more commits) or all of it \
-                 with `git fetch --unshallow`"
-            } else {
-                ""
-            };
-            Error::Usage(format!(
-                "--changed-since {}: not a commit of {}{shallow}",
-                crate::model::names::shown(rev),
-                repo.root.display()
-            ))
-        })?;
+        .map_err(|_| not_a_commit(repo, git, rev))?;
     let mut opts = git2::DiffOptions::new();
     if !prefix.as_os_str().is_empty() {
         opts.pathspec(prefix.to_string_lossy().as_ref());
@@ -379,6 +505,24 @@ fn diff_since<'g>(
         .diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))
         .map_err(GitError::op("diff", rev))?;
     Ok((diff, new))
+}
+
+/// `--changed-since REV`: REV is no commit of the clone (perhaps a shallow one).
+fn not_a_commit(repo: &SourceRepo, git: &git2::Repository, rev: &str) -> Error {
+    // A shallow clone (Jenkins' default "shallow clone" option, `git clone --depth N`) lacks the
+    // history REV needs: say so, and how to get it.
+    let shallow = if git.is_shallow() {
+        "; the clone is shallow (its history stops after the commits it was cloned with): \
+         fetch more history with `git fetch --deepen=<N>` (N more commits) or all of it \
+         with `git fetch --unshallow`"
+    } else {
+        ""
+    };
+    Error::Usage(format!(
+        "--changed-since {}: not a commit of {}{shallow}",
+        crate::model::names::shown(rev),
+        repo.root.display()
+    ))
 }
 
 /// The files a diff changed, by what they are, each with the reason a deployment using it gives.

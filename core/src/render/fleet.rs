@@ -37,7 +37,11 @@ impl Selection {
 
     /// The deployments affected by the commits since `rev` (see [`super::affected`]).
     pub fn changed_since(repo: &SourceRepo, rev: &str, cache_dir: Option<&Path>) -> Result<Self> {
-        let affected = super::affected::changed_since(repo, rev, cache_dir)?;
+        Self::of(super::affected::changed_since(repo, rev, cache_dir)?)
+    }
+
+    /// The deployments of an affected set.
+    pub fn of(affected: super::affected::Affected) -> Result<Self> {
         let deployments = affected
             .render
             .keys()
