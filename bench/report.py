@@ -52,6 +52,13 @@ n_pkg = len(json.load(open(os.path.join(raw, "b1-pkg.out")))["render"])
 n_one = len(json.load(open(os.path.join(raw, "b1-one.out")))["render"])
 row("B1", f"--changed-since, one deployment changed ({n_one} affected) at {big}", f"{b1_one} ms", "<= 100 ms", b1_one is not None and b1_one <= 100)
 row("B1", f"--changed-since, package used by {n_pkg} deployments changed at {big}", f"{b1_pkg} ms", "<= 100 ms", b1_pkg is not None and b1_pkg <= 100)
+for n in sorted({1000, big}):
+    res = load(f"b11-{n}")
+    if res:
+        paths, rendered = res["paths"]["median"], res["by-render"]["median"]
+        found = len(json.load(open(os.path.join(raw, f"b11-{n}.out")))["render"])
+        row("B11", f"--changed-since --by-render vs by paths at {n} (bench/one: a comment added to one request; by render {found} affected, by paths 1), side by side",
+            f"{ms(rendered)} ms vs {ms(paths)} ms = {rendered / paths:.0f}x", "report", None)
 per = {}
 fs = open(os.path.join(raw, "b2-fs")).read().strip()
 sizes = sorted({100, 1000, big})

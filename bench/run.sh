@@ -48,6 +48,16 @@ hf b1-pkg --warmup 2 --runs "$RUNS" "$bin/gitops-render --repo $work/at-pkg --ch
 "$bin/gitops-render" --repo "$work/at-one" --changed-since bench/base --list --json > "$raw/b1-one.out"
 "$bin/gitops-render" --repo "$work/at-pkg" --changed-since bench/one --list --json > "$raw/b1-pkg.out"
 
+echo "== [${SECONDS}s] B11: --changed-since --by-render (renders base and head) beside the path-based mode"
+for n in $(printf '%s\n' 1000 "$N" | sort -nu); do
+  at="$work/at-one-$n"
+  git -C "$work/fleet-$n/repo" worktree add -q "$at" bench/one
+  "$bin/gitops-render" --repo "$at" --changed-since bench/base --by-render --list --json > "$raw/b11-$n.out"   # warms the cache
+  hf "b11-$n" --warmup 1 --runs 3 \
+    -n paths "$bin/gitops-render --repo $at --changed-since bench/base --list --json" \
+    -n by-render "$bin/gitops-render --repo $at --changed-since bench/base --by-render --list --json"
+done
+
 echo "== [${SECONDS}s] B2 + B7: render --all (warm module cache) into $outfs, peak memory"
 for n in 100 1000; do
   repo="$work/fleet-$n/repo"
