@@ -667,3 +667,55 @@ fn aws_and_azure_engine_credentials_reach_terraform_and_their_leases_are_revoked
     assert_eq!(w.vault.live_tokens(), 0);
     w.assert_no_canary_on_disk(&[&stdout(&p), &stderr(&p), &stdout(&a), &stderr(&a)]);
 }
+
+/// A second plan of the same render skips `terraform init` (the directory is initialised for
+/// exactly it); a render that changes what Terraform reads, or a lost module install, inits again.
+#[test]
+fn init_runs_only_when_the_render_changed_since_the_last_one() {
+    let w = gitops_tests::VaultWorld::new(|ex| {
+        let p = ex.dir.path().join("logging-terraform");
+        gitops_tests::write_executable(
+            &p,
+            &format!(
+                "#!/usr/bin/env bash\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+                ex.dir.path().join("runs.log").display(),
+                gitops_tests::terraform().display()
+            ),
+        );
+        p
+    });
+    let log = w.ex.dir.path().join("runs.log");
+    let inits = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split(' ').any(|a| a == "init"))
+            .count()
+    };
+    let plan = |dir: &std::path::Path| {
+        let o = w.cmd("gitops-plan").arg(dir).output().unwrap();
+        assert!(
+            matches!(o.status.code(), Some(0 | 4)),
+            "{}",
+            gitops_tests::show(&o)
+        );
+    };
+    let dir = w.render("dev/web-frontend");
+    plan(&dir);
+    assert_eq!(inits(), 1);
+    plan(&dir);
+    let dir = w.render("dev/web-frontend");
+    plan(&dir);
+    assert_eq!(inits(), 1, "the same render again: no init");
+    let path = w.ex.repo().join("deployments/dev/web-frontend.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("LOG_LEVEL = \"debug\"", "LOG_LEVEL = \"info\"");
+    w.ex.commit_file("deployments/dev/web-frontend.toml", &text, "quieter logs");
+    let dir = w.render("dev/web-frontend");
+    plan(&dir);
+    assert_eq!(inits(), 2, "another root module: init");
+    std::fs::remove_dir_all(dir.join(".terraform/modules")).unwrap();
+    plan(&dir);
+    assert_eq!(inits(), 3, "the module install is gone: init");
+}

@@ -52,7 +52,7 @@ pub fn plan(
         // no-change plan or a drift check of the applied directory (docs/lifecycle.md).
         let _ = std::fs::remove_file(dir.join(f));
     }
-    tf.run_ok(dir, &["init", "-input=false", "-no-color"])?;
+    init(tf, dir)?;
     let lock = format!("-lock-timeout={lock_timeout}s");
     let mut args = vec![
         "plan",
@@ -119,6 +119,80 @@ pub fn plan(
         policy,
         markdown,
     })
+}
+
+/// Where a successful `terraform init` leaves the digest of what it initialised for.
+const INIT_MARK: &str = ".terraform/gitops-init.sha256";
+
+/// `terraform init`, unless the directory is initialised for exactly this render: the same root
+/// module and vendored modules (which hold the backend configuration and the module sources), the
+/// same lock file, the same Terraform and plugin settings, and Terraform's own records of the
+/// backend and the modules still there. A render carries `.terraform` over (render::write), so
+/// the second plan of an unchanged render, or a plan after a drift check, skips init.
+fn init(tf: &Terraform, dir: &std::path::Path) -> Result<()> {
+    let mark = dir.join(INIT_MARK);
+    let initialised = dir.join(".terraform/terraform.tfstate").is_file()
+        || !std::fs::read(dir.join("main.tf.json"))
+            .unwrap_or_default()
+            .windows(9)
+            .any(|w| w == b"\"backend\"");
+    if initialised && providers_present(&dir.join(".terraform/providers")) {
+        if let (Ok(was), Ok(now)) = (std::fs::read_to_string(&mark), init_digest(tf, dir)) {
+            if was.trim() == now {
+                return Ok(());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&mark);
+    tf.run_ok(dir, &["init", "-input=false", "-no-color"])?;
+    // After init: it may have written the lock file the digest covers.
+    write(&mark, init_digest(tf, dir)?.as_bytes())
+}
+
+/// Every provider init installed is still there: the plugin cache the links point into may
+/// have been cleaned since.
+fn providers_present(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return true;
+    };
+    entries.flatten().all(|e| {
+        let path = e.path();
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => providers_present(&path),
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    })
+}
+
+/// The digest [`init`] compares: the root module files, everything under `modules/`, the lock
+/// file, the Terraform program and the settings that change what init installs.
+fn init_digest(tf: &Terraform, dir: &std::path::Path) -> Result<String> {
+    let mut text = format!("terraform {}\n", tf.program.display());
+    for var in ["TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR", "TF_DATA_DIR"] {
+        text.push_str(&format!(
+            "{var} {}\n",
+            std::env::var(var).unwrap_or_default()
+        ));
+    }
+    for (file, digest) in crate::render::tree_files(dir)? {
+        let root_module =
+            !file.contains('/') && (file.ends_with(".tf") || file.ends_with(".tf.json"));
+        if root_module || file.starts_with("modules/") {
+            text.push_str(&format!("{file} {digest}\n"));
+        }
+    }
+    if let Ok(lock) = std::fs::read(dir.join(".terraform.lock.hcl")) {
+        text.push_str(&format!(
+            ".terraform.lock.hcl {}\n",
+            crate::model::load::sha256_hex(&lock)
+        ));
+    }
+    if !dir.join(".terraform/modules/modules.json").is_file() && dir.join("modules").is_dir() {
+        // Modules vendored but not installed: init must run.
+        text.push_str("modules not installed\n");
+    }
+    Ok(crate::model::load::sha256_hex(text.as_bytes()))
 }
 
 /// The refusal for a plan that destroys or replaces stateful resources, naming them.
