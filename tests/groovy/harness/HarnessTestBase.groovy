@@ -38,7 +38,7 @@ abstract class HarnessTestBase {
         } catch (hudson.AbortException e) {
             return e
         }
-        throw new AssertionError('expected the step to fail (hudson.AbortException)')
+        throw new AssertionError((Object) 'expected the step to fail (hudson.AbortException)')
     }
 
     /** No shell anywhere ran a piece of EVIL: no PWNED file in the workspace or the temp dir. */

@@ -197,7 +197,7 @@ class PipelineScenario {
 
     static String statusOf(PipelineHarness h, String id) {
         String line = h.currentBuild.description.readLines().find { it.startsWith(id + ': ') }
-        return line ? line.substring(id.length() + 2).replaceAll(/ - plan: .*$/, '').replaceAll(/ \(approved by .*\)$/, '') : '?'
+        return line ? line.substring(id.length() + 2).replaceAll(/ - (plan|review): .*$/, '').replaceAll(/ \(approved by .*\)$/, '') : '?'
     }
 
     PipelineHarness harness(File ws, String buildTag) {
@@ -350,7 +350,8 @@ LOG_LEVEL = "info"
 
     static void check(Object ok, String message) {
         if (!ok) {
-            throw new AssertionError(message)
+            // (Object): Groovy would pick AssertionError's private String constructor.
+            throw new AssertionError((Object) message)
         }
     }
 
