@@ -6,7 +6,8 @@
  */
 class FakeBin {
     static final List<String> BINARIES = ['gitops-render', 'gitops-plan', 'gitops-apply', 'gitops-certify',
-                                          'gitops-tag', 'gitops-rollback', 'gitops-destroy', 'gitops-report']
+                                          'gitops-tag', 'gitops-rollback', 'gitops-destroy', 'gitops-report',
+                                          'gitops-review']
     final File dir
     final File rec
     private int queued = 0

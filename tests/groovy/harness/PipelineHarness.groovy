@@ -37,6 +37,10 @@ class PipelineHarness {
     /** publishHTML calls: the target map, the directory, whether reportDir/reportFiles existed. */
     final List<Map> htmlReports = Collections.synchronizedList([])
     final List<Map> junits = Collections.synchronizedList([])
+    /** publishChecks calls (Checks API plugin): each call's map. */
+    final List<Map> checks = Collections.synchronizedList([])
+    /** pullRequest.comment(text) calls (GitHub pipeline plugin): each comment's text. */
+    final List<String> prComments = Collections.synchronizedList([])
     /** Each parallel step: its branch names and lanes' thread names. */
     final List<Map> parallels = Collections.synchronizedList([])
     final List properties = []
@@ -95,6 +99,7 @@ class PipelineHarness {
         binding.setVariable('env', new EnvProxy(this))
         binding.setVariable('currentBuild', currentBuild)
         binding.setVariable('scm', 'scm')
+        binding.setVariable('pullRequest', new FakePullRequest(this))
         defineSteps()
         new File(root, 'vars').listFiles().findAll { it.name.endsWith('.groovy') }.sort().each { File f ->
             String cacheKey = "${f.canonicalPath}@${f.lastModified()}"
@@ -133,6 +138,21 @@ class PipelineHarness {
         }
         calls << [name: name, args: args.toList()]
         return step.call(args.toList())
+    }
+
+    /**
+     * What a multibranch pull-request build has in its environment (the branch source sets them):
+     * CHANGE_ID, CHANGE_TARGET, CHANGE_BRANCH, BRANCH_NAME (PR-<id>) and BUILD_URL.
+     */
+    void changeRequest(String id, String target = 'main', String branch = "feature-${id}",
+                       String buildUrl = "https://jenkins.example.com/job/gitops/job/PR-${id}/1/") {
+        baseEnv.CHANGE_ID = id
+        baseEnv.CHANGE_TARGET = target
+        baseEnv.CHANGE_BRANCH = branch
+        baseEnv.BRANCH_NAME = "PR-${id}".toString()
+        if (buildUrl) {
+            baseEnv.BUILD_URL = buildUrl
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -304,6 +324,7 @@ class PipelineHarness {
                             text: file(m.testResults as String).exists() ? file(m.testResults as String).text : null])
             null
         }
+        steps.publishChecks = { List a -> checks << new LinkedHashMap(named(a)); null }
         steps.stash = { List a -> stash(named(a)); null }
         steps.unstash = { List a -> unstash(a[0] instanceof Map ? ((Map) a[0]).name as String : a[0] as String); null }
         steps.properties = { List a -> properties.addAll(a[0] as List); null }
@@ -598,6 +619,24 @@ class EnvProxy extends GroovyObjectSupport {
 
     Object getAt(String name) {
         return getProperty(name)
+    }
+}
+
+/** `pullRequest` of the GitHub pipeline plugin (pipeline-github): comments are recorded. */
+class FakePullRequest {
+    private final PipelineHarness h
+
+    FakePullRequest(PipelineHarness h) {
+        this.h = h
+    }
+
+    Map comment(String text) {
+        if (!h.baseEnv.CHANGE_ID) {
+            throw new IllegalStateException('pullRequest outside a pull-request build (no CHANGE_ID)')
+        }
+        h.prComments << text
+        h.calls << [name: 'pullRequest.comment', args: [text]]
+        return [id: h.prComments.size(), body: text]
     }
 }
 
