@@ -7,6 +7,7 @@
 // stdout (the binary's --json output) goes to a file under .gitops/json/, stderr to the log.
 // Exit codes (all binaries): 0 ok, 1 failed, 2 invalid input, 3 refused by a guard, 4 changes.
 // 0 and 4 return; 1, 2 and 3 fail the step unless propagate: false, then the caller branches.
+// A failing binary prints {"error": ..., "exit_code": N, "status": ...}: result.json.error.
 
 def call(Map spec) {
     String binary = spec.binary

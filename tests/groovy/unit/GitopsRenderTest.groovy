@@ -20,6 +20,12 @@ class GitopsRenderTest extends HarnessTestBase {
     }
 
     @Test
+    void byRenderComparesTheRenderedRootModules() {
+        step('gitopsRender', [repo: 'sot', changedSince: 'b4se', byRender: true, list: true])
+        assert argv('gitops-render') == ['--repo=sot', '--changed-since=b4se', '--by-render', '--list', '--json', '--']
+    }
+
+    @Test
     void everyFlagMapsToItsOption() {
         step('gitopsRender', [all: true, out: 'o', check: true, buildTag: 'b-1', stateDir: 's', cacheDir: 'c', jobs: 3])
         assert argv('gitops-render') == ['--repo=.', '--out=o', '--all', '--check', '--build-tag=b-1', '--state-dir=s', '--cache-dir=c', '--jobs=3', '--json', '--']
