@@ -10,6 +10,10 @@
 // requests, dependents first: approval, then gitops-destroy. Cron-triggered run (or mode:
 // 'drift'): drift check of every deployment in lanes, no apply. Then the fleet report (gitopsReport: publishHTML, archived; a failing
 // report makes the build unstable, never failed). Results: junit, currentBuild.description.
+// Change request (a multibranch pull-request build, env.CHANGE_ID; or mode: 'review'): the
+// deployments whose render differs from the merge base are planned (destroys too), nothing is
+// applied; gitopsReview summarizes the plans, records them (tag review/<head>/<n>) and the
+// summary goes to publishChecks (and pullRequest.comment with review: [comment: true]).
 // See gitopsPipeline.txt.
 
 def call(Map config = [:]) {
@@ -19,19 +23,23 @@ def call(Map config = [:]) {
         destroyApproval: true, allowDataLoss: false, firstBuild: 'all', since: null, mode: 'auto',
         driftCron: 'H 4 * * *', keepBuilds: '50', properties: true, timestamps: true, ansiColor: true,
         install: [:], vault: [:], checkout: [:], results: 'gitops-results.xml', report: [:],
-        maxParallel: 4,
+        maxParallel: 4, review: [:],
     ] + config
+    boolean review = cfg.mode == 'review' || (cfg.mode == 'auto' && env.CHANGE_ID)
+    boolean drift = !review && (cfg.mode == 'drift' || (cfg.mode == 'auto' && timerTriggered()))
     if (cfg.properties) {
         properties([
             disableConcurrentBuilds(),
             buildDiscarder(logRotator(numToKeepStr: cfg.keepBuilds as String)),
-            pipelineTriggers(cfg.driftCron ? [cron(cfg.driftCron)] : []),
+            // A change request's job gets no nightly drift check: the target branch's job has it.
+            pipelineTriggers(cfg.driftCron && !review ? [cron(cfg.driftCron)] : []),
         ])
     }
-    boolean drift = cfg.mode == 'drift' || (cfg.mode == 'auto' && timerTriggered())
     List results = []
     decorated(cfg) {
-        if (drift) {
+        if (review) {
+            reviewChange(cfg, results)
+        } else if (drift) {
             driftCheck(cfg, results)
         } else {
             deploy(cfg, results)
@@ -138,6 +146,231 @@ def deploy(Map cfg, List results) {
     publish(cfg, results, affected.range as String)
 }
 
+// Change-request mode: the review of a pull request before it merges. Nothing is applied,
+// tagged or committed and nobody is asked: every deployment whose render differs from the merge
+// base is planned (in the waves' order and lanes; a dependency's plan is not applied, so its
+// dependents plan against the current state), each deleted request gets a destroy plan; the
+// plans (or an error entry each) go to gitopsReview on one agent, whose summary is published
+// with publishChecks. Its FAILURE conclusion fails the build, ACTION_REQUIRED and SUCCESS do not.
+def reviewChange(Map cfg, List results) {
+    Map rc = reviewOptions(cfg)
+    Map affected = onAgent(cfg) { Map scmVars ->
+        stage('Changes') {
+            String base = rc.base ?: mergeBase(cfg, rc.target as String)
+            echo "gitops: review of ${rc.what}: the deployments whose render differs from ${base} (merge base with ${rc.target})"
+            Map listed = gitopsRender(repo: cfg.sotDir, changedSince: base, byRender: true, list: true).json
+            return plainAffected(listed) + [base: base]
+        }
+    }
+    int n = 0
+    for (List wave : affected.waves) {
+        n++
+        List todo = []
+        for (String id : wave) {
+            Map result = [deployment: id, action: 'deploy', status: 'pending']
+            results << result
+            todo << result
+        }
+        echo "gitops: wave ${n} of ${affected.waves.size()} (plans only): ${todo*.deployment.join(', ')}"
+        inLanes(cfg, todo) { Map result ->
+            reviewPlanOne(cfg, rc, result)
+        }
+    }
+    List destroys = []
+    for (String id : affected.destroy) {
+        Map result = [deployment: id, action: 'destroy', status: 'pending']
+        results << result
+        destroys << result
+    }
+    if (destroys) {
+        echo "gitops: destroy plans (nothing is destroyed): ${destroys*.deployment.join(', ')}"
+        inLanes(cfg, destroys) { Map result ->
+            reviewDestroyOne(cfg, rc, result)
+        }
+    }
+    Map reviewed = summarizeReview(cfg, rc, results, affected.base as String)
+    publishReview(rc, reviewed, results)
+}
+
+// cfg.review with its defaults: the plan-only Vault login (default cfg.vault), the check's name,
+// the PR comment (off), the record tag (on), where the inputs and the review go, the target.
+Map reviewOptions(Map cfg) {
+    Map rc = [vault: cfg.vault, checksName: 'gitops', checks: true, comment: false, record: true,
+              dir: 'gitops-review', inputDir: '.gitops/review', target: env.CHANGE_TARGET ?: 'main', base: null] +
+        (cfg.review instanceof Map ? cfg.review : [:])
+    if (rc.vault == null) {
+        rc.vault = cfg.vault
+    }
+    rc.what = env.CHANGE_ID ? "PR ${env.CHANGE_ID}" : "${env.BRANCH_NAME ?: 'HEAD'} into ${rc.target}"
+    return rc
+}
+
+// The merge base of HEAD (the change request's head) and the target branch, fetched first: a
+// pull-request checkout may not have it, or an old copy. The branch name reaches git as an
+// environment variable, never as shell text.
+String mergeBase(Map cfg, String target) {
+    if (!target) {
+        error('gitopsPipeline: review: no target branch (env.CHANGE_TARGET or review: [target: ...])')
+    }
+    String base = null
+    withEnv(["GITOPS_ARG_TARGET=${target}"]) {
+        dir(cfg.sotDir as String) {
+            base = sh(returnStdout: true, label: 'git merge-base', script: '''ref="refs/remotes/origin/$GITOPS_ARG_TARGET"
+if ! git fetch -q --no-tags origin "+refs/heads/$GITOPS_ARG_TARGET:$ref"; then
+  git rev-parse -q --verify "$ref^{commit}" >/dev/null || { echo "gitops: cannot fetch $GITOPS_ARG_TARGET from origin" >&2; exit 1; }
+  echo "gitops: fetching $GITOPS_ARG_TARGET from origin failed; using $ref as checked out" >&2
+fi
+git merge-base HEAD "$ref"''').trim()
+        }
+    }
+    return base
+}
+
+// Render and plan one deployment for the review, in its lane, with the plan-only Vault login;
+// the deployment's lock is held around its plan only.
+def reviewPlanOne(Map cfg, Map rc, Map result) {
+    String id = result.deployment
+    String dir = "${cfg.out}/${id}"
+    stage("Plan ${id}") {
+        Map done = gitopsRender(repo: cfg.sotDir, deployment: id, out: dir, propagate: false)
+        if (done.code in [0, 4]) {
+            lock(resource: lockName(id)) {
+                done = gitopsPlan(repo: cfg.sotDir, dir: dir, vault: rc.vault, propagate: false)
+            }
+            archiveArtifacts(artifacts: "${dir}/plan.md,${dir}/plan.policy.json", allowEmptyArchive: true)
+            result.change = done.json?.change_summary
+            result.status = done.code == 4 ? 'changes planned' : (done.code == 0 ? 'no changes' : done.status)
+        } else {
+            result.status = done.status
+        }
+        reviewInput(rc, result, done)
+    }
+}
+
+// The destroy plan of a deleted request (gitops-destroy --plan-only: no confirmation, no
+// approval, nothing destroyed), under the deployment's lock.
+def reviewDestroyOne(Map cfg, Map rc, Map result) {
+    String id = result.deployment
+    String out = "${cfg.out}/${id}"
+    stage("Plan destroy ${id}") {
+        dir(out) {
+            deleteDir()
+        }
+        Map done = null
+        lock(resource: lockName(id)) {
+            done = gitopsDestroy(repo: cfg.sotDir, deployment: id, planOnly: true, out: out, vault: rc.vault, propagate: false)
+        }
+        archiveArtifacts(artifacts: "${out}/plan.md,${out}/plan.policy.json", allowEmptyArchive: true)
+        result.change = done.json?.change_summary
+        result.status = done.code == 4 ? 'destroy planned' : (done.code == 0 ? 'nothing to destroy' : done.status)
+        reviewInput(rc, result, done)
+    }
+}
+
+// The deployment's input of the review, stashed for the Review stage: the binary's JSON as it
+// printed it (a plan, also one a policy denied), or, when it printed none or its error
+// ({"error": ...}), an error entry naming the deployment, the action and the exit code.
+def reviewInput(Map rc, Map result, Map done) {
+    String file = reviewInputFile(rc, result)
+    boolean report = done.json instanceof Map && !done.json.containsKey('error') && fileExists(done.jsonFile as String)
+    if (!(done.code in [0, 4])) {
+        String message = report ? denials(done.json) : done.json?.error
+        result.error = (message ?: "${done.binary}: ${done.status} (exit ${done.code})") as String
+    }
+    if (report) {
+        writeFile(file: file, text: readFile(file: done.jsonFile as String))
+    } else {
+        writeFile(file: file, text: errorEntry(result, done.code as int))
+    }
+    String name = 'gitops-review-' + result.action + '-' + result.deployment.replace('/', '-')
+    stash(name: name, includes: file)
+    result.reviewStash = name
+}
+
+// "denied by policy: <policy>: <message>; ..." of a plan a policy denied, or null.
+String denials(Object json) {
+    List found = []
+    for (Object d : (json?.policy?.denials ?: [])) {
+        found << ("${d.policy}: " + (d.resource ? "${d.resource}: " : '') + "${d.message}" as String)
+    }
+    return found ? 'denied by policy: ' + found.take(3).join('; ') + (found.size() > 3 ? "; and ${found.size() - 3} more" : '') : null
+}
+
+String reviewInputFile(Map rc, Map result) {
+    return "${rc.inputDir}/${result.deployment}/${result.action}.json"
+}
+
+String errorEntry(Map result, int code) {
+    return groovy.json.JsonOutput.toJson([deployment: result.deployment as String, action: result.action as String,
+                                          error: (result.error ?: result.status) as String, exit_code: code])
+}
+
+// On one agent: every lane's input unstashed into rc.inputDir (an error entry for a deployment
+// whose lane never ran it), gitops-review (recording the review on HEAD), review.* archived.
+def summarizeReview(Map cfg, Map rc, List results, String base) {
+    return onAgent(cfg) { Map scmVars ->
+        stage('Review') {
+            dir(rc.inputDir as String) {
+                deleteDir()
+            }
+            writeFile(file: "${rc.inputDir}/README.txt", text: 'The inputs of gitops-review: one JSON file per deployment and action.\n')
+            for (Map r : results) {
+                if (r.reviewStash) {
+                    unstash(r.reviewStash as String)
+                } else {
+                    // Its lane failed before the deployment's turn (agent, checkout, install).
+                    r.status = 'failed'
+                    writeFile(file: reviewInputFile(rc, r), text: errorEntry(r, 1))
+                }
+            }
+            String url = env.BUILD_URL ? "${env.BUILD_URL}artifact/${rc.dir}/review.md" : null
+            Map reviewed = gitopsReview(repo: cfg.sotDir, from: rc.inputDir, out: rc.dir, base: base, change: env.CHANGE_ID,
+                                        target: rc.target, artifactUrl: url, record: rc.record, propagate: false)
+            archiveArtifacts(artifacts: "${rc.dir}/review.*", allowEmptyArchive: true)
+            return reviewed
+        }
+    }
+}
+
+// The check (Checks API plugin) and, with review: [comment: true], a comment on the pull request;
+// the build description; the build fails on a FAILURE conclusion (or a failed gitops-review).
+def publishReview(Map rc, Map reviewed, List results) {
+    String conclusion = reviewed.conclusion as String
+    String title = reviewed.title as String
+    String summary = reviewed.summary as String
+    String text = (reviewed.text ?: '') as String
+    // What a failed build says: the review's title (its summary is in the check and the log).
+    String reason = title ?: summary
+    if (reviewed.code != 0 || !conclusion) {
+        conclusion = 'FAILURE'
+        title = 'gitops: the review failed'
+        summary = "gitops-review: ${reviewed.status} (exit ${reviewed.code})" + (reviewed.error ? ": ${reviewed.error}" : '') + '; see the build log'
+        text = ''
+        reason = summary
+    }
+    if (rc.checks) {
+        Map check = [name: rc.checksName as String, title: title, summary: summary, text: text, conclusion: conclusion]
+        if (env.BUILD_URL) {
+            check.detailsURL = env.BUILD_URL as String
+        }
+        publishChecks(check)
+    }
+    if (rc.comment && env.CHANGE_ID) {
+        pullRequest.comment(text ?: summary)
+    }
+    int n = results.size()
+    currentBuild.description = "review of ${rc.what}: ${n} deployment${n == 1 ? '' : 's'}, conclusion ${conclusion}"
+    List lines = []
+    for (Map r : results) {
+        lines << "${r.deployment} (${r.action}): ${r.status}" + (r.change ? " - plan: ${r.change}" : '') + (r.error ? " - ${r.error}" : '')
+    }
+    echo "gitops: review of ${rc.what}: ${conclusion}" + (reviewed.record ? ", recorded as ${reviewed.record}" : '') + '\n  ' +
+        (lines ? lines.join('\n  ') : 'no deployment affected') + (summary ? '\n' + summary : '')
+    if (conclusion == 'FAILURE') {
+        error("gitopsPipeline: review of ${rc.what}: FAILURE: ${reason}")
+    }
+}
+
 // What gitops-render --changed-since --list --json says, in plain lists and maps: the JSON's own
 // collections are not serializable under CPS, and lock/input/node/parallel must not run inside a
 // loop over them (these loops call no step). Without `waves` (an older gitops-render) each
@@ -235,13 +468,44 @@ String waveApproval(Map cfg, List waiting, int n) {
 String waveApprovalMessage(Map cfg, List waiting, int n) {
     if (waiting.size() == 1) {
         Map r = waiting[0]
-        return "Apply ${r.deployment}? ${r.change ?: 'See the plan'}. It is in a protected environment; the plan is archived as ${cfg.out}/${r.deployment}/plan.md."
+        String reviewed = reviewPhrase(r)
+        return "Apply ${r.deployment}? ${r.change ?: 'See the plan'}. It is in a protected environment; the plan is archived as ${cfg.out}/${r.deployment}/plan.md." +
+            (reviewed ? " Review: ${reviewed}." : '')
     }
     List lines = []
     for (Map r : waiting) {
-        lines << "- ${r.deployment}: ${r.change ?: 'see the plan'} (${cfg.out}/${r.deployment}/plan.md)"
+        String reviewed = reviewPhrase(r)
+        lines << "- ${r.deployment}: ${r.change ?: 'see the plan'} (${cfg.out}/${r.deployment}/plan.md)" + (reviewed ? "; ${reviewed}" : '')
     }
     return "Apply ${waiting.size()} deployments of wave ${n}? They are in protected environments; the plans are archived:\n" + lines.join('\n')
+}
+
+// How the plan compares with the review of the change that brought it (gitops-plan's review:
+// the record of HEAD, or of HEAD's second parent for a merge commit), in plain values.
+def reviewStatus(Map result, Object json) {
+    if (!json?.review?.status) {
+        return
+    }
+    result.review = json.review.status as String
+    result.reviewRecord = json.review.record ? json.review.record as String : null
+    result.reviewDifferences = plainList(json.review.differences)
+}
+
+// For the approval: "as reviewed (review/<sha>/<n>)", "changed since review: <differences>",
+// "not reviewed"; null when the plan did not say.
+String reviewPhrase(Map r) {
+    if (!r.review) {
+        return null
+    }
+    if (r.review == 'as reviewed') {
+        return r.reviewRecord ? "as reviewed (${r.reviewRecord})" : 'as reviewed'
+    }
+    if (r.review == 'changed since review') {
+        List diffs = r.reviewDifferences ?: []
+        String shown = diffs.take(10).join('; ') + (diffs.size() > 10 ? "; and ${diffs.size() - 10} more" : '')
+        return 'changed since review' + (shown ? ": ${shown}" : '')
+    }
+    return r.review as String
 }
 
 // The deployments split over at most cfg.maxParallel lanes (round robin), each lane one agent
@@ -297,6 +561,7 @@ def planOne(Map cfg, Map result) {
         result.summary = planned.json?.summary
         result.change = planned.json?.change_summary
         result.outputsChanged = planned.json?.outputs_changed == null ? null : !planned.json.outputs_changed.isEmpty()
+        reviewStatus(result, planned.json)
         if (planned.code == 0) {
             result.status = 'no changes'
             result.outputsChanged = false
@@ -505,7 +770,8 @@ def publish(Map cfg, List results, String range) {
         }
         String body = bad ? "<failure message=\"${xml(r.status as String)}\">${xml((r.error ?: r.status) as String)}</failure>" : ''
         cases << "  <testcase classname=\"gitops.${xml(r.action as String)}\" name=\"${xml(r.deployment as String)}\">${body}</testcase>"
-        lines << "${r.deployment}: ${r.status}" + (r.approvedBy ? " (approved by ${r.approvedBy})" : '') + (r.change ? " - plan: ${r.change}" : '')
+        lines << "${r.deployment}: ${r.status}" + (r.approvedBy ? " (approved by ${r.approvedBy})" : '') + (r.change ? " - plan: ${r.change}" : '') +
+            (r.review ? " - review: ${r.review}" : '')
     }
     String text = '<?xml version="1.0" encoding="UTF-8"?>\n' +
         "<testsuite name=\"gitops\" tests=\"${results.size()}\" failures=\"${failed}\">\n" + cases.join('\n') + '\n</testsuite>\n'

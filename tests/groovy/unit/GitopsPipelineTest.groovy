@@ -315,6 +315,59 @@ class GitopsPipelineTest extends HarnessTestBase {
         assert h.callsTo('unstash')*.args*.getAt(0).sort() == ['gitops-plan-prod-api', 'gitops-plan-prod-web']
     }
 
+    static String reviewed(String status, String record = null, List differences = []) {
+        return groovy.json.JsonOutput.toJson([status: status, record: record, reviewed_commit: record ? 'abc' : null, differences: differences])
+    }
+
+    @Test
+    void theApprovalSaysHowEachPlanComparesWithTheReviewOfItsChange() {
+        setUpFlow([render: ['prod/api': ['x'], 'prod/db': ['x'], 'prod/web': ['x']],
+                   waves: [['prod/api', 'prod/db', 'prod/web']], needs: [:], destroy: []])
+        ['prod/api', 'prod/db', 'prod/web'].each { String id ->
+            fake.answerFor('gitops-render', id, 0, groovy.json.JsonOutput.toJson([deployment: id, manifest: [protected: true]]))
+        }
+        List diffs = ['~ update terraform_data.y: attributes differ', '- no longer: update terraform_data.z']
+        fake.answerFor('gitops-plan', 'build/prod/api', 4, "{\"change_summary\": \"1 to add\", \"review\": ${reviewed('as reviewed', 'review/abc/1')}}")
+        fake.answerFor('gitops-plan', 'build/prod/db', 4, "{\"change_summary\": \"2 to change\", \"review\": ${reviewed('changed since review', 'review/abc/1', diffs)}}")
+        fake.answerFor('gitops-plan', 'build/prod/web', 4, "{\"change_summary\": \"1 to change\", \"review\": ${reviewed('not reviewed')}}")
+        h.inputHandler = { Map m -> 'alice' }
+        List results = runPipeline()
+        String message = h.inputs[0].message
+        assert message.contains('- prod/api: 1 to add (build/prod/api/plan.md); as reviewed (review/abc/1)')
+        assert message.contains('- prod/db: 2 to change (build/prod/db/plan.md); changed since review: ' +
+                                '~ update terraform_data.y: attributes differ; - no longer: update terraform_data.z')
+        assert message.contains('- prod/web: 1 to change (build/prod/web/plan.md); not reviewed')
+        assert results*.review == ['as reviewed', 'changed since review', 'not reviewed']
+        assert results[1].reviewDifferences == diffs && results[1].reviewDifferences.getClass() == ArrayList
+        assert h.currentBuild.description.readLines() == [
+            'prod/api: applied and tagged (approved by alice) - plan: 1 to add - review: as reviewed',
+            'prod/db: applied and tagged (approved by alice) - plan: 2 to change - review: changed since review',
+            'prod/web: applied and tagged (approved by alice) - plan: 1 to change - review: not reviewed']
+    }
+
+    @Test
+    void aLoneProtectedDeploymentChangedSinceReviewNamesTheDifferences() {
+        setUpFlow([render: ['prod/api': ['x']], destroy: []])
+        renders('prod/api', true)
+        List diffs = (1..12).collect { "+ create terraform_data.r${it}".toString() }
+        fake.answer('gitops-plan', 4, "{\"change_summary\": \"12 to add\", \"review\": ${reviewed('changed since review', 'review/abc/2', diffs)}}")
+        runPipeline()
+        String message = h.inputs[0].message
+        assert message.startsWith('Apply prod/api? 12 to add. It is in a protected environment; the plan is archived as build/prod/api/plan.md. ' +
+                                  'Review: changed since review: + create terraform_data.r1; + create terraform_data.r2;')
+        assert message.endsWith('+ create terraform_data.r10; and 2 more.')
+    }
+
+    @Test
+    void anUnprotectedDeploymentsResultSaysItWasAppliedAsReviewed() {
+        setUpFlow([render: ['dev/web': ['x']], destroy: []])
+        renders('dev/web', false)
+        fake.answer('gitops-plan', 4, "{\"review\": ${reviewed('as reviewed', 'review/abc/1')}}")
+        assert runPipeline()*.review == ['as reviewed']
+        assert h.currentBuild.description == 'dev/web: applied and tagged - review: as reviewed'
+        assert h.inputs == []
+    }
+
     @Test
     void aDeletedRequestIsDestroyedAfterApproval() {
         setUpFlow([render: [:], destroy: ['dev/old']])
