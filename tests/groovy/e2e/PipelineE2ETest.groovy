@@ -16,10 +16,21 @@ class PipelineE2ETest {
         run('gitops-pipeline-waves') { File root, File work, PrintStream story -> new WavesScenario(root, work, story) }
     }
 
-    /** Runs the scenario `make` builds in a fresh directory; skipped, with the reason, while a binary is missing. */
+    @Test
+    void changeRequestsAreReviewedBeforeTheyMerge() {
+        run('gitops-pipeline-review', { File root -> ReviewScenario.missing(root) }) { File root, File work, PrintStream story ->
+            new ReviewScenario(root, work, story)
+        }
+    }
+
     private static void run(String prefix, Closure make) {
+        run(prefix, { File root -> PipelineScenario.missing(root) }, make)
+    }
+
+    /** Runs the scenario `make` builds in a fresh directory; skipped, with the reason, while a binary is missing. */
+    private static void run(String prefix, Closure missingOf, Closure make) {
         File root = new File(System.getProperty('gitops.root') ?: '.').canonicalFile
-        List<String> missing = PipelineScenario.missing(root)
+        List<String> missing = (List<String>) missingOf(root)
         Assume.assumeTrue("the end-to-end pipeline test needs target/debug/${missing.join(', target/debug/')} " +
                           '(not built yet: cargo build --workspace once they exist)', missing.isEmpty())
         File work = File.createTempDir(prefix, '')
