@@ -51,12 +51,32 @@ String asEnvValue(Object value) {
     return value as String
 }
 
+// The binary's JSON as plain maps and lists (the readJSON types do not survive a CPS step).
 def readResult(String jsonOut) {
     if (!fileExists(jsonOut)) {
         return null
     }
     String text = readFile(file: jsonOut).trim()
-    return text ? readJSON(text: text) : null
+    return text ? plain(readJSON(text: text)) : null
+}
+
+// Maps and lists rebuilt as LinkedHashMap/ArrayList with String keys; other values as they are.
+def plain(Object value) {
+    if (value instanceof Map) {
+        Map out = [:]
+        for (Object key : ((Map) value).keySet()) {
+            out[key as String] = plain(((Map) value)[key])
+        }
+        return out
+    }
+    if (value instanceof List) {
+        List out = []
+        for (Object item : (List) value) {
+            out << plain(item)
+        }
+        return out
+    }
+    return value
 }
 
 String statusOf(int code) {

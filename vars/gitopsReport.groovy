@@ -17,8 +17,8 @@ def call(Map config = [:]) {
         vault: config.vault == null ? [mode: 'none'] : config.vault,
         propagate: config.propagate,
         script: 'gitops-report --repo="$GITOPS_ARG_REPO" --out="$GITOPS_ARG_OUT" ${GITOPS_ARG_DRIFT_DIR:+"--drift-dir=$GITOPS_ARG_DRIFT_DIR"} --json')
-    // Plain copies: nothing of the parsed JSON is kept across steps.
-    Map json = plain(result.json) as Map ?: [:]
+    // Plain values already (gitopsExec): nothing of the parsed JSON is kept across steps.
+    Map json = (result.json ?: [:]) as Map
     Map report = [code: result.code, status: result.status, json: json, jsonFile: result.jsonFile, dir: reportDir,
                   totals: json.totals ?: [:], files: [html: json.html, json: json.json, md: json.md], published: false]
     if (!(result.code in [0, 4])) {
@@ -36,23 +36,4 @@ def call(Map config = [:]) {
     }
     archiveArtifacts(artifacts: "${reportDir}/report.*")
     return report
-}
-
-// Maps and lists rebuilt as LinkedHashMap/ArrayList with String keys; other values as they are.
-def plain(Object value) {
-    if (value instanceof Map) {
-        Map out = [:]
-        for (Object key : ((Map) value).keySet()) {
-            out[key as String] = plain(((Map) value)[key])
-        }
-        return out
-    }
-    if (value instanceof List) {
-        List out = []
-        for (Object item : (List) value) {
-            out << plain(item)
-        }
-        return out
-    }
-    return value
 }

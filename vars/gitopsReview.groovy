@@ -27,28 +27,9 @@ def call(Map config = [:]) {
         vault: config.vault,
         propagate: config.propagate,
         script: 'gitops-review --repo="$GITOPS_ARG_REPO" --from="$GITOPS_ARG_FROM" --out="$GITOPS_ARG_OUT" ${GITOPS_ARG_BASE:+"--base=$GITOPS_ARG_BASE"} ${GITOPS_ARG_CHANGE:+"--change=$GITOPS_ARG_CHANGE"} ${GITOPS_ARG_TARGET:+"--target=$GITOPS_ARG_TARGET"} ${GITOPS_ARG_ARTIFACT_URL:+"--artifact-url=$GITOPS_ARG_ARTIFACT_URL"} ${GITOPS_ARG_RECORD:+--record} --json')
-    // Plain copies: nothing of the parsed JSON is kept across steps.
-    Map json = plain(result.json) as Map ?: [:]
+    // Plain values already (gitopsExec): nothing of the parsed JSON is kept across steps.
+    Map json = (result.json ?: [:]) as Map
     return [code: result.code, status: result.status, json: json, jsonFile: result.jsonFile, dir: config.out as String,
             conclusion: json.conclusion, title: json.title, summary: json.summary, text: json.text,
             files: json.files ?: [:], record: json.record, rows: json.rows ?: json.review?.rows ?: [], error: json.error]
-}
-
-// Maps and lists rebuilt as LinkedHashMap/ArrayList with String keys; other values as they are.
-def plain(Object value) {
-    if (value instanceof Map) {
-        Map out = [:]
-        for (Object key : ((Map) value).keySet()) {
-            out[key as String] = plain(((Map) value)[key])
-        }
-        return out
-    }
-    if (value instanceof List) {
-        List out = []
-        for (Object item : (List) value) {
-            out << plain(item)
-        }
-        return out
-    }
-    return value
 }
