@@ -107,11 +107,7 @@ pub fn changed_since(repo: &SourceRepo, rev: &str, index_dir: Option<&Path>) -> 
             (id, deps)
         })
         .collect();
-    graph.refuse_orphaned_dependents(&deleted)?;
-    affected.destroy = destroy_order(&deleted)
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    affected.destroy = graph.destroys(&deleted)?;
     Ok(affected)
 }
 
@@ -239,6 +235,16 @@ impl Graph {
             waves.push(wave);
         }
         Ok(waves)
+    }
+
+    /// The deleted requests in destroy order; exit 3 when one is a dependency of a request that
+    /// remains.
+    fn destroys(&self, deleted: &BTreeMap<DeploymentId, Vec<String>>) -> Result<Vec<String>> {
+        self.refuse_orphaned_dependents(deleted)?;
+        Ok(destroy_order(deleted)
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect())
     }
 
     /// Exit 3 when a deleted request is a dependency of a request that remains.
@@ -435,11 +441,7 @@ pub fn changed_by_render(
             (id.clone(), deps)
         })
         .collect();
-    graph.refuse_orphaned_dependents(&deleted)?;
-    affected.destroy = destroy_order(&deleted)
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    affected.destroy = graph.destroys(&deleted)?;
     Ok(affected)
 }
 
