@@ -164,6 +164,7 @@ fn help_of_every_binary() {
         ("gitops-rollback", &[]),
         ("gitops-destroy", &[]),
         ("gitops-report", &[]),
+        ("gitops-review", &[]),
     ];
     for (name, subs) in binaries {
         let text = help(name, &[]);

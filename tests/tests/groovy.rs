@@ -28,6 +28,7 @@ fn groovy_suite_passes() {
         "gitops-rollback",
         "gitops-destroy",
         "gitops-report",
+        "gitops-review",
         "vault-dev",
         "die-with-parent",
     ] {
