@@ -50,7 +50,7 @@ hf b1-pkg --warmup 2 --runs "$RUNS" "$bin/gitops-render --repo $work/at-pkg --ch
 
 echo "== [${SECONDS}s] B11: --changed-since --by-render (renders base and head) beside the path-based mode"
 for n in $(printf '%s\n' 1000 "$N" | sort -nu); do
-  at="$work/at-one-$n"
+  at="$work/fleet-$n/at-one"   # beside repo: gitops.toml finds the modules at ../modules
   git -C "$work/fleet-$n/repo" worktree add -q "$at" bench/one
   "$bin/gitops-render" --repo "$at" --changed-since bench/base --by-render --list --json > "$raw/b11-$n.out"   # warms the cache
   hf "b11-$n" --warmup 1 --runs 3 \
