@@ -118,22 +118,12 @@ pub fn run(cli: Cli) -> Result<u8> {
     let plan = destroy::plan(&opts, &output)?;
     if cli.plan_only {
         let report = destroy::plan_only(plan, &output);
-        let code = if report.refused {
-            exit::REFUSED
-        } else if report.changes {
-            exit::CHANGES
-        } else {
-            exit::OK
-        };
         if json {
-            print_json(&PlanOnlyJson {
-                report: &report,
-                exit_code: code,
-            })?;
+            print_json(&report.json())?;
         } else {
             gitops_cli::out!("{}", report.markdown);
         }
-        return Ok(code);
+        return Ok(report.exit_code());
     }
     if !json {
         gitops_cli::out!("{}", plan.markdown());
@@ -145,14 +135,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         gitops_cli::outln!("{}", report.line());
     }
     Ok(exit::OK)
-}
-
-/// The `--plan-only --json` output: the plan report and the exit code.
-#[derive(serde::Serialize)]
-struct PlanOnlyJson<'a> {
-    #[serde(flatten)]
-    report: &'a gitops_core::plan::op::PlanReport,
-    exit_code: u8,
 }
 
 /// `gitops-destroy --orphans [--since REV]`.

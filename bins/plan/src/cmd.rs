@@ -4,9 +4,8 @@
 
 use clap::Parser;
 use gitops_cli::{print_json, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
-use gitops_core::error::{exit, Result};
-use gitops_core::plan::op::{plan, PlanOptions, PlanReport};
-use serde::Serialize;
+use gitops_core::error::Result;
+use gitops_core::plan::op::{plan, PlanOptions};
 use std::path::PathBuf;
 
 const PROGRAM: &str = "gitops-plan";
@@ -53,25 +52,6 @@ pub struct Cli {
     pub json: JsonArg,
 }
 
-/// The `--json` output: the report and the exit code.
-#[derive(Serialize)]
-struct Json<'a> {
-    #[serde(flatten)]
-    report: &'a PlanReport,
-    exit_code: u8,
-}
-
-/// 3 when a policy denied the plan (not in a drift check), else 4 with changes, else 0.
-fn exit_code(report: &PlanReport) -> u8 {
-    if report.refused {
-        exit::REFUSED
-    } else if report.changes {
-        exit::CHANGES
-    } else {
-        exit::OK
-    }
-}
-
 pub fn run(cli: Cli) -> Result<u8> {
     let json = cli.json.json;
     let opts = PlanOptions {
@@ -83,12 +63,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         cache_dir: cli.cache_dir.dir(),
     };
     let report = plan(&opts, &Output::new(PROGRAM, json))?;
-    let code = exit_code(&report);
+    let code = report.exit_code();
     if json {
-        print_json(&Json {
-            report: &report,
-            exit_code: code,
-        })?;
+        print_json(&report.json())?;
     } else {
         gitops_cli::out!("{}", report.markdown);
         for d in &report.policy.denials {

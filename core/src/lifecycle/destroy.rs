@@ -13,7 +13,7 @@ use crate::exec::terraform::Terraform;
 use crate::exec::vault::VaultSession;
 use crate::model::names;
 use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::plan::op::{PlanFiles, PlanReport};
+use crate::plan::op::PlanReport;
 use crate::plan::rendered::RenderedDir;
 use crate::plan::run::{self as plan_run, data_loss_refusal, policy_refusal, Planned};
 use crate::plan::summary::Summary;
@@ -403,28 +403,15 @@ fn remove_request(
 /// the Vault leases revoked; nothing is destroyed, recorded or committed.
 pub fn plan_only(mut p: DestroyPlan<'_>, reporter: &dyn Reporter) -> PlanReport {
     crate::exec::vault::finish(p.vault.take(), reporter);
-    let id = p.opts.deployment.to_string();
-    let planned = &p.planned;
-    let mut report = crate::plan::op::report(&id, &planned.summary, planned.policy.clone());
-    report.destroy = true;
-    report.refused = !report.policy.denials.is_empty();
-    report.digest = planned.record.digest.clone();
-    report.files = Some(PlanFiles {
-        plan: p.out.join("plan.bin"),
-        json: p.out.join("plan.json"),
-        summary: p.out.join("plan.md"),
-        digest: p.out.join("plan.digest"),
-    });
-    report.markdown = planned.markdown.clone();
-    report.fingerprint = crate::review::fingerprint::of(&planned.plan, &planned.summary);
-    // The live repository's HEAD (the source may be a snapshot of an older commit).
-    report.review = Some(crate::review::record::status_at_head(
+    // Compared with the review of the live repository's HEAD (the source may be a snapshot of an
+    // older commit).
+    crate::plan::op::planned_report(
+        &p.opts.deployment.to_string(),
+        &p.out,
+        &p.planned,
         Some(&p.git),
-        &id,
-        "destroy",
-        &report.fingerprint,
-    ));
-    report
+        true,
+    )
 }
 
 /// `gitops-destroy <env>/<name>`, second step: see the module docs. Refusals are exit 3.

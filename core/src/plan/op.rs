@@ -151,26 +151,75 @@ pub fn plan(opts: &PlanOptions, reporter: &dyn Reporter) -> Result<PlanReport> {
     );
     crate::exec::vault::finish(vault, reporter);
     let planned = planned?;
-    let dir = &rendered.dir;
-    let files = PlanFiles {
+    let git = crate::exec::git::GitRepo::open(&repo).ok();
+    Ok(planned_report(
+        rendered.deployment(),
+        &rendered.dir,
+        &planned,
+        git.as_ref(),
+        false,
+    ))
+}
+
+/// The report of a saved plan (`gitops-plan`, `gitops-destroy --plan-only`) of `dir`: counts,
+/// policy, digest, files, fingerprint, and how it compares with the review HEAD of `git`
+/// carries.
+pub(crate) fn planned_report(
+    id: &str,
+    dir: &std::path::Path,
+    planned: &crate::plan::run::Planned,
+    git: Option<&crate::exec::git::GitRepo>,
+    destroy: bool,
+) -> PlanReport {
+    let mut report = report(id, &planned.summary, planned.policy.clone());
+    report.destroy = destroy;
+    report.refused = !report.policy.denials.is_empty();
+    report.digest = planned.record.digest.clone();
+    report.files = Some(PlanFiles {
         plan: dir.join("plan.bin"),
         json: dir.join("plan.json"),
         summary: dir.join("plan.md"),
         digest: dir.join("plan.digest"),
-    };
-    let mut report = report(rendered.deployment(), &planned.summary, planned.policy);
-    report.refused = !report.policy.denials.is_empty();
-    report.digest = planned.record.digest;
-    report.files = Some(files);
-    report.markdown = planned.markdown;
+    });
+    report.markdown = planned.markdown.clone();
     report.fingerprint = crate::review::fingerprint::of(&planned.plan, &planned.summary);
+    let action = if destroy { "destroy" } else { "deploy" };
     report.review = Some(crate::review::record::status_at_head(
-        crate::exec::git::GitRepo::open(&repo).ok().as_ref(),
-        rendered.deployment(),
-        "deploy",
+        git,
+        id,
+        action,
         &report.fingerprint,
     ));
-    Ok(report)
+    report
+}
+
+impl PlanReport {
+    /// 3 when a policy denied the plan (not in a drift check), else 4 with changes, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.refused {
+            crate::exit::REFUSED
+        } else if self.changes {
+            crate::exit::CHANGES
+        } else {
+            crate::exit::OK
+        }
+    }
+
+    /// The `--json` output: the report and its exit code.
+    pub fn json(&self) -> PlanJson<'_> {
+        PlanJson {
+            report: self,
+            exit_code: self.exit_code(),
+        }
+    }
+}
+
+/// What `gitops-plan --json` (and `gitops-destroy --plan-only --json`) prints.
+#[derive(Serialize)]
+pub struct PlanJson<'a> {
+    #[serde(flatten)]
+    report: &'a PlanReport,
+    exit_code: u8,
 }
 
 /// The report of a drift check.
@@ -189,7 +238,7 @@ fn drift_report(rendered: &RenderedDir, drift: Drift) -> PlanReport {
 }
 
 /// What every report has: the counts, the changes, the policy verdict.
-pub(crate) fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
+fn report(deployment: &str, s: &Summary, policy: PolicyReport) -> PlanReport {
     PlanReport {
         deployment: deployment.to_owned(),
         changes: s.has_changes(),
