@@ -553,6 +553,30 @@ impl VaultWorld {
             .expect("run a toolkit binary")
     }
 
+    /// render + plan + apply + tag of `id` at HEAD with `build_tag`, each exit 0 (plan 0 or 4);
+    /// the rendered directory. Panics, showing the run, otherwise.
+    pub fn deploy(&self, id: &str, build_tag: &str) -> PathBuf {
+        let dir = self.render(id);
+        for (bin, ok) in [
+            ("gitops-plan", &[0, 4][..]),
+            ("gitops-apply", &[0][..]),
+            ("gitops-tag", &[0][..]),
+        ] {
+            let o = self
+                .cmd(bin)
+                .env("BUILD_TAG", build_tag)
+                .arg(&dir)
+                .output()
+                .expect("run a toolkit binary");
+            assert!(
+                o.status.code().is_some_and(|c| ok.contains(&c)),
+                "{bin} {id}: {}",
+                show(&o)
+            );
+        }
+        dir
+    }
+
     /// Renders `<env>/<name>` into the example's output dir; panics unless it succeeds.
     pub fn render(&self, id: &str) -> PathBuf {
         let dir = self.ex.out().join(id);

@@ -25,30 +25,6 @@ fn json_file(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-/// render + plan + apply + tag of `id`, each exit 0 (plan 0 or 4); the rendered directory.
-fn deploy(w: &VaultWorld, id: &str) -> std::path::PathBuf {
-    let dir = w.render(id);
-    let d = dir.to_str().unwrap();
-    for (bin, ok) in [
-        ("gitops-plan", &[0, 4][..]),
-        ("gitops-apply", &[0][..]),
-        ("gitops-tag", &[0][..]),
-    ] {
-        let o = w
-            .cmd(bin)
-            .env("BUILD_TAG", "deps-1")
-            .arg(d)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.code().is_some_and(|c| ok.contains(&c)),
-            "{bin} {id}: {}",
-            show(&o)
-        );
-    }
-    dir
-}
-
 /// The value of the app-config parameter `key` in the state of `dir`.
 fn config_parameter(dir: &Path, key: &str) -> Option<Value> {
     let state: Value = serde_json::from_str(&tf_ok(dir, &["show", "-json"])).unwrap();
@@ -143,7 +119,7 @@ fn a_dependent_reads_the_applied_output_and_refuses_until_the_dependency_has_it(
     assert!(!api.join(".terraform").exists());
 
     // orders-db applied: orders-api gets the endpoint Terraform read from orders-db's state.
-    let db = deploy(&w, "dev/orders-db");
+    let db = w.deploy("dev/orders-db", "deps-1");
     let endpoint = json_file(&db.join("outputs.json"))["outputs"]["db_endpoint"].clone();
     assert!(
         endpoint
@@ -151,7 +127,7 @@ fn a_dependent_reads_the_applied_output_and_refuses_until_the_dependency_has_it(
             .is_some_and(|e| e.starts_with("orders-db.")),
         "{endpoint}"
     );
-    let api = deploy(&w, "dev/orders-api");
+    let api = w.deploy("dev/orders-api", "deps-1");
     assert_eq!(
         config_parameter(&api, "ORDERS_DB_ENDPOINT"),
         Some(endpoint.clone())

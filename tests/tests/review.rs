@@ -13,29 +13,6 @@ fn json_of(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(o)))
 }
 
-/// render + plan + apply + tag of `id` at the example's HEAD.
-fn deploy(w: &VaultWorld, id: &str) {
-    let dir = w.render(id);
-    let d = dir.to_str().unwrap();
-    for (bin, ok) in [
-        ("gitops-plan", &[0, 4][..]),
-        ("gitops-apply", &[0][..]),
-        ("gitops-tag", &[0][..]),
-    ] {
-        let o = w
-            .cmd(bin)
-            .env("BUILD_TAG", "main-1")
-            .arg(d)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.code().is_some_and(|c| ok.contains(&c)),
-            "{bin} {id}: {}",
-            show(&o)
-        );
-    }
-}
-
 /// `gitops-plan --json` of `id` rendered at HEAD (exit 0 or 4).
 fn plan(w: &VaultWorld, id: &str, build: &str) -> Value {
     let dir = w.render(id);
@@ -75,8 +52,8 @@ fn write(dir: &Path, name: &str, v: &Value) {
 fn a_pull_request_is_reviewed_then_applied_as_reviewed_or_with_what_changed_named() {
     let w = VaultWorld::new(|_| terraform());
     let ex = &w.ex;
-    deploy(&w, "dev/web-frontend");
-    deploy(&w, "dev/tools-db");
+    w.deploy("dev/web-frontend", "main-1");
+    w.deploy("dev/tools-db", "main-1");
     let states = || -> Vec<(String, String)> {
         snapshot(&ex.state())
             .into_iter()
