@@ -33,7 +33,7 @@ deps:
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
-	dpkg -s libssl-dev >/dev/null 2>&1 || missing="$$missing libssl-dev"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v python3 >/dev/null || missing="$$missing python3 python3-venv"; \
 	command -v groovy >/dev/null || missing="$$missing groovy"; \
 	[ -f /usr/share/java/CodeNarc.jar ] || missing="$$missing libcodenarc-groovy-java"; \

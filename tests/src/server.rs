@@ -105,16 +105,21 @@ impl ServerProcess {
 
     /// What the server printed (the last 64 KiB), masked values replaced by `***`.
     pub fn output(&self) -> String {
-        let raw = self
-            .output
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut text = String::from_utf8_lossy(&raw).into_owned();
-        for m in self.mask.iter().filter(|m| !m.is_empty()) {
-            text = text.replace(m.as_str(), "***");
+        (self.output_handle())()
+    }
+
+    /// [`ServerProcess::output`] as a function that does not borrow the server (for a readiness
+    /// check that waits on what the server prints, while [`wait_ready`] holds the server).
+    pub fn output_handle(&self) -> impl Fn() -> String + 'static {
+        let (output, mask) = (Arc::clone(&self.output), self.mask.clone());
+        move || {
+            let raw = output.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut text = String::from_utf8_lossy(&raw).into_owned();
+            for m in mask.iter().filter(|m| !m.is_empty()) {
+                text = text.replace(m.as_str(), "***");
+            }
+            text
         }
-        text
     }
 
     /// Sends `signal`, waits up to `grace` for the exit, then SIGKILLs. Idempotent.

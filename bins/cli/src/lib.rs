@@ -20,6 +20,10 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
         // Started by a run of this binary as its Vault lease warden (exec/vault.rs).
         return ExitCode::from(gitops_core::exec::vault::warden());
     }
+    if std::env::var_os(gitops_core::exec::transport::ASKPASS_ENV).is_some() {
+        // Started by git as its GIT_ASKPASS program (exec/transport.rs).
+        return ExitCode::from(gitops_core::exec::transport::askpass());
+    }
     gitops_core::exec::signal::install();
     let code = match body() {
         Ok(code) => {

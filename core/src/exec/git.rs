@@ -1,8 +1,9 @@
 //! Writing to the source-of-truth repository with git2: commits of a few files, annotated tags, and
 //! pushes that survive a concurrent writer (on rejection: fetch, re-apply our change on the new
-//! remote head, push again).
+//! remote head, push again). Pushes and fetches go through the `git` program (exec/transport.rs).
 
 use crate::error::{Error, GitError, Result};
+use crate::exec::transport::Pushed;
 use crate::model::sot::SourceRepo;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,12 +23,6 @@ pub struct TagInfo {
     pub message: String,
     pub tagger: String,
     pub time: i64,
-}
-
-/// Outcome of one push attempt.
-enum Pushed {
-    Ok,
-    Rejected(String),
 }
 
 pub struct GitRepo {
@@ -281,74 +276,20 @@ impl GitRepo {
             })
     }
 
-    fn callbacks<'a>(
-        rejection: &'a std::cell::RefCell<Option<String>>,
-    ) -> git2::RemoteCallbacks<'a> {
-        let mut cb = git2::RemoteCallbacks::new();
-        cb.credentials(|url, user, allowed| {
-            if allowed.contains(git2::CredentialType::SSH_KEY) {
-                git2::Cred::ssh_key_from_agent(user.unwrap_or("git"))
-            } else if let (Ok(u), Ok(p)) = (
-                std::env::var("GITOPS_GIT_USERNAME"),
-                std::env::var("GITOPS_GIT_PASSWORD"),
-            ) {
-                // From Vault, via the environment: never written to disk.
-                git2::Cred::userpass_plaintext(&u, &p)
-            } else {
-                git2::Config::open_default()
-                    .and_then(|c| git2::Cred::credential_helper(&c, url, user))
-            }
-        });
-        cb.push_update_reference(move |refname, status| {
-            if let Some(msg) = status {
-                *rejection.borrow_mut() = Some(format!("{refname}: {msg}"));
-            }
-            Ok(())
-        });
-        cb
+    /// Where git runs for this repository: its work tree, or the git directory of a bare one.
+    fn git_dir(&self) -> &Path {
+        self.repo.workdir().unwrap_or_else(|| self.repo.path())
     }
 
     fn push_once(&self, remote: &str, refspecs: &[String]) -> Result<Pushed> {
-        let mut r = self
-            .repo
-            .find_remote(remote)
-            .map_err(err("find remote", remote))?;
-        let rejection = std::cell::RefCell::new(None);
-        let mut opts = git2::PushOptions::new();
-        opts.remote_callbacks(Self::callbacks(&rejection));
-        let specs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
-        let result = r.push(&specs, Some(&mut opts));
-        drop(opts);
-        match result {
-            Ok(()) => match rejection.take() {
-                Some(msg) => Ok(Pushed::Rejected(msg)),
-                None => Ok(Pushed::Ok),
-            },
-            Err(e)
-                if e.code() == git2::ErrorCode::NotFastForward
-                    || e.class() == git2::ErrorClass::Reference
-                    || e.message().contains("non-fast")
-                    || e.message().contains("already exists") =>
-            {
-                Ok(Pushed::Rejected(e.message().to_owned()))
-            }
-            Err(e) => Err(err("push to", remote)(e)),
-        }
+        crate::exec::transport::push(self.git_dir(), remote, refspecs)
     }
 
     /// Fetches `specs` (the remote's tags always come along) from `remote`.
     fn fetch_refs(&self, remote: &str, specs: &[&str]) -> Result<()> {
-        let mut r = self
-            .repo
-            .find_remote(remote)
-            .map_err(err("find remote", remote))?;
-        let rejection = std::cell::RefCell::new(None);
-        let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(Self::callbacks(&rejection));
         let mut all = specs.to_vec();
         all.push("+refs/tags/*:refs/tags/*");
-        r.fetch(&all, Some(&mut opts), None)
-            .map_err(err("fetch from", remote))
+        crate::exec::transport::fetch(self.git_dir(), remote, &all)
     }
 
     fn fetch(&self, remote: &str, branch: &str) -> Result<git2::Oid> {

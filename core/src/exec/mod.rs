@@ -5,4 +5,5 @@ pub mod lock;
 pub mod modcache;
 pub mod signal;
 pub mod terraform;
+pub mod transport;
 pub mod vault;

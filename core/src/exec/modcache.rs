@@ -105,14 +105,14 @@ impl ModuleCache {
     /// Fetches all tags of `url` into its mirror.
     fn fetch(&self, repo: &git2::Repository, url: &str) -> Result<()> {
         let (mut fetched, _lock) = self.lock(url)?;
-        let mut remote = repo
-            .remote_anonymous(url)
-            .map_err(GitError::op("open remote", url))?;
-        let mut opts = git2::FetchOptions::new();
-        opts.download_tags(git2::AutotagOption::All);
-        remote
-            .fetch(&["+refs/tags/*:refs/tags/*"], Some(&mut opts), None)
-            .map_err(GitError::op("fetch tags from", url))?;
+        // A local path is fetched as git fetches it (file://); a relative one from where we run.
+        let source = match Path::new(url) {
+            p if p.is_relative() && p.exists() => std::path::absolute(p)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| url.to_owned()),
+            _ => url.to_owned(),
+        };
+        crate::exec::transport::fetch(repo.path(), &source, &["+refs/tags/*:refs/tags/*"])?;
         fetched.insert(url.to_owned(), ());
         Ok(())
     }
