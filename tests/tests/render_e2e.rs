@@ -237,30 +237,77 @@ fn rendering_twice_gives_byte_identical_trees_and_check_detects_drift() {
     render_all(&ex, &a);
     assert_eq!(snapshot(&a), sb);
 
+    // A fleet render writes each module tree once, into the output root's store, and points
+    // every deployment at it by a relative path.
+    let main: Value =
+        serde_json::from_slice(&std::fs::read(a.join("dev/orders-db/main.tf.json")).unwrap())
+            .unwrap();
+    let source = main["module"]["database"]["source"].as_str().unwrap();
+    let tree = source
+        .strip_prefix("../../.modules/")
+        .unwrap_or_else(|| panic!("{source}"));
+    assert!(!a.join("dev/orders-db/modules").exists(), "no copy");
+    let stored = a.join(".modules").join(tree);
+    assert!(stored.join("main.tf").is_file());
+    let in_store: BTreeSet<String> = sa
+        .keys()
+        .filter(|p| p.starts_with(".modules/"))
+        .filter_map(|p| p.split('/').nth(1).filter(|t| !t.is_empty()))
+        .map(str::to_owned)
+        .collect();
+    let mut used = BTreeSet::new();
+    for (path, _) in sa.iter().filter(|(p, _)| p.ends_with("/main.tf.json")) {
+        let v: Value = serde_json::from_slice(&std::fs::read(a.join(path)).unwrap()).unwrap();
+        for m in v["module"].as_object().unwrap().values() {
+            used.insert(m["source"].as_str().unwrap()[15..].to_owned());
+        }
+    }
+    assert_eq!(in_store, used, "one store entry per tree used, no other");
+
     let check = |args: &[&str]| ex.render(args).status.code();
-    let one = a.join("dev/orders-db");
-    assert_eq!(
-        check(&["dev/orders-db", "--out", one.to_str().unwrap(), "--check"]),
-        Some(0)
-    );
-    assert_eq!(
-        check(&["--all", "--out", a.to_str().unwrap(), "--check"]),
-        Some(0)
-    );
-    std::fs::write(one.join("modules/database/main.tf"), "# edited by hand\n").unwrap();
+    let all_check = ["--all", "--out", a.to_str().unwrap(), "--check"];
+    assert_eq!(check(&all_check), Some(0));
+    std::fs::write(stored.join("main.tf"), "# edited by hand\n").unwrap();
     let before = snapshot(&a);
-    let o = ex.render(&["dev/orders-db", "--out", one.to_str().unwrap(), "--check"]);
+    let o = ex.render(&all_check);
+    assert_eq!(o.status.code(), Some(1));
+    let edited = format!("../../.modules/{tree}/main.tf");
+    assert!(stdout(&o).contains(&edited), "{}", stdout(&o));
+    assert_eq!(snapshot(&a), before, "--check must not write");
+    // Rendering again repairs nothing in the store (an entry is written once)...
+    render_all(&ex, &a);
+    assert_eq!(check(&all_check), Some(1));
+    // ...a store entry removed is written again.
+    std::fs::remove_dir_all(&stored).unwrap();
+    render_all(&ex, &a);
+    assert_eq!(snapshot(&a), sb);
+
+    // One deployment into its own directory, or a fleet with --standalone: modules copied in.
+    let one = ex.dir.path().join("one");
+    let o = ex.render(&["dev/orders-db", "--out", one.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(one.join("modules/database/main.tf").is_file());
+    let one_check = ["dev/orders-db", "--out", one.to_str().unwrap(), "--check"];
+    assert_eq!(check(&one_check), Some(0));
+    std::fs::write(one.join("modules/database/main.tf"), "# edited by hand\n").unwrap();
+    let before = snapshot(&one);
+    let o = ex.render(&one_check);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stdout(&o).contains("modules/database/main.tf"),
         "{}",
         stdout(&o)
     );
+    assert_eq!(snapshot(&one), before, "--check must not write");
+    let c = ex.dir.path().join("c");
+    let o = ex.render(&["--all", "--standalone", "--out", c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!c.join(".modules").exists());
+    assert!(c.join("dev/orders-db/modules/database/main.tf").is_file());
     assert_eq!(
-        check(&["--all", "--out", a.to_str().unwrap(), "--check"]),
-        Some(1)
+        std::fs::read(c.join("dev/orders-db/modules/database/main.tf")).unwrap(),
+        std::fs::read(a.join(".modules").join(tree).join("main.tf")).unwrap()
     );
-    assert_eq!(snapshot(&a), before, "--check must not write");
 }
 
 /// main.tf.json of every deployment with the source commit replaced, so renders at two commits can

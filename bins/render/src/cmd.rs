@@ -22,8 +22,11 @@ const PROGRAM: &str = "gitops-render";
 ///
 /// Resolves deployment + environment + profile (cloud section) + package, checks every module input
 /// against the module's variables at its pinned tag, and writes `main.tf.json`, the vendored module
-/// code under `modules/` and `.gitops/manifest.json`. The same inputs always give byte-identical
-/// output.
+/// code and `.gitops/manifest.json`. The same inputs always give byte-identical output. One
+/// deployment rendered into its own directory gets its modules under `modules/`; a fleet render
+/// (--all, --changed-since) into `<out>/<env>/<name>` writes each module tree once into
+/// `<out>/.modules/<git tree id>` and points every deployment at it by a relative path
+/// (--standalone: a copy in each deployment instead).
 ///
 /// Exit codes: 0 success, 1 failure (git, I/O; `--check` found a difference), 2 invalid input
 /// (the message names file, key and line; nothing was written), 3 refused by a guard (a protected
@@ -43,6 +46,7 @@ const EXAMPLES: &str = "Examples:
   gitops-render --repo platform-live dev/web-frontend --out build/dev/web-frontend
   gitops-render --repo platform-live dev/web-frontend --explain
   gitops-render --repo platform-live --all --out build --json
+  gitops-render --repo platform-live --all --out build --standalone
   gitops-render --repo platform-live --changed-since HEAD~1 --list
   gitops-render --repo platform-live --changed-since origin/main --by-render --list --json
   gitops-render --repo platform-live --all --list --json
@@ -99,6 +103,10 @@ pub struct RenderArgs {
     /// Emit `git::<url>?ref=<tag>` module sources instead of vendoring module code.
     #[arg(long)]
     pub no_vendor: bool,
+    /// With --all or --changed-since: copy the modules into each deployment's `modules/` (every
+    /// directory self-contained) instead of the output root's module store `<out>/.modules`.
+    #[arg(long, conflicts_with = "no_vendor")]
+    pub standalone: bool,
     /// Fetch module tags again even when the cache has them.
     #[arg(long)]
     pub refresh: bool,
@@ -152,6 +160,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         build_tag,
         state_dir: state_dir.clone(),
         vendor: !args.no_vendor,
+        module_store: args.deployment.is_none() && !args.standalone,
         stage: gitops_core::guard::Stage::Render,
         allow_revoked: false,
     };

@@ -553,6 +553,7 @@ fn deploy_all(ctx: &Ctx<'_>, plan: &Plan) -> Result<Vec<StepResult>> {
             build_tag: ctx.opts.build_tag.clone(),
             state_dir: Some(ctx.work.join("state")),
             vendor: true,
+            module_store: false,
             stage: crate::guard::Stage::Render,
             allow_revoked: false,
         },

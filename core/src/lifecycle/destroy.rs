@@ -248,6 +248,7 @@ pub fn plan<'a>(opts: &'a DestroyOptions, reporter: &dyn Reporter) -> Result<Des
             build_tag: opts.build_tag.clone(),
             state_dir: opts.state_dir.clone(),
             vendor: true,
+            module_store: false,
             stage: crate::guard::Stage::Destroy,
             allow_revoked: false,
         },

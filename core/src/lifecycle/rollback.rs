@@ -224,6 +224,7 @@ impl Ctx<'_> {
                 build_tag: self.opts.build_tag.clone(),
                 state_dir: self.opts.state_dir.clone(),
                 vendor: true,
+                module_store: false,
                 stage: crate::guard::Stage::Render,
                 allow_revoked: self.opts.allow_revoked,
             },

@@ -128,6 +128,7 @@ pub fn check(
             build_tag: last.meta.build_tag.clone(),
             state_dir: None,
             vendor: true,
+            module_store: false,
             // A drift check changes nothing: a package revoked since it was deployed is still
             // what runs, and is what the check compares with.
             stage: crate::guard::Stage::Render,

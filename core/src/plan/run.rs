@@ -188,8 +188,15 @@ fn init_digest(tf: &Terraform, dir: &std::path::Path) -> Result<String> {
             crate::model::load::sha256_hex(&lock)
         ));
     }
-    if !dir.join(".terraform/modules/modules.json").is_file() && dir.join("modules").is_dir() {
-        // Modules vendored but not installed: init must run.
+    let stored = std::fs::read(dir.join("main.tf.json"))
+        .unwrap_or_default()
+        .windows(crate::render::STORE_DIR.len() + 1)
+        .any(|w| w.ends_with(b"/") && &w[..w.len() - 1] == crate::render::STORE_DIR.as_bytes());
+    if !dir.join(".terraform/modules/modules.json").is_file()
+        && (dir.join("modules").is_dir() || stored)
+    {
+        // Modules vendored (into the directory or the output root's store) but not installed:
+        // init must run.
         text.push_str("modules not installed\n");
     }
     Ok(crate::model::load::sha256_hex(text.as_bytes()))

@@ -382,6 +382,7 @@ pub fn changed_by_render(
         build_tag: "review".into(),
         state_dir,
         vendor: true,
+        module_store: false,
         stage: crate::guard::Stage::Destroy,
         allow_revoked: true,
     };

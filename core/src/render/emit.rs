@@ -42,7 +42,9 @@ impl Renderer<'_> {
         deps: &[Dependency],
     ) -> Result<Value> {
         for (name, m) in modules {
-            let source = if self.options.vendor {
+            let source = if self.options.vendor && self.options.module_store {
+                super::output::store_source(&m.tree)
+            } else if self.options.vendor {
                 format!("./modules/{name}")
             } else {
                 let sub = if m.path.is_empty() {

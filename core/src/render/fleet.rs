@@ -117,11 +117,32 @@ pub fn render_fleet(
     report_warnings(&rendered, reporter);
     let target = |r: &Rendered| options.out.join(&r.id.env).join(&r.id.name);
     if options.check {
+        // A store file that differs is reported with every deployment that uses its tree.
+        let store = super::output::check_store(&rendered, &options.out)?;
         let checks = rendered
             .par_iter()
-            .map(|r| super::single::check_deployment(r, &target(r)))
+            .map(|r| {
+                let mut c = super::single::check_deployment(r, &target(r))?;
+                let uses = |p: &&String| {
+                    r.store
+                        .keys()
+                        .any(|t| p.starts_with(&format!("{}/{t}/", super::output::STORE_DIR)))
+                };
+                // Relative to the deployment, like its own files.
+                c.differs
+                    .extend(store.iter().filter(uses).map(|p| format!("../../{p}")));
+                c.up_to_date = c.differs.is_empty();
+                Ok(c)
+            })
             .collect::<Result<Vec<_>>>()?;
         return Ok(FleetReport::Checked(checks));
+    }
+    let stored = super::output::write_store(&rendered, &options.out)?;
+    if stored > 0 {
+        reporter.progress(&format!(
+            "{stored} module tree(s) written to {}",
+            options.out.join(super::output::STORE_DIR).display()
+        ));
     }
     write_all(&rendered, &target, reporter)?;
     let entries = rendered

@@ -19,7 +19,7 @@ mod wiring;
 
 pub use emit::{backend_settings, escape_template};
 pub use fleet::{render_fleet, FleetEntry, FleetOptions, FleetReport, FleetWritten, Selection};
-pub use output::{check, to_json_bytes, tree_files, write};
+pub use output::{check, store_source, to_json_bytes, tree_files, write, STORE_DIR};
 pub use precedence::{Explained, Layer};
 pub use single::{
     check_deployment, explain, render_deployment, write_deployment, CheckReport, ExplainReport,
@@ -57,6 +57,11 @@ pub struct RenderOptions {
     pub state_dir: Option<PathBuf>,
     /// Vendor module code into the output (default) or emit `git::` sources.
     pub vendor: bool,
+    /// With `vendor`: each module tree goes once into the output root's module store
+    /// (`<out>/.modules/<git tree id>`, see [`output::store_source`]) and the deployments of a
+    /// fleet render (`<out>/<env>/<name>`) point at it; without it every deployment gets its own
+    /// copy under `modules/` (a standalone directory).
+    pub module_store: bool,
     /// Which guards apply (see [`crate::guard`]).
     pub stage: crate::guard::Stage,
     /// A revoked package only warns (`gitops-rollback --allow-revoked`).
@@ -72,6 +77,9 @@ pub struct Rendered {
     pub manifest_json: Vec<u8>,
     /// Module name -> cached module directory to vendor.
     pub vendor: BTreeMap<String, PathBuf>,
+    /// With [`RenderOptions::module_store`]: git tree id -> cached module directory, for the
+    /// output root's module store; `vendor` is then not copied into the deployment.
+    pub store: BTreeMap<String, PathBuf>,
     pub explain: Vec<Explained>,
     /// How the profile's layers were merged (`model::profile::ResolvedProfile::notes`).
     pub profile_notes: Vec<String>,
@@ -204,12 +212,21 @@ impl<'a> Renderer<'a> {
         } else {
             BTreeMap::new()
         };
+        let store = if self.options.vendor && self.options.module_store {
+            modules
+                .values()
+                .map(|m| (m.tree.clone(), self.cache.module_dir(m)))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
         Ok(Rendered {
             id: id.clone(),
             main_tf_json,
             manifest,
             manifest_json,
             vendor,
+            store,
             explain,
             profile_notes: profile.notes.clone(),
             warnings,

@@ -25,10 +25,93 @@ fn write_into(r: &Rendered, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&meta).map_err(Error::io(&meta))?;
     std::fs::write(meta.join("manifest.json"), &r.manifest_json)
         .map_err(Error::io(meta.join("manifest.json")))?;
-    for (name, from) in &r.vendor {
-        crate::exec::modcache::copy_tree(from, &dir.join("modules").join(name))?;
+    if r.store.is_empty() {
+        for (name, from) in &r.vendor {
+            crate::exec::modcache::copy_tree(from, &dir.join("modules").join(name))?;
+        }
     }
     Ok(())
+}
+
+/// The module store of an output root: `<out>/.modules/<git tree id>/`, one copy of each module
+/// tree however many deployments use it (bench B2: 10,000 deployments had 357,275 files, ~35 of
+/// them vendored per deployment). Content-addressed: a tree id names exactly one content, so an
+/// entry is written once and never changes.
+pub const STORE_DIR: &str = ".modules";
+
+/// The module source a deployment at `<out>/<env>/<name>` uses for the store entry `tree`: a
+/// relative path, so the output root can be moved, archived or stashed as a whole.
+pub fn store_source(tree: &str) -> String {
+    format!("../../{STORE_DIR}/{tree}")
+}
+
+/// Writes the store entries `rendered` need into `<root>/.modules` (those already there are
+/// complete: each is written into a staging directory and renamed into place).
+pub fn write_store(rendered: &[Rendered], root: &Path) -> Result<usize> {
+    let store = root.join(STORE_DIR);
+    let mut wanted: BTreeMap<&str, &Path> = BTreeMap::new();
+    for r in rendered {
+        for (tree, from) in &r.store {
+            wanted.insert(tree, from);
+        }
+    }
+    let missing: Vec<(&str, &Path)> = wanted
+        .into_iter()
+        .filter(|(tree, _)| !store.join(tree).is_dir())
+        .collect();
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    std::fs::create_dir_all(&store).map_err(Error::io(&store))?;
+    for (tree, from) in &missing {
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&store)
+            .map_err(Error::io(&store))?;
+        let into = staging.path().join("tree");
+        crate::exec::modcache::copy_tree(from, &into)?;
+        let entry = store.join(tree);
+        if let Err(e) = std::fs::rename(&into, &entry) {
+            // Another render wrote the same entry first: the same bytes, by construction.
+            if !entry.is_dir() {
+                return Err(Error::io(&entry)(e));
+            }
+        }
+    }
+    Ok(missing.len())
+}
+
+/// Files of the store entries `rendered` need that differ from (or are missing in) `<root>`'s
+/// store, as paths relative to the root (`.modules/<tree>/<file>`).
+pub fn check_store(rendered: &[Rendered], root: &Path) -> Result<Vec<String>> {
+    let mut wanted: BTreeMap<&str, &Path> = BTreeMap::new();
+    for r in rendered {
+        for (tree, from) in &r.store {
+            wanted.insert(tree, from);
+        }
+    }
+    let mut diff = Vec::new();
+    for (tree, from) in wanted {
+        let staging = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
+        let into = staging.path().join("tree");
+        crate::exec::modcache::copy_tree(from, &into)?;
+        let want = tree_files(&into)?;
+        let entry = root.join(STORE_DIR).join(tree);
+        let have = if entry.is_dir() {
+            tree_files(&entry)?
+        } else {
+            BTreeMap::new()
+        };
+        let rel = |p: &String| format!("{STORE_DIR}/{tree}/{p}");
+        diff.extend(
+            want.iter()
+                .filter(|(p, d)| have.get(*p) != Some(d))
+                .map(|(p, _)| rel(p)),
+        );
+        diff.extend(have.keys().filter(|p| !want.contains_key(*p)).map(rel));
+    }
+    diff.sort();
+    Ok(diff)
 }
 
 /// Writes a render to `out`, replacing what was there only once the new tree is complete: the new
