@@ -45,17 +45,19 @@ pub fn store_source(tree: &str) -> String {
     format!("../../{STORE_DIR}/{tree}")
 }
 
+/// Every store entry `rendered` use: tree id -> the cached module directory, each once.
+fn store_entries(rendered: &[Rendered]) -> BTreeMap<&str, &Path> {
+    rendered
+        .iter()
+        .flat_map(|r| r.store.iter().map(|(t, p)| (t.as_str(), p.as_path())))
+        .collect()
+}
+
 /// Writes the store entries `rendered` need into `<root>/.modules` (those already there are
 /// complete: each is written into a staging directory and renamed into place).
 pub fn write_store(rendered: &[Rendered], root: &Path) -> Result<usize> {
     let store = root.join(STORE_DIR);
-    let mut wanted: BTreeMap<&str, &Path> = BTreeMap::new();
-    for r in rendered {
-        for (tree, from) in &r.store {
-            wanted.insert(tree, from);
-        }
-    }
-    let missing: Vec<(&str, &Path)> = wanted
+    let missing: Vec<(&str, &Path)> = store_entries(rendered)
         .into_iter()
         .filter(|(tree, _)| !store.join(tree).is_dir())
         .collect();
@@ -84,14 +86,8 @@ pub fn write_store(rendered: &[Rendered], root: &Path) -> Result<usize> {
 /// Files of the store entries `rendered` need that differ from (or are missing in) `<root>`'s
 /// store, as paths relative to the root (`.modules/<tree>/<file>`).
 pub fn check_store(rendered: &[Rendered], root: &Path) -> Result<Vec<String>> {
-    let mut wanted: BTreeMap<&str, &Path> = BTreeMap::new();
-    for r in rendered {
-        for (tree, from) in &r.store {
-            wanted.insert(tree, from);
-        }
-    }
     let mut diff = Vec::new();
-    for (tree, from) in wanted {
+    for (tree, from) in store_entries(rendered) {
         let staging = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
         let into = staging.path().join("tree");
         crate::exec::modcache::copy_tree(from, &into)?;
