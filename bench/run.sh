@@ -93,7 +93,7 @@ else
 fi
 
 echo "== [${SECONDS}s] B6: start-up (--version)"
-for b in render plan apply certify tag rollback destroy report; do
+for b in render plan apply certify tag rollback destroy report review; do
   [ -x "$bin/gitops-$b" ] && hf "b6-$b" --warmup 5 --runs 50 -N "$bin/gitops-$b --version"
 done
 
