@@ -116,11 +116,12 @@ pub fn is_setting_key(s: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
-/// Terraform input/output identifiers: `desired_capacity`.
+/// Terraform input/output identifiers: `desired_capacity`. Terraform's rule (a letter or '_',
+/// then letters, digits, '_' and '-'), with no length limit: real modules declare inputs of 65
+/// characters and more (terraform-aws-modules/eks).
 pub fn is_identifier(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 64
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
@@ -183,6 +184,17 @@ mod tests {
             &"a".repeat(64),
         ] {
             assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifiers_follow_terraform() {
+        let long = format!("a{}", "_b".repeat(40));
+        for ok in ["desired_capacity", "_x", "a-b", "A1", long.as_str()] {
+            assert!(is_identifier(ok), "{ok}");
+        }
+        for bad in ["", "1a", "-a", "a.b", "a b", "a;rm", "dеv", "a/b"] {
+            assert!(!is_identifier(bad), "{bad}");
         }
     }
 
