@@ -186,22 +186,94 @@ fn string_attr(body: &hcl::Body, name: &str) -> String {
 }
 
 impl ModuleInterface {
-    /// Parses every `*.tf` file directly inside `dir` (Terraform reads no sub-directories).
+    /// Parses every `*.tf` and `*.tf.json` file directly inside `dir` (Terraform reads no
+    /// sub-directories, and both syntaxes declare the same blocks).
     pub fn read(dir: &Path) -> Result<ModuleInterface> {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map_err(Error::io(dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "tf") && p.is_file())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                (name.ends_with(".tf") || name.ends_with(".tf.json")) && p.is_file()
+            })
             .collect();
         files.sort();
         let mut out = ModuleInterface::default();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
-            out.add(&text).map_err(|e| {
-                Error::Process(format!("{}: cannot parse HCL: {e}", file.display()))
-            })?;
+            if file.extension().is_some_and(|x| x == "json") {
+                out.add_json(&text).map_err(|e| {
+                    Error::Process(format!(
+                        "{}: cannot read Terraform JSON: {e}",
+                        file.display()
+                    ))
+                })?;
+            } else {
+                out.add(&text).map_err(|e| {
+                    Error::Process(format!("{}: cannot parse HCL: {e}", file.display()))
+                })?;
+            }
         }
         Ok(out)
+    }
+
+    /// Adds the variables and outputs of one `*.tf.json` file: Terraform's JSON syntax, where a
+    /// block type maps names to bodies (or holds a list of such maps), a variable's `type` is the
+    /// type expression as a string and its `default` is the JSON value itself.
+    pub fn add_json(&mut self, text: &str) -> Result<(), String> {
+        use serde_json::Value as V;
+        let root: V = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let V::Object(root) = root else {
+            return Err("the top level is not a JSON object".into());
+        };
+        // `"variable": {...}` or `"variable": [{...}, ...]`, and the same for each body.
+        fn each(v: &V) -> Vec<&serde_json::Map<String, V>> {
+            match v {
+                V::Object(m) => vec![m],
+                V::Array(items) => items.iter().filter_map(V::as_object).collect(),
+                _ => Vec::new(),
+            }
+        }
+        let text_of = |body: &[&serde_json::Map<String, V>], key: &str| {
+            body.iter()
+                .find_map(|b| b.get(key).and_then(V::as_str))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for blocks in root.get("variable").map(each).unwrap_or_default() {
+            for (name, body) in blocks {
+                let body = each(body);
+                let ty = match body.iter().find_map(|b| b.get("type")) {
+                    None => TfType::Any,
+                    Some(V::String(t)) => {
+                        let parsed: hcl::Body = hcl::parse(&format!("t = {t}\n"))
+                            .map_err(|e| format!("variable `{name}`: type `{t}`: {e}"))?;
+                        parsed
+                            .attributes()
+                            .next()
+                            .map(|a| TfType::from_expr(a.expr()))
+                            .unwrap_or(TfType::Any)
+                    }
+                    Some(_) => return Err(format!("variable `{name}`: `type` is not a string")),
+                };
+                let default = body.iter().find_map(|b| b.get("default")).cloned();
+                self.variables.insert(
+                    name.clone(),
+                    Variable {
+                        ty,
+                        default,
+                        description: text_of(&body, "description"),
+                    },
+                );
+            }
+        }
+        for blocks in root.get("output").map(each).unwrap_or_default() {
+            for (name, body) in blocks {
+                self.outputs
+                    .insert(name.clone(), text_of(&each(body), "description"));
+            }
+        }
+        Ok(())
     }
 
     /// Adds the variables and outputs of one file's text.
@@ -287,6 +359,59 @@ output "id" {
         assert_eq!(i.variables["count_min"].default, Some(json!(1)));
         assert_eq!(i.variables["tiers"].ty.to_string(), "list(string)");
         assert_eq!(i.outputs["id"], "The id");
+    }
+
+    #[test]
+    fn reads_terraform_json_like_hcl() {
+        let json = r#"{
+          "variable": {
+            "name": {"type": "string"},
+            "count_min": {"type": "number", "default": 1},
+            "tiers": [{"type": "list(string)", "default": ["public", "private"]}],
+            "opt": {"type": "object({ a = string, b = optional(number) })", "default": null},
+            "anything": {}
+          },
+          "output": [{"id": {"value": "${var.name}", "description": "The id"}}],
+          "resource": {"terraform_data": {"x": {}}}
+        }"#;
+        let mut i = ModuleInterface::default();
+        i.add_json(json).unwrap();
+        assert_eq!(i.variables.len(), 5);
+        assert!(i.variables["name"].required());
+        assert!(
+            !i.variables["opt"].required(),
+            "a null default is a default"
+        );
+        assert_eq!(i.variables["count_min"].default, Some(json!(1)));
+        assert_eq!(i.variables["tiers"].ty.to_string(), "list(string)");
+        assert_eq!(
+            i.variables["opt"].ty.to_string(),
+            "object({a = string, b = number})"
+        );
+        assert_eq!(i.variables["anything"].ty, TfType::Any);
+        assert_eq!(i.outputs["id"], "The id");
+        let bad = ModuleInterface::default()
+            .add_json(r#"{"variable": {"x": {"type": "list("}}}"#)
+            .unwrap_err();
+        assert!(bad.contains("variable `x`"), "{bad}");
+    }
+
+    #[test]
+    fn reads_a_directory_of_tf_and_tf_json() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("variables.tf"), TF).unwrap();
+        std::fs::write(
+            dir.path().join("extra.tf.json"),
+            r#"{"variable": {"from_json": {"type": "bool", "default": true}}, "output": {"arn": {"value": "x"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.json"), "not terraform").unwrap();
+        let i = ModuleInterface::read(dir.path()).unwrap();
+        assert_eq!(i.variables["from_json"].ty, TfType::Bool);
+        assert!(i.variables.contains_key("name") && i.outputs.contains_key("arn"));
+        std::fs::write(dir.path().join("broken.tf.json"), "{").unwrap();
+        let e = ModuleInterface::read(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("broken.tf.json"), "{e}");
     }
 
     #[test]
