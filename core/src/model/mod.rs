@@ -32,6 +32,12 @@ pub enum Cloud {
 impl Cloud {
     pub const ALL: [Cloud; 3] = [Cloud::Sandbox, Cloud::Aws, Cloud::Azure];
 
+    /// Whether the rendered provider tags every resource itself: AWS's `default_tags` (the render
+    /// sets them to the deployment tags). azurerm has no such setting.
+    pub fn provider_tags(self) -> bool {
+        matches!(self, Cloud::Aws)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cloud::Sandbox => "sandbox",

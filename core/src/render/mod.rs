@@ -154,7 +154,13 @@ impl<'a> Renderer<'a> {
         let profile_inputs = profile_inputs(&profile, id, dep, dep_src, &env)?;
         let (package, pkg_src) = self.package(dep, dep_src)?;
         let (modules, interfaces) = self.resolve_modules(id, &env, &package, &pkg_src)?;
-        check_wiring(&package, &pkg_src, &modules, &interfaces)?;
+        check_wiring(
+            &package,
+            &pkg_src,
+            &modules,
+            &interfaces,
+            env.cloud.provider_tags(),
+        )?;
         let deps = dependencies::resolve(self.repo, id, dep, dep_src)?;
         let warnings = crate::guard::check(&crate::guard::GuardContext {
             repo: self.repo,

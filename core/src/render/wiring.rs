@@ -1,5 +1,5 @@
-//! The wiring check: every wired input and output exists, every module has a `tags` variable, and
-//! the wiring has no cycle.
+//! The wiring check: every wired input and output exists, every module has a `tags` variable
+//! (unless the provider tags every resource), and the wiring has no cycle.
 
 use crate::error::Result;
 use crate::model::interface::ModuleInterface;
@@ -14,15 +14,19 @@ pub(super) fn check_wiring(
     pkg_src: &SourceFile,
     modules: &BTreeMap<String, ResolvedModule>,
     interfaces: &BTreeMap<String, Arc<ModuleInterface>>,
+    provider_tags: bool,
 ) -> Result<()> {
     for (name, m) in &package.modules {
         let iface = &interfaces[name];
-        if !iface.variables.contains_key("tags") {
+        // Where the provider tags every resource (AWS `default_tags`), a module without a `tags`
+        // variable is still tagged; gitops-tag's check after the apply proves it.
+        if !provider_tags && !iface.variables.contains_key("tags") {
             return Err(pkg_src
                 .error(
                     &["modules", name],
                     format!("module {name}@{} without a `tags` variable", m.git_ref),
-                    "modules with a `tags` variable: every resource must carry the deployment tags",
+                    "modules with a `tags` variable: every resource must carry the deployment tags \
+                     (only a provider that tags every resource, AWS's default_tags, makes it optional)",
                 )
                 .into());
         }
@@ -113,4 +117,80 @@ pub(super) fn check_wiring(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACKAGE: &str = r#"[modules.vpc]
+repo = "vpc"
+ref = "v1.0.0"
+
+[modules.app]
+repo = "app"
+ref = "v1.0.0"
+wiring = { vpc_id = "vpc.vpc_id" }
+"#;
+
+    fn world(
+        vpc_tf: &str,
+    ) -> (
+        Package,
+        SourceFile,
+        BTreeMap<String, ResolvedModule>,
+        BTreeMap<String, Arc<ModuleInterface>>,
+    ) {
+        let src = SourceFile::from_text("packages/web/1.0.0.toml", PACKAGE.to_owned());
+        let package: Package = src.parse().unwrap();
+        let mut modules = BTreeMap::new();
+        let mut interfaces = BTreeMap::new();
+        for (name, tf) in [
+            ("vpc", vpc_tf),
+            ("app", "variable \"vpc_id\" {}\nvariable \"tags\" {}\n"),
+        ] {
+            modules.insert(
+                name.to_owned(),
+                ResolvedModule {
+                    url: format!("/modules/{name}"),
+                    git_ref: "v1.0.0".into(),
+                    commit: "0123456789abcdef".into(),
+                    tree: "fedcba9876543210".into(),
+                    path: String::new(),
+                },
+            );
+            let mut iface = ModuleInterface::default();
+            iface.add(tf).unwrap();
+            interfaces.insert(name.to_owned(), Arc::new(iface));
+        }
+        (package, src, modules, interfaces)
+    }
+
+    #[test]
+    fn a_module_without_tags_needs_a_provider_that_tags() {
+        // terraform-aws-modules and Azure Verified Modules often have no `tags` variable.
+        let (p, src, m, i) = world("output \"vpc_id\" { value = 1 }\n");
+        let e = check_wiring(&p, &src, &m, &i, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("packages/web/1.0.0.toml")
+                && e.contains("modules.vpc")
+                && e.contains("without a `tags` variable"),
+            "{e}"
+        );
+        check_wiring(&p, &src, &m, &i, true).unwrap();
+    }
+
+    #[test]
+    fn a_wired_output_must_exist_whatever_the_provider() {
+        let (p, src, m, i) = world("variable \"tags\" {}\noutput \"id\" { value = 1 }\n");
+        let e = check_wiring(&p, &src, &m, &i, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("output `vpc_id`") && e.contains("an output of vpc@v1.0.0: id"),
+            "{e}"
+        );
+    }
 }
