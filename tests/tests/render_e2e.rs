@@ -732,7 +732,20 @@ fn aws_and_azure_environments_get_providers_and_default_tags() {
         "[module_roots]",
         "[module_roots]\naws = \"../modules\"\nazure = \"../modules\"",
     );
-    ex.commit_file("gitops.toml", &cfg, "Add aws and azure module roots");
+    // State per cloud: S3 for aws (non-string values, a nested block, {region} and {account}),
+    // and one environment's own backend over its cloud's.
+    let cfg = format!(
+        "{cfg}\n[backends.aws]\ntype = \"s3\"\n[backends.aws.config]\nbucket = \"tfstate-{{account}}\"\n\
+         key = \"{{env}}/{{name}}.tfstate\"\nregion = \"{{region}}\"\nuse_lockfile = true\nmax_retries = 5\n\
+         [backends.aws.config.assume_role]\nrole_arn = \"arn:aws:iam::{{account}}:role/state\"\n\
+         [backends.azure-prod]\ntype = \"azurerm\"\n[backends.azure-prod.config]\n\
+         storage_account_name = \"tfstate\"\ncontainer_name = \"{{env}}\"\nkey = \"{{name}}.tfstate\"\n"
+    );
+    ex.commit_file(
+        "gitops.toml",
+        &cfg,
+        "Add aws and azure module roots and backends",
+    );
     ex.commit_file(
         "environments/aws-prod.toml",
         // Unprotected: no certification record covers the aws cloud (protection is tested elsewhere).
@@ -762,6 +775,25 @@ fn aws_and_azure_environments_get_providers_and_default_tags() {
             "{source}"
         );
         let lb = &main["module"]["load-balancer"];
+        let backend = &main["terraform"]["backend"];
+        if cloud == "aws" {
+            assert_eq!(
+                backend["s3"],
+                serde_json::json!({
+                    "bucket": "tfstate-123456789012",
+                    "key": "aws-prod/web.tfstate",
+                    "region": "eu-west-1",
+                    "use_lockfile": true,
+                    "max_retries": 5,
+                    "assume_role": { "role_arn": "arn:aws:iam::123456789012:role/state" }
+                })
+            );
+        } else {
+            assert_eq!(
+                backend["azurerm"]["container_name"], "azure-prod",
+                "{backend}"
+            );
+        }
         if cloud == "aws" {
             assert_eq!(main["provider"]["aws"]["region"], "eu-west-1");
             assert_eq!(

@@ -34,7 +34,7 @@ use crate::exec::git::GitRepo;
 use crate::exec::modcache::ModuleCache;
 use crate::lifecycle::orphans;
 use crate::model::sot::{DeploymentId, SourceRepo};
-use crate::model::{BackendKind, Deployment};
+use crate::model::{BackendKind, Deployment, Environment};
 use crate::plan::recovery::APPLY_LOG;
 use crate::records::deployment::{self as meta, DeploymentRecord};
 use crate::report::{Deferred, Reporter};
@@ -157,7 +157,7 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         });
     }
 
-    let environments = environments(&repo, &drafts)?;
+    let (environments, env_files) = environments(&repo, &drafts)?;
     let env_pos = |env: &str| {
         environments
             .iter()
@@ -196,7 +196,8 @@ pub fn collect(opts: &CollectOptions, reporter: &dyn Reporter) -> Result<FleetRe
         .par_iter()
         .map(|d| {
             let notes = Deferred::default();
-            let (r, why) = row(&repo, opts, d, &cert, now, &notes);
+            let env = env_files.get(&d.id.env);
+            let (r, why) = row(&repo, opts, d, env, &cert, now, &notes);
             (r, why, notes)
         })
         .collect();
@@ -300,8 +301,11 @@ fn cert_state(name: &str) -> CertState {
 
 /// The environments in promotion order, then the others by name. Certification environments
 /// are left out unless a deployment lives there; an environment with deployments but no file
-/// is listed with an empty cloud.
-fn environments(repo: &SourceRepo, drafts: &[Draft]) -> Result<Vec<EnvironmentInfo>> {
+/// is listed with an empty cloud. With them, the environments read from their files, by name.
+fn environments(
+    repo: &SourceRepo,
+    drafts: &[Draft],
+) -> Result<(Vec<EnvironmentInfo>, BTreeMap<String, Environment>)> {
     let promotion = &repo.config.promotion;
     let files = repo.environment_names();
     let used: BTreeSet<&str> = drafts.iter().map(|d| d.id.env.as_str()).collect();
@@ -315,6 +319,7 @@ fn environments(repo: &SourceRepo, drafts: &[Draft]) -> Result<Vec<EnvironmentIn
     }
     names.extend(rest.into_iter().filter(|n| !promotion.contains(n)));
     let mut out = Vec::new();
+    let mut read = BTreeMap::new();
     for name in names {
         let (cloud, protected) = if files.contains(&name) {
             let (env, _) = repo.environment(&name, |known| {
@@ -325,7 +330,9 @@ fn environments(repo: &SourceRepo, drafts: &[Draft]) -> Result<Vec<EnvironmentIn
                     known,
                 )
             })?;
-            (env.cloud.to_string(), env.protected)
+            let info = (env.cloud.to_string(), env.protected);
+            read.insert(name.clone(), env);
+            info
         } else {
             (String::new(), false)
         };
@@ -336,7 +343,7 @@ fn environments(repo: &SourceRepo, drafts: &[Draft]) -> Result<Vec<EnvironmentIn
             protected,
         });
     }
-    Ok(out)
+    Ok((out, read))
 }
 
 /// One row of the deployments table, and why its state cannot be placed (said once per reason
@@ -345,6 +352,7 @@ fn row(
     repo: &SourceRepo,
     opts: &CollectOptions,
     d: &Draft,
+    env: Option<&Environment>,
     cert: &BTreeMap<(String, String), CertState>,
     now: SystemTime,
     reporter: &dyn Reporter,
@@ -402,7 +410,13 @@ fn row(
     let mut lock = None;
     let mut last_failure = None;
     let mut unplaced = None;
-    match state_path(repo, opts.state_dir.as_deref(), &d.id, component.as_deref()) {
+    match state_path(
+        repo,
+        opts.state_dir.as_deref(),
+        &d.id,
+        env,
+        component.as_deref(),
+    ) {
         Ok(path) => {
             (state, resources) = read_state(&path, &id, reporter);
             lock = lock_info(&PathBuf::from(format!("{}{LOCK_SUFFIX}", path.display())));
@@ -513,9 +527,15 @@ fn state_path(
     repo: &SourceRepo,
     state_dir: Option<&Path>,
     id: &DeploymentId,
+    env: Option<&Environment>,
     component: Option<&str>,
 ) -> std::result::Result<PathBuf, Option<String>> {
-    let backend = &repo.config.backend;
+    let Some(env) = env else {
+        // No environment file: neither its backend nor its placeholders are known.
+        return Err(None);
+    };
+    let (backend, at) = repo.config.backend_for(&id.env, env.cloud);
+    let at = at.join(".");
     if backend.kind != BackendKind::Local {
         return Err(None);
     }
@@ -525,26 +545,34 @@ fn state_path(
         ));
     }
     let Some(template) = backend.config.get("path") else {
-        return Err(Some(
-            "gitops.toml: the local backend has no path: each state is terraform.tfstate in its \
-             rendered directory, which this report does not know; the states are not read"
-                .into(),
-        ));
+        return Err(Some(format!(
+            "gitops.toml: the local backend {at} has no path: each state is terraform.tfstate \
+             in its rendered directory, which this report does not know; the states are not read"
+        )));
     };
     // The render's own rule (render::backend_settings), so the report reads the state the
     // rendered backend names.
-    let settings = crate::render::backend_settings(backend, id, component.unwrap_or(""), state_dir)
-        .map_err(|_| {
-            Some(format!(
-                "gitops.toml: backend.config.path {template:?} uses {{state_dir}}, but no state \
-                 directory is set (--state-dir DIR or GITOPS_STATE_DIR): the states are not read"
-            ))
-        })?;
-    let path = settings.get("path").cloned().unwrap_or_default();
-    let path = PathBuf::from(path);
+    let vars = crate::render::BackendVars {
+        id,
+        component: component.unwrap_or(""),
+        env,
+        state_dir,
+    };
+    let settings = crate::render::backend_settings(backend, &vars).map_err(|_| {
+        Some(format!(
+            "gitops.toml: {at}.config.path {template} uses {{state_dir}}, but no state \
+             directory is set (--state-dir DIR or GITOPS_STATE_DIR): the states are not read"
+        ))
+    })?;
+    let path = PathBuf::from(
+        settings
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
     if path.is_relative() {
         return Err(Some(format!(
-            "gitops.toml: backend.config.path {template:?} is relative to each rendered \
+            "gitops.toml: {at}.config.path {template} is relative to each rendered \
              directory, which this report does not know: the states are not read"
         )));
     }

@@ -3,7 +3,9 @@
 
 use crate::error::{ConfigError, Error, Result};
 use crate::model::names::{self, shown};
-use crate::model::{Deployment, Environment, GitopsConfig, Inputs, Package, Profile};
+use crate::model::{
+    Backend, Deployment, Environment, GitopsConfig, Inputs, Package, Profile, BACKEND_PLACEHOLDERS,
+};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -331,6 +333,89 @@ fn check_inputs(src: &SourceFile, base: &[&str], inputs: &Inputs) -> Result<(), 
     Ok(())
 }
 
+/// One backend template of `gitops.toml` (`[backend]` or `[backends.<env or cloud>]`): identifier
+/// keys at every level, one-line strings, and only the placeholders of [`BACKEND_PLACEHOLDERS`].
+fn check_backend(src: &SourceFile, at: &[&str], backend: &Backend) -> Result<(), ConfigError> {
+    fn check(
+        src: &SourceFile,
+        path: &mut Vec<String>,
+        value: &serde_json::Value,
+    ) -> Result<(), ConfigError> {
+        use serde_json::Value as V;
+        fn here(src: &SourceFile, path: &[String], found: String, allowed: &str) -> ConfigError {
+            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+            src.error(&keys, found, allowed)
+        }
+        match value {
+            V::String(text) => {
+                if text.contains(['\n', '\0']) {
+                    return Err(here(src, path, shown(text), "one-line backend settings"));
+                }
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find('{') {
+                    let end = rest[start..].find('}').map(|e| start + e);
+                    let placeholder = end.map(|e| &rest[start + 1..e]);
+                    if !placeholder.is_some_and(|p| BACKEND_PLACEHOLDERS.contains(&p)) {
+                        let known: Vec<String> = BACKEND_PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect();
+                        return Err(here(
+                            src,
+                            path,
+                            shown(text),
+                            &format!("placeholders {}", known.join(", ")),
+                        ));
+                    }
+                    rest = &rest[end.unwrap_or(rest.len()) + 1..];
+                }
+            }
+            V::Array(items) => {
+                for item in items {
+                    check(src, path, item)?;
+                }
+            }
+            V::Object(map) => {
+                // TOML dates and times arrive as a table with one private key.
+                if map.keys().any(|k| k.starts_with("$__toml")) {
+                    return Err(here(
+                        src,
+                        path,
+                        "a date or time".into(),
+                        "a string, number, boolean, list or table",
+                    ));
+                }
+                for (key, item) in map {
+                    if !names::is_identifier(key) {
+                        path.push(key.clone());
+                        return Err(here(
+                            src,
+                            path,
+                            shown(key),
+                            "backend settings with identifier keys",
+                        ));
+                    }
+                    path.push(key.clone());
+                    check(src, path, item)?;
+                    path.pop();
+                }
+            }
+            V::Null | V::Bool(_) | V::Number(_) => {}
+        }
+        Ok(())
+    }
+    let mut path: Vec<String> = at.iter().map(|s| (*s).to_owned()).collect();
+    path.push("config".into());
+    let table = serde_json::Value::Object(
+        backend
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    check(src, &mut path, &table)
+}
+
 /// `gitops.toml`.
 pub fn gitops(src: &SourceFile) -> Result<GitopsConfig, ConfigError> {
     let cfg: GitopsConfig = src.parse()?;
@@ -370,30 +455,10 @@ pub fn gitops(src: &SourceFile) -> Result<GitopsConfig, ConfigError> {
             ));
         }
     }
-    for (key, value) in &cfg.backend.config {
-        if !names::is_identifier(key) || value.contains(['\n', '\0']) {
-            return Err(src.error(
-                &["backend", "config", key],
-                shown(value),
-                "backend settings with identifier keys and one-line values",
-            ));
-        }
-        let mut rest = value.as_str();
-        while let Some(start) = rest.find('{') {
-            let end = rest[start..].find('}').map(|e| start + e);
-            let placeholder = end.map(|e| &rest[start + 1..e]);
-            if !matches!(
-                placeholder,
-                Some("env" | "name" | "component" | "state_dir")
-            ) {
-                return Err(src.error(
-                    &["backend", "config", key],
-                    shown(value),
-                    "placeholders {env}, {name}, {component}, {state_dir}",
-                ));
-            }
-            rest = &rest[end.unwrap_or(rest.len()) + 1..];
-        }
+    check_backend(src, &["backend"], &cfg.backend)?;
+    for (name, backend) in &cfg.backends {
+        check_name(src, &["backends", name], name)?;
+        check_backend(src, &["backends", name], backend)?;
     }
     Ok(cfg)
 }
@@ -786,6 +851,7 @@ pub fn deployment_path(env: &str, name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{BackendKind, Cloud};
 
     fn src(text: &str) -> SourceFile {
         SourceFile::from_text("deployments/dev/web.toml", text.to_owned())
@@ -960,5 +1026,71 @@ mod tests {
         let text = "[module_roots]\nsandbox = \"../m\"\n[backend]\ntype = \"local\"\n[backend.config]\npath = \"{home}/x\"\n";
         let e = gitops(&SourceFile::from_text("gitops.toml", text.into())).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("backend.config.path"));
+    }
+
+    const BACKENDS: &str = r#"[module_roots]
+aws = "../m"
+[backend]
+type = "local"
+[backends.aws]
+type = "s3"
+[backends.aws.config]
+bucket = "tfstate-{account}"
+key = "{env}/{name}.tfstate"
+region = "{region}"
+use_lockfile = true
+max_retries = 5
+[backends.aws.config.assume_role]
+role_arn = "arn:aws:iam::{account}:role/terraform"
+tags = { team = "platform" }
+[backends.prod]
+type = "s3"
+"#;
+
+    #[test]
+    fn backends_per_cloud_and_environment() {
+        let cfg = gitops(&SourceFile::from_text("gitops.toml", BACKENDS.into())).unwrap();
+        let (b, key) = cfg.backend_for("dev", Cloud::Aws);
+        assert_eq!(
+            (b.kind, key.join(".")),
+            (BackendKind::S3, "backends.aws".into())
+        );
+        assert_eq!(b.config["use_lockfile"], serde_json::json!(true));
+        assert_eq!(b.config["assume_role"]["tags"]["team"], "platform");
+        let (b, key) = cfg.backend_for("prod", Cloud::Aws);
+        assert_eq!((b.config.len(), key.join(".")), (0, "backends.prod".into()));
+        let (b, key) = cfg.backend_for("dev", Cloud::Sandbox);
+        assert_eq!(
+            (b.kind, key.join(".")),
+            (BackendKind::Local, "backend".into())
+        );
+    }
+
+    #[test]
+    fn nested_backend_settings_checked() {
+        for (bad, key, line) in [
+            (
+                ("role_arn = \"arn:{user}\"", "x"),
+                "backends.aws.config.assume_role.role_arn",
+                14,
+            ),
+            (
+                ("role_arn = \"a\"", "when = 1979-05-27"),
+                "backends.aws.config.assume_role.when",
+                15,
+            ),
+        ] {
+            let text = BACKENDS
+                .replace(
+                    "role_arn = \"arn:aws:iam::{account}:role/terraform\"",
+                    bad.0,
+                )
+                .replace(
+                    "tags = { team = \"platform\" }",
+                    if bad.1 == "x" { "" } else { bad.1 },
+                );
+            let e = gitops(&SourceFile::from_text("gitops.toml", text)).unwrap_err();
+            assert_eq!((e.key.as_deref(), e.line), (Some(key), Some(line)), "{e}");
+        }
     }
 }

@@ -62,14 +62,33 @@ pub struct GitopsConfig {
     pub promotion: Vec<String>,
     /// Where module repositories live, per cloud: a path relative to the repository root, or a git URL.
     pub module_roots: BTreeMap<Cloud, String>,
-    /// Terraform backend template.
+    /// Terraform backend template: every environment's, unless `backends` has one for it.
     pub backend: Backend,
+    /// Backend templates of single environments or clouds, keyed by an environment name or by
+    /// `sandbox`, `aws`, `azure`: an environment's own entry wins, then its cloud's, then
+    /// `[backend]` ([`GitopsConfig::backend_for`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backends: BTreeMap<String, Backend>,
     /// Vault settings (environment variables `VAULT_ADDR`/`VAULT_NAMESPACE` take precedence).
     #[serde(default)]
     pub vault: VaultSettings,
     /// Certification settings (`gitops-certify`).
     #[serde(default)]
     pub certification: CertificationSettings,
+}
+
+impl GitopsConfig {
+    /// The backend template of environment `env` (of `cloud`) and the `gitops.toml` key it is
+    /// written under: `backends.<env>`, else `backends.<cloud>`, else `backend`. The one place
+    /// that choice is made (render, dependencies, fleet report).
+    pub fn backend_for(&self, env: &str, cloud: Cloud) -> (&Backend, Vec<String>) {
+        for key in [env, cloud.as_str()] {
+            if let Some(b) = self.backends.get(key) {
+                return (b, vec!["backends".to_owned(), key.to_owned()]);
+            }
+        }
+        (&self.backend, vec!["backend".to_owned()])
+    }
 }
 
 /// `[certification]` of `gitops.toml`: where `gitops-certify run` renders, applies and destroys a
@@ -246,10 +265,16 @@ pub struct Backend {
     /// Backend type.
     #[serde(rename = "type")]
     pub kind: BackendKind,
-    /// Backend settings; string values may use `{env}`, `{name}`, `{component}` and `{state_dir}`.
+    /// Backend settings as Terraform takes them: strings, numbers, booleans, lists and nested
+    /// tables (`assume_role`). Strings may use the placeholders of [`BACKEND_PLACEHOLDERS`].
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<String, serde_json::Value>,
 }
+
+/// The placeholders a backend setting may use: the deployment's environment, name and component,
+/// the environment's region and account, and the state directory (`--state-dir`).
+pub const BACKEND_PLACEHOLDERS: [&str; 6] =
+    ["env", "name", "component", "region", "account", "state_dir"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

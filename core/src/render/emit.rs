@@ -67,7 +67,7 @@ impl Renderer<'_> {
             }
         }
         let mut terraform = json!({ "required_version": ">= 1.9" });
-        terraform["backend"] = self.backend(id, dep)?;
+        terraform["backend"] = self.backend(id, dep, env)?;
         let mut root = json!({
             "//": format!("Rendered by gitops-render {TOOLKIT_VERSION} for {id} ({}@{}, profile {}). Do not edit: change the source-of-truth repository.", dep.component, dep.package, dep.profile),
             "terraform": terraform,
@@ -88,7 +88,7 @@ impl Renderer<'_> {
             }
         }
         if !deps.is_empty() {
-            let blocks = remote_state_blocks(deps, |d| self.dependency_backend(id, d))?;
+            let blocks = remote_state_blocks(deps, |d| self.dependency_backend(id, d, env))?;
             root["data"] = json!({ "terraform_remote_state": blocks });
         }
         if !package.outputs.is_empty() {
@@ -108,30 +108,38 @@ impl Renderer<'_> {
         Ok(root)
     }
 
-    fn backend(&self, id: &DeploymentId, dep: &Deployment) -> Result<Value> {
+    fn backend(&self, id: &DeploymentId, dep: &Deployment, env: &Environment) -> Result<Value> {
         if let Some(backend) = &self.backend {
             return Ok(backend.clone());
         }
-        self.backend_of(id, &dep.component)
+        self.backend_of(id, &dep.component, env)
     }
 
-    /// The backend a dependency's state lives in, as `gitops.toml` gives it for that deployment.
-    /// A relative local path is relative to the dependency's own rendered directory, which the
-    /// dependent's cannot know: refused.
-    fn dependency_backend(&self, id: &DeploymentId, d: &Dependency) -> Result<Value> {
-        let backend = &self.repo.config.backend;
+    /// The backend a dependency's state lives in, as `gitops.toml` gives it for that deployment
+    /// (same environment, so the same backend template). A relative local path is relative to
+    /// the dependency's own rendered directory, which the dependent's cannot know: refused.
+    fn dependency_backend(
+        &self,
+        id: &DeploymentId,
+        d: &Dependency,
+        env: &Environment,
+    ) -> Result<Value> {
+        let (backend, at) = self.repo.config.backend_for(&id.env, env.cloud);
         if backend.kind.is_local() {
             // Terraform's default path is `terraform.tfstate` in the working directory.
             let path = backend
                 .config
                 .get("path")
-                .map_or("terraform.tfstate", String::as_str);
+                .and_then(Value::as_str)
+                .unwrap_or("terraform.tfstate");
             if !path.starts_with("{state_dir}") && !path.starts_with('/') {
+                let mut key: Vec<&str> = at.iter().map(String::as_str).collect();
+                key.extend(["config", "path"]);
                 return Err(self
                     .repo
                     .config_src
                     .error(
-                        &["backend", "config", "path"],
+                        &key,
                         format!(
                             "{}, a path relative to each rendered directory, while {id} \
                              reads the state of {}",
@@ -144,51 +152,102 @@ impl Renderer<'_> {
                     .into());
             }
         }
-        self.backend_of(&d.id, &d.component)
+        self.backend_of(&d.id, &d.component, env)
     }
 
-    fn backend_of(&self, id: &DeploymentId, component: &str) -> Result<Value> {
-        let backend = &self.repo.config.backend;
-        let settings = backend_settings(backend, id, component, self.options.state_dir.as_deref())
-            .map_err(|key| {
-                self.repo.config_src.error(
-                    &["backend", "config", &key],
-                    format!(
-                        "{} which uses {{state_dir}}, but no state directory is set",
-                        shown(&backend.config[&key])
-                    ),
-                    "--state-dir DIR or GITOPS_STATE_DIR",
-                )
-            })?;
-        let mut config = Map::new();
-        for (key, value) in settings {
-            config.insert(key, Value::String(escape_template(&value)));
-        }
+    fn backend_of(&self, id: &DeploymentId, component: &str, env: &Environment) -> Result<Value> {
+        let (backend, at) = self.repo.config.backend_for(&id.env, env.cloud);
+        let vars = BackendVars {
+            id,
+            component,
+            env,
+            state_dir: self.options.state_dir.as_deref(),
+        };
+        let config = backend_settings(backend, &vars).map_err(|key| {
+            let mut path: Vec<&str> = at.iter().map(String::as_str).collect();
+            path.push("config");
+            path.extend(key.iter().map(String::as_str));
+            let value = key[1..]
+                .iter()
+                .try_fold(&backend.config[&key[0]], |v, k| v.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            self.repo.config_src.error(
+                &path,
+                format!(
+                    "{} which uses {{state_dir}}, but no state directory is set",
+                    shown(value)
+                ),
+                "--state-dir DIR or GITOPS_STATE_DIR",
+            )
+        })?;
+        let config: Map<String, Value> = config
+            .into_iter()
+            .map(|(k, v)| (k, escape_templates(v)))
+            .collect();
         Ok(json!({ backend.kind.as_str(): config }))
     }
 }
 
-/// A deployment's backend settings: the `gitops.toml` template with `{env}`, `{name}`,
-/// `{component}` and `{state_dir}` filled in (not yet escaped for Terraform's JSON). The one place
-/// that rule lives: the render writes it, the fleet report finds local states with it. Err: the
-/// key whose template uses `{state_dir}` while no state directory is set.
+/// What a backend template's placeholders stand for: the deployment, its component, its
+/// environment (`{region}`, `{account}`) and the state directory (`{state_dir}`).
+pub struct BackendVars<'a> {
+    pub id: &'a DeploymentId,
+    pub component: &'a str,
+    pub env: &'a Environment,
+    pub state_dir: Option<&'a std::path::Path>,
+}
+
+/// A deployment's backend settings: the `gitops.toml` template with the placeholders of
+/// [`crate::model::BACKEND_PLACEHOLDERS`] filled in, in every string at any depth (not yet
+/// escaped for Terraform's JSON); numbers, booleans, lists and tables stay what they are. The one
+/// place that rule lives: the render writes it, the fleet report finds local states with it.
+/// Err: the key path of a string that uses `{state_dir}` while no state directory is set.
 pub fn backend_settings(
     backend: &crate::model::Backend,
-    id: &DeploymentId,
-    component: &str,
-    state_dir: Option<&std::path::Path>,
-) -> std::result::Result<std::collections::BTreeMap<String, String>, String> {
-    let mut out = std::collections::BTreeMap::new();
+    vars: &BackendVars<'_>,
+) -> std::result::Result<BTreeMap<String, Value>, Vec<String>> {
+    fn fill(
+        v: &Value,
+        vars: &BackendVars<'_>,
+        path: &mut Vec<String>,
+    ) -> std::result::Result<Value, Vec<String>> {
+        Ok(match v {
+            Value::String(template) => {
+                let mut value = template
+                    .replace("{env}", &vars.id.env)
+                    .replace("{name}", &vars.id.name)
+                    .replace("{component}", vars.component)
+                    .replace("{region}", &vars.env.region)
+                    .replace("{account}", &vars.env.account);
+                if value.contains("{state_dir}") {
+                    let dir = vars.state_dir.ok_or_else(|| path.clone())?;
+                    value = value.replace("{state_dir}", &dir.display().to_string());
+                }
+                Value::String(value)
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|x| fill(x, vars, path))
+                    .collect::<std::result::Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (k, x) in map {
+                    path.push(k.clone());
+                    out.insert(k.clone(), fill(x, vars, path)?);
+                    path.pop();
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+    let mut out = BTreeMap::new();
     for (key, template) in &backend.config {
-        let mut value = template
-            .replace("{env}", &id.env)
-            .replace("{name}", &id.name)
-            .replace("{component}", component);
-        if value.contains("{state_dir}") {
-            let dir = state_dir.ok_or_else(|| key.clone())?;
-            value = value.replace("{state_dir}", &dir.display().to_string());
-        }
-        out.insert(key.clone(), value);
+        let mut path = vec![key.clone()];
+        out.insert(key.clone(), fill(template, vars, &mut path)?);
     }
     Ok(out)
 }

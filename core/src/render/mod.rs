@@ -17,7 +17,7 @@ mod precedence;
 mod single;
 mod wiring;
 
-pub use emit::{backend_settings, escape_template};
+pub use emit::{backend_settings, escape_template, BackendVars};
 pub use fleet::{render_fleet, FleetEntry, FleetOptions, FleetReport, FleetWritten, Selection};
 pub use output::{check, store_source, to_json_bytes, tree_files, write, STORE_DIR};
 pub use precedence::{Explained, Layer};

@@ -466,24 +466,48 @@ fn record(repo: &Path, seed: u64, state: Option<&Path>) -> usize {
         );
     }
     // Where the local backend of the fleet's gitops.toml puts each state: the render's own rule.
-    let backend = state.map(|_| {
-        let sot = SourceRepo::open(repo).unwrap_or_else(|e| fail(2, &e.to_string()));
-        if sot.config.backend.kind != gitops_core::model::BackendKind::Local
-            || !sot.config.backend.config.contains_key("path")
-        {
+    let sot = state.map(|_| SourceRepo::open(repo).unwrap_or_else(|e| fail(2, &e.to_string())));
+    let environments: BTreeMap<String, gitops_core::model::Environment> = sot
+        .iter()
+        .flat_map(|sot| {
+            sot.environment_names().into_iter().map(|name| {
+                let (env, _) = sot
+                    .environment(&name, |_| unreachable!("listed"))
+                    .unwrap_or_else(|e| fail(2, &e.to_string()));
+                (name, env)
+            })
+        })
+        .collect();
+    let state_path = |r: &Request, dir: &Path| -> PathBuf {
+        let sot = sot.as_ref().expect("the repository of --state");
+        let env = environments
+            .get(&r.id.env)
+            .unwrap_or_else(|| fail(2, &format!("environments/{}.toml: no such file", r.id.env)));
+        let (backend, at) = sot.config.backend_for(&r.id.env, env.cloud);
+        let path = backend.config.get("path");
+        if backend.kind != gitops_core::model::BackendKind::Local || path.is_none() {
             fail(
                 2,
-                "--state: the fleet's gitops.toml has no local backend with a path",
+                &format!(
+                    "--state: the fleet's gitops.toml has no local backend with a path ({})",
+                    at.join(".")
+                ),
             );
         }
-        sot.config.backend
-    });
-    let state_path = |r: &Request, dir: &Path| -> PathBuf {
-        let backend = backend.as_ref().expect("the backend of --state");
+        let vars = gitops_core::render::BackendVars {
+            id: &r.id,
+            component: &r.component,
+            env,
+            state_dir: Some(dir),
+        };
         let settings =
-            gitops_core::render::backend_settings(backend, &r.id, &r.component, Some(dir))
-                .unwrap_or_else(|key| fail(2, &format!("gitops.toml: backend.config.{key}")));
-        PathBuf::from(&settings["path"])
+            gitops_core::render::backend_settings(backend, &vars).unwrap_or_else(|key| {
+                fail(
+                    2,
+                    &format!("gitops.toml: {}.config.{}", at.join("."), key.join(".")),
+                )
+            });
+        PathBuf::from(settings["path"].as_str().unwrap_or_default())
     };
     // The requests at bench/base (path -> blob): the example's own requests, added and then
     // removed by the generator, are not in the fleet.
