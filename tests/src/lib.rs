@@ -232,15 +232,7 @@ pub fn terraform() -> PathBuf {
 
 /// Runs Terraform in `dir` with a pinned, non-interactive environment; returns the output.
 pub fn tf(dir: &Path, args: &[&str]) -> Output {
-    Command::new(terraform())
-        .arg(format!("-chdir={}", dir.display()))
-        .args(args)
-        .env("TF_IN_AUTOMATION", "1")
-        .env("TF_INPUT", "0")
-        .env("TF_CLI_CONFIG_FILE", "/dev/null")
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .expect("run terraform")
+    tf_config(dir, Path::new("/dev/null"), args)
 }
 
 /// Runs Terraform and panics with its output when it fails.
@@ -666,4 +658,63 @@ pub fn assert_golden(rel: &str, actual: &str) {
         e.get(line).unwrap_or(&"<end of file>"),
         a.get(line).unwrap_or(&"<end of file>")
     );
+}
+
+/// The Terraform filesystem mirror holding the real AWS provider (`hashicorp/aws`), in the
+/// unpacked layout: `GITOPS_AWS_PROVIDER_MIRROR`, else `/opt/tf-plugins` (where the machine image
+/// has 5.100.0). `None`, after one line on stderr saying what the caller skips, where there is no
+/// provider: tests that need it skip cleanly.
+pub fn aws_provider_mirror(skipping: &str) -> Option<PathBuf> {
+    let mirror = std::env::var_os("GITOPS_AWS_PROVIDER_MIRROR")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from("/opt/tf-plugins"), PathBuf::from);
+    let versions = mirror.join("registry.terraform.io/hashicorp/aws");
+    let found = std::fs::read_dir(&versions).ok().and_then(|entries| {
+        entries.flatten().find(|v| {
+            std::fs::read_dir(v.path().join("linux_amd64")).is_ok_and(|mut files| {
+                files.any(|f| {
+                    f.is_ok_and(|f| {
+                        f.file_name()
+                            .to_string_lossy()
+                            .starts_with("terraform-provider-aws_")
+                    })
+                })
+            })
+        })
+    });
+    if found.is_none() {
+        eprintln!(
+            "skipped {skipping}: no hashicorp/aws provider in a filesystem mirror at {} (set GITOPS_AWS_PROVIDER_MIRROR)",
+            versions.display()
+        );
+        return None;
+    }
+    Some(mirror)
+}
+
+/// A Terraform CLI configuration in `dir` that installs `hashicorp/aws` from `mirror` only. The
+/// mirror is in the unpacked layout, so `terraform init` links the provider's directory into
+/// `.terraform/providers` instead of copying its 700 MB (no plugin cache needed); every other
+/// provider comes from the registry as usual.
+pub fn aws_cli_config(dir: &Path, mirror: &Path) -> PathBuf {
+    let path = dir.join("aws-mirror.tfrc");
+    let text = format!(
+        "provider_installation {{\n  filesystem_mirror {{\n    path    = {:?}\n    include = [\"registry.terraform.io/hashicorp/aws\"]\n  }}\n  direct {{\n    exclude = [\"registry.terraform.io/hashicorp/aws\"]\n  }}\n}}\n",
+        mirror.display().to_string()
+    );
+    std::fs::write(&path, text).expect("write the Terraform CLI configuration");
+    path
+}
+
+/// [`tf`] with a CLI configuration file of the caller's ([`aws_cli_config`]).
+pub fn tf_config(dir: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(terraform())
+        .arg(format!("-chdir={}", dir.display()))
+        .args(args)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0")
+        .env("TF_CLI_CONFIG_FILE", config)
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("run terraform")
 }
