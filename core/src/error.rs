@@ -183,6 +183,10 @@ pub enum Error {
     /// Invalid command-line usage.
     #[error("{0}")]
     Usage(String),
+    /// A module file the toolkit cannot read (a module's `.tf` or `.tf.json`): the caller names
+    /// the package and module it belongs to (`render::resolve_modules`).
+    #[error("{0}")]
+    Parse(String),
     /// Refused by a guard.
     #[error("refused: {0}")]
     Refused(String),
@@ -225,6 +229,7 @@ impl Error {
             Error::Config(_)
             | Error::Configs(_)
             | Error::Usage(_)
+            | Error::Parse(_)
             | Error::Vault(VaultError::Setting { .. }) => exit::INVALID,
             Error::Refused(_) => exit::REFUSED,
             Error::Git(_)

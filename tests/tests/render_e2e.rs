@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::{snapshot, stderr, stdout, tf, tf_ok, Example};
+use gitops_tests::{git_in, snapshot, stderr, stdout, tf, tf_ok, Example};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -916,4 +916,314 @@ fn a_reader_that_closes_stdout_early_is_no_crash() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn wiring_paths_and_sensitive_outputs_reach_terraform() {
+    let ex = Example::new();
+    let pkg = std::fs::read_to_string(ex.repo().join("packages/data-store/1.1.0.toml")).unwrap();
+    // A path into a map output instead of the whole list output, and a sensitive re-export.
+    let pkg = pkg
+        .replace(
+            "subnet_ids = \"network.data_subnet_ids\"",
+            "subnet_ids = 'network.subnet_ids[\"data\"]'",
+        )
+        .replace(
+            "db_endpoint = \"database.endpoint\"",
+            "db_endpoint = \"database.endpoint\"\nfirst_zone = \"network.zones[0]\"\ndb_secret = { value = \"database.endpoint\", sensitive = true }",
+        );
+    ex.commit_file("packages/data-store/1.2.0.toml", &pkg, "data-store 1.2.0");
+    ex.commit_file(
+        "deployments/dev/paths-db.toml",
+        "component = \"data-store\"\npackage = \"1.2.0\"\nprofile = \"database-cluster\"\n",
+        "a deployment of 1.2.0",
+    );
+    let dir = ex.out().join("dev/paths-db");
+    let o = ex.render(&["dev/paths-db", "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let main = json(&std::fs::read(dir.join("main.tf.json")).unwrap());
+    assert_eq!(
+        main["module"]["database"]["subnet_ids"],
+        "${module.network.subnet_ids[\"data\"]}"
+    );
+    assert_eq!(
+        main["output"]["db_secret"],
+        serde_json::json!({ "value": "${module.database.endpoint}", "sensitive": true })
+    );
+    assert_eq!(
+        main["output"]["first_zone"]["value"],
+        "${module.network.zones[0]}"
+    );
+    // Terraform takes both: the apply succeeds and the output stays sensitive.
+    tf_ok(&dir, &["init", "-no-color"]);
+    tf_ok(&dir, &["apply", "-auto-approve", "-no-color"]);
+    let outputs = json(tf_ok(&dir, &["output", "-json"]).as_bytes());
+    assert_eq!(outputs["db_secret"]["sensitive"], true);
+    assert_eq!(outputs["db_endpoint"]["sensitive"], false);
+    assert!(outputs["first_zone"]["value"].is_string(), "{outputs}");
+    let shown = tf_ok(&dir, &["output", "-no-color"]);
+    assert!(shown.contains("db_secret = <sensitive>"), "{shown}");
+
+    // A path that is not one: exit 2 naming the package file, the key and its line; nothing written.
+    let bad = pkg.replace(
+        "subnet_ids = 'network.subnet_ids[\"data\"]'",
+        "subnet_ids = 'network.subnet_ids[\"data\"]}${file(\"/etc/passwd\")'",
+    );
+    ex.commit_file("packages/data-store/1.2.0.toml", &bad, "a bad path");
+    let dir2 = ex.out().join("dev/paths-db-2");
+    let o = ex.render(&["dev/paths-db", "--out", dir2.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("packages/data-store/1.2.0.toml:")
+            && e.contains("modules.database.wiring.subnet_ids")
+            && e.contains("[\"key\"]"),
+        "{e}"
+    );
+    assert!(!dir2.exists(), "nothing written");
+}
+
+/// Publishes `files` (path -> text) on top of the network module at v1.1.0 as tag `tag`, and a
+/// data-store package `version` that pins it.
+fn publish_network(ex: &Example, tag: &str, files: &[(&str, &str)], version: &str, inputs: &str) {
+    let work = ex.dir.path().join(format!("network-{tag}"));
+    let origin = ex.modules().join("network");
+    git_in(
+        ex.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            "v1.1.0",
+            origin.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    for (path, text) in files {
+        std::fs::write(work.join(path), text).unwrap();
+    }
+    git_in(&work, &["add", "-A"]);
+    git_in(&work, &["commit", "-q", "-m", tag]);
+    git_in(&work, &["tag", "-a", tag, "-m", tag]);
+    git_in(&work, &["push", "-q", "origin", tag]);
+    let pkg = std::fs::read_to_string(ex.repo().join("packages/data-store/1.1.0.toml")).unwrap();
+    let pkg = pkg
+        .replacen("ref = \"v1.1.0\"", &format!("ref = \"{tag}\""), 1)
+        .replace(
+            "enable_nat_gateway = false             # a data store needs no egress",
+            &format!("enable_nat_gateway = false\n{inputs}"),
+        );
+    assert!(
+        pkg.contains(tag),
+        "the network module comes first in the package"
+    );
+    ex.commit_file(
+        &format!("packages/data-store/{version}.toml"),
+        &pkg,
+        version,
+    );
+    ex.commit_file(
+        "deployments/dev/store.toml",
+        &format!(
+            "component = \"data-store\"\npackage = \"{version}\"\nprofile = \"database-cluster\"\n"
+        ),
+        "a deployment",
+    );
+}
+
+#[test]
+fn module_interfaces_are_read_as_terraform_reads_them() {
+    let ex = Example::new();
+    // A *.tf.json variable (required), a repeated object key (Terraform takes it, the last wins)
+    // and an input name of 65 characters, as found in public modules.
+    let long = format!("a{}", "_b".repeat(32));
+    let json_tf = format!(
+        r#"{{"variable": {{"json_required": {{"type": "string"}}, "{long}": {{"type": "number", "default": 1}}}}}}"#
+    );
+    let repeated = "variable \"repeated\" {\n  type    = map(string)\n  default = { a = \"1\", a = \"2\" }\n}\n";
+    publish_network(
+        &ex,
+        "v9.0.0",
+        &[("extra.tf.json", &json_tf), ("repeated.tf", repeated)],
+        "9.0.0",
+        "",
+    );
+    let dir = ex.out().join("dev/store");
+    let o = ex.render(&["dev/store", "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("required input `json_required` of network@v9.0.0"),
+        "the JSON-declared required input is known: {}",
+        stderr(&o)
+    );
+    publish_network(
+        &ex,
+        "v9.0.1",
+        &[("extra.tf.json", &json_tf), ("repeated.tf", repeated)],
+        "9.0.1",
+        &format!("json_required = \"from-the-package\"\n{long} = 7"),
+    );
+    let o = ex.render(&["dev/store", "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let main = json(&std::fs::read(dir.join("main.tf.json")).unwrap());
+    assert_eq!(
+        main["module"]["network"]["json_required"],
+        "from-the-package"
+    );
+    assert_eq!(main["module"]["network"][long.as_str()], 7);
+    tf_ok(&dir, &["init", "-no-color"]);
+    assert!(tf_ok(&dir, &["validate", "-no-color"]).contains("The configuration is valid"));
+
+    // A module file nothing can parse: exit 2 naming the package file, the module and the
+    // module's own file (not a cache path); nothing written.
+    publish_network(
+        &ex,
+        "v9.0.2",
+        &[("broken.tf", "variable \"x\" {\n")],
+        "9.0.2",
+        "",
+    );
+    let dir2 = ex.out().join("dev/store-2");
+    let o = ex.render(&["dev/store", "--out", dir2.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("packages/data-store/9.0.2.toml:")
+            && e.contains("modules.network")
+            && e.contains("module network@v9.0.2: broken.tf:")
+            && !e.contains(ex.cache().to_str().unwrap()),
+        "{e}"
+    );
+    assert!(!dir2.exists(), "nothing written");
+}
+
+#[test]
+fn remote_module_sources_in_module_code_are_reported_and_refused_where_protected() {
+    let ex = Example::new();
+    // Module code that calls a registry module: terraform init would fetch it, unpinned.
+    let call =
+        "module \"label\" {\n  source  = \"cloudposse/label/null\"\n  version = \"0.25.0\"\n}\n";
+    publish_network(&ex, "v9.1.0", &[("label.tf", call)], "9.1.0", "");
+    let dir = ex.out().join("dev/store");
+    let o = ex.render(&["dev/store", "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(
+            "module network@v9.1.0 calls module \"label\" from cloudposse/label/null (label.tf)"
+        ),
+        "a warning naming the module, the file and the source: {e}"
+    );
+    // The same package in a protected environment: refused (exit 3), nothing written.
+    ex.commit_file(
+        "deployments/prod/store.toml",
+        "component = \"data-store\"\npackage = \"9.1.0\"\nprofile = \"database-cluster\"\n",
+        "prod",
+    );
+    let prod = ex.out().join("prod/store");
+    let o = ex.render(&["prod/store", "--out", prod.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("environment prod is protected")
+            && stderr(&o).contains("allow_remote_module_sources"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!prod.exists(), "nothing written");
+    // Allowed in gitops.toml: the remaining guard (certification) is what refuses now.
+    let cfg = std::fs::read_to_string(ex.repo().join("gitops.toml")).unwrap();
+    ex.commit_file(
+        "gitops.toml",
+        &format!("allow_remote_module_sources = true\n{cfg}"),
+        "allow remote sources",
+    );
+    let o = ex.render(&["prod/store", "--out", prod.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("allow_remote_module_sources") && stderr(&o).contains("not certified"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_module_in_a_sub_directory_keeps_its_repository_siblings() {
+    // The shape of terraform-aws-modules/eks: modules/<x> calls ../_user_data and reads
+    // ${path.module}/../../templates. Vendoring only modules/<x> broke terraform init.
+    let ex = Example::new();
+    let repo = ex.modules().join("multi");
+    let files = [
+        (
+            "modules/app/main.tf",
+            "variable \"tags\" { type = map(string) }\nvariable \"name\" { type = string }\n\
+             module \"user_data\" {\n  source = \"../_user_data\"\n  name   = var.name\n}\n\
+             resource \"terraform_data\" \"app\" {\n  input = { tags = var.tags, user_data = module.user_data.rendered, banner = file(\"${path.module}/../../templates/banner.tpl\") }\n}\n\
+             output \"user_data\" { value = module.user_data.rendered }\n",
+        ),
+        (
+            "modules/_user_data/main.tf",
+            "variable \"name\" { type = string }\noutput \"rendered\" { value = templatefile(\"${path.module}/../../templates/user_data.tpl\", { name = var.name }) }\n",
+        ),
+        ("templates/user_data.tpl", "#!/bin/sh\necho ${name}\n"),
+        ("templates/banner.tpl", "hello"),
+    ];
+    for (path, text) in files {
+        let p = repo.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git_in(&repo, &["init", "-q"]);
+    git_in(&repo, &["add", "-A"]);
+    git_in(&repo, &["commit", "-q", "-m", "multi"]);
+    git_in(&repo, &["tag", "-a", "v1.0.0", "-m", "v1.0.0"]);
+    ex.commit_file(
+        "packages/multi/1.0.0.toml",
+        "[modules.app]\nrepo = \"multi\"\nref = \"v1.0.0\"\npath = \"modules/app\"\n[modules.app.inputs]\nname = \"orders\"\n[outputs]\nuser_data = \"app.user_data\"\n",
+        "a package of a module in a sub-directory",
+    );
+    ex.commit_file(
+        "profiles/plain.toml",
+        "description = \"nothing\"\n[sandbox]\n",
+        "plain",
+    );
+    ex.commit_file(
+        "deployments/dev/multi.toml",
+        "component = \"multi\"\npackage = \"1.0.0\"\nprofile = \"plain\"\n",
+        "a deployment",
+    );
+    // One deployment (modules/ in its directory) and a fleet render (the shared store).
+    let one = ex.out().join("one/dev/multi");
+    let o = ex.render(&["dev/multi", "--out", one.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let main = json(&std::fs::read(one.join("main.tf.json")).unwrap());
+    assert_eq!(main["module"]["app"]["source"], "./modules/app/modules/app");
+    assert!(one.join("modules/app/templates/user_data.tpl").is_file());
+    tf_ok(&one, &["init", "-no-color"]);
+    tf_ok(&one, &["apply", "-auto-approve", "-no-color"]);
+    let out = json(tf_ok(&one, &["output", "-json"]).as_bytes());
+    assert_eq!(out["user_data"]["value"], "#!/bin/sh\necho orders\n");
+
+    let fleet = ex.out().join("fleet");
+    let o = ex.render(&["--all", "--out", fleet.to_str().unwrap()]);
+    // prod/orders-api is refused without its certification; the fleet without prod renders.
+    if o.status.code() == Some(3) {
+        certify_prod_package(&ex);
+        let o = ex.render(&["--all", "--out", fleet.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let main = json(&std::fs::read(fleet.join("dev/multi/main.tf.json")).unwrap());
+    let source = main["module"]["app"]["source"].as_str().unwrap().to_owned();
+    assert!(
+        source.starts_with("../../.modules/") && source.ends_with("/modules/app"),
+        "{source}"
+    );
+    let dir = fleet.join("dev/multi");
+    assert!(dir
+        .join(&source)
+        .join("../../templates/banner.tpl")
+        .is_file());
+    tf_ok(&dir, &["init", "-no-color"]);
+    assert!(tf_ok(&dir, &["validate", "-no-color"]).contains("The configuration is valid"));
+    let check = ex.render(&["--all", "--out", fleet.to_str().unwrap(), "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
 }

@@ -260,7 +260,8 @@ fn render(
     crate::render::write(&r, dir)?;
     let mut outputs = serde_json::Map::new();
     let mut add = |target: &str| {
-        let (m, o) = target.split_once('.').unwrap_or((target, ""));
+        // The whole output the target starts from (its path is the module's business).
+        let (m, o, _) = crate::model::names::wiring_target(target).unwrap_or((target, "", ""));
         outputs.insert(
             format!("gitops_certify_{m}_{o}"),
             json!({ "value": format!("${{module.{m}.{o}}}"), "sensitive": true }),
@@ -271,8 +272,8 @@ fn render(
             add(target);
         }
     }
-    for target in sh.package.outputs.values() {
-        add(target);
+    for output in sh.package.outputs.values() {
+        add(output.target());
     }
     let path = dir.join(OUTPUTS_FILE);
     std::fs::write(

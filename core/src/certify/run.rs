@@ -585,10 +585,13 @@ fn deploy_all(ctx: &Ctx<'_>, plan: &Plan) -> Result<Vec<StepResult>> {
 fn check_module(ctx: &Ctx<'_>, label: &str, m: &ResolvedModule) -> Vec<StepResult> {
     let (tf, reporter) = (ctx.tf, ctx.reporter);
     let mut out = Vec::new();
-    let dir = ctx
+    // The repository tree for a module in a sub-directory (it may use sibling directories), and
+    // the module's directory in it.
+    let copy = ctx
         .work
         .join("modules")
         .join(label.replace(['/', '@'], "_"));
+    let dir = copy.join(m.path.as_str());
     let mut step = |name: &str, f: &dyn Fn() -> Result<()>| {
         if out.iter().any(|s: &StepResult| s.result == "failed") {
             return;
@@ -611,7 +614,7 @@ fn check_module(ctx: &Ctx<'_>, label: &str, m: &ResolvedModule) -> Vec<StepResul
         });
     };
     step("validate", &|| {
-        crate::exec::modcache::copy_tree(&ctx.cache.module_dir(m), &dir)?;
+        crate::exec::modcache::copy_tree(&ctx.cache.vendored_dir(m), &copy)?;
         tf.run_ok(
             &dir,
             &["init", "-backend=false", "-input=false", "-no-color"],

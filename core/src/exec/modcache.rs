@@ -240,12 +240,27 @@ impl ModuleCache {
             commit: commit.id().to_string(),
             tree: tree_id.to_string(),
             path: path.to_owned(),
+            root_tree: if path.is_empty() {
+                String::new()
+            } else {
+                root_tree.id().to_string()
+            },
         };
         self.resolved
             .lock()
             .map_err(|_| poisoned())?
             .insert(key, resolved.clone());
         Ok(resolved)
+    }
+
+    /// Directory holding what vendoring copies of a resolved module: the module directory, or the
+    /// whole repository tree for a module in a sub-directory ([`ResolvedModule::vendored_tree`]).
+    pub fn vendored_dir(&self, m: &ResolvedModule) -> PathBuf {
+        if m.path.is_empty() {
+            self.module_dir(m)
+        } else {
+            self.dir.join("trees").join(&m.commit)
+        }
     }
 
     /// Directory holding the module code of a resolved module.
@@ -258,13 +273,19 @@ impl ModuleCache {
         }
     }
 
-    /// The module's variables and outputs, parsed once per process.
+    /// The module's variables and outputs, and the remote module sources its code reaches,
+    /// parsed once per process.
     pub fn interface(&self, m: &ResolvedModule) -> Result<Arc<ModuleInterface>> {
         let key = format!("{}:{}", m.commit, m.path);
         if let Some(i) = self.interfaces.lock().map_err(|_| poisoned())?.get(&key) {
             return Ok(i.clone());
         }
-        let parsed = Arc::new(ModuleInterface::read(&self.module_dir(m))?);
+        let mut parsed = ModuleInterface::read(&self.module_dir(m))?;
+        parsed.remote_sources = crate::model::interface::remote_sources(
+            &self.dir.join("trees").join(&m.commit),
+            &m.path,
+        );
+        let parsed = Arc::new(parsed);
         self.interfaces
             .lock()
             .map_err(|_| poisoned())?

@@ -79,7 +79,8 @@ impl TfType {
                                         Expression::FuncCall(c) if optional => c.args.first().map(TfType::from_expr).unwrap_or(TfType::Any),
                                         other => TfType::from_expr(other),
                                     };
-                                    (k.to_string().trim_matches('"').to_owned(), (t, optional))
+                                    let key = k.to_string();
+                                    (original_key(key.trim_matches('"')).to_owned(), (t, optional))
                                 })
                                 .collect(),
                         ),
@@ -156,6 +157,167 @@ impl Variable {
 pub struct ModuleInterface {
     pub variables: BTreeMap<String, Variable>,
     pub outputs: BTreeMap<String, String>,
+    /// Module calls reachable from this module whose code `terraform init` would fetch (filled by
+    /// the module cache, which knows the repository tree: [`remote_sources`]).
+    pub remote_sources: Vec<RemoteSource>,
+}
+
+/// A `module` block whose `source` is not a local path (`./`, `../`): a registry address, a git,
+/// http or S3 URL. Vendoring does not hold that code, so `terraform init` fetches it, unpinned by
+/// the package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSource {
+    /// The file holding the block, relative to the module repository's root.
+    pub file: String,
+    /// The block's label.
+    pub module: String,
+    pub source: String,
+}
+
+/// The [`RemoteSource`]s reachable from the module at `path` of the repository tree `root`:
+/// its own files, then, through each local module source, the directories it calls (inside
+/// `root`), each once. Files that do not parse are left to Terraform.
+pub fn remote_sources(root: &Path, path: &str) -> Vec<RemoteSource> {
+    fn module_blocks(text: &str, json: bool) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if json {
+            let Ok(serde_json::Value::Object(doc)) =
+                serde_json::from_str::<serde_json::Value>(text)
+            else {
+                return out;
+            };
+            let each = |v: &serde_json::Value| -> Vec<serde_json::Map<String, serde_json::Value>> {
+                match v {
+                    serde_json::Value::Object(m) => vec![m.clone()],
+                    serde_json::Value::Array(a) => {
+                        a.iter().filter_map(|x| x.as_object().cloned()).collect()
+                    }
+                    _ => Vec::new(),
+                }
+            };
+            for blocks in doc.get("module").map(each).unwrap_or_default() {
+                for (name, body) in blocks {
+                    for b in each(&body) {
+                        if let Some(source) = b.get("source").and_then(|s| s.as_str()) {
+                            out.push((name.clone(), source.to_owned()));
+                        }
+                    }
+                }
+            }
+        } else if let Ok(body) = parse_as_terraform(text) {
+            for block in body.blocks().filter(|b| b.identifier() == "module") {
+                let name = block
+                    .labels()
+                    .first()
+                    .map(|l| l.as_str().to_owned())
+                    .unwrap_or_default();
+                let source = string_attr(block.body(), "source");
+                if !source.is_empty() {
+                    out.push((name, source));
+                }
+            }
+        }
+        out
+    }
+    let mut found = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![std::path::PathBuf::from(path)];
+    while let Some(rel) = todo.pop() {
+        if !seen.insert(rel.clone()) {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for file in files {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let json = name.ends_with(".tf.json");
+            if !json && !name.ends_with(".tf") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            for (module, source) in module_blocks(&text, json) {
+                if source.starts_with("./") || source.starts_with("../") {
+                    // Lexically inside the repository, or not followed.
+                    let mut target = rel.clone();
+                    let mut inside = true;
+                    for part in Path::new(&source).components() {
+                        match part {
+                            std::path::Component::ParentDir => inside &= target.pop(),
+                            std::path::Component::Normal(p) => target.push(p),
+                            _ => {}
+                        }
+                    }
+                    if inside {
+                        todo.push(target);
+                    }
+                } else {
+                    found.push(RemoteSource {
+                        file: rel
+                            .join(&name)
+                            .to_string_lossy()
+                            .trim_start_matches('/')
+                            .to_owned(),
+                        module,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| (&a.file, &a.module).cmp(&(&b.file, &b.module)));
+    found
+}
+
+/// The prefix [`parse_as_terraform`] gives a repeated object key: `__gitops_repeated_<n>__<key>`.
+const REPEATED: &str = "__gitops_repeated_";
+
+/// An object key as the module wrote it (see [`parse_as_terraform`]).
+fn original_key(key: &str) -> &str {
+    key.strip_prefix(REPEATED)
+        .and_then(|rest| rest.split_once("__"))
+        .map_or(key, |(_, k)| k)
+}
+
+/// `hcl::parse`, taking what Terraform takes: an object constructor with a repeated key
+/// (`{ a = 1, a = 2 }`) is valid HCL to Terraform, where the last value wins, but hcl-rs refuses
+/// it. Each repeated key is renamed `__gitops_repeated_<n>__<key>` and parsed again; [`literal`]
+/// and the type reader map it back, later keys over earlier ones.
+fn parse_as_terraform(text: &str) -> Result<hcl::Body, hcl::Error> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for n in 0.. {
+        let err = match hcl::parse(&text) {
+            Err(hcl::Error::Parse(e))
+                if e.message().contains("redefined object key") && n < 1000 =>
+            {
+                e
+            }
+            other => return other,
+        };
+        let at = err.location().offset();
+        let Some(rest) = text.get(at..) else {
+            return Err(hcl::Error::Parse(err));
+        };
+        // The key starts at `at`: an identifier, or a quoted string.
+        let insert = if rest.starts_with('"') { at + 1 } else { at };
+        let mut renamed = String::with_capacity(text.len() + 32);
+        renamed.push_str(&text[..insert]);
+        renamed.push_str(&format!("{REPEATED}{n}__"));
+        renamed.push_str(&text[insert..]);
+        text = std::borrow::Cow::Owned(renamed);
+    }
+    unreachable!("the loop returns")
 }
 
 fn literal(e: &Expression) -> Option<serde_json::Value> {
@@ -166,11 +328,14 @@ fn literal(e: &Expression) -> Option<serde_json::Value> {
         Expression::Number(n) => serde_json::to_value(n).ok()?,
         Expression::String(s) => V::String(s.clone()),
         Expression::Array(items) => V::Array(items.iter().map(literal).collect::<Option<_>>()?),
-        Expression::Object(obj) => V::Object(
-            obj.iter()
-                .map(|(k, v)| Some((k.to_string().trim_matches('"').to_owned(), literal(v)?)))
-                .collect::<Option<_>>()?,
-        ),
+        Expression::Object(obj) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in obj.iter() {
+                let key = k.to_string();
+                out.insert(original_key(key.trim_matches('"')).to_owned(), literal(v)?);
+            }
+            V::Object(out)
+        }
         _ => return None,
     })
 }
@@ -201,17 +366,18 @@ impl ModuleInterface {
         let mut out = ModuleInterface::default();
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
+            // Named by the module's own file, not the cache path it was read from.
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
             if file.extension().is_some_and(|x| x == "json") {
                 out.add_json(&text).map_err(|e| {
-                    Error::Process(format!(
-                        "{}: cannot read Terraform JSON: {e}",
-                        file.display()
-                    ))
+                    Error::Parse(format!("{name}: cannot read Terraform JSON: {e}"))
                 })?;
             } else {
-                out.add(&text).map_err(|e| {
-                    Error::Process(format!("{}: cannot parse HCL: {e}", file.display()))
-                })?;
+                out.add(&text)
+                    .map_err(|e| Error::Parse(format!("{name}: cannot parse HCL: {e}")))?;
             }
         }
         Ok(out)
@@ -278,7 +444,7 @@ impl ModuleInterface {
 
     /// Adds the variables and outputs of one file's text.
     pub fn add(&mut self, text: &str) -> Result<(), hcl::Error> {
-        let body: hcl::Body = hcl::parse(text)?;
+        let body: hcl::Body = parse_as_terraform(text)?;
         for block in body.blocks() {
             let Some(label) = block.labels().first() else {
                 continue;
@@ -412,6 +578,86 @@ output "id" {
         std::fs::write(dir.path().join("broken.tf.json"), "{").unwrap();
         let e = ModuleInterface::read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("broken.tf.json"), "{e}");
+    }
+
+    #[test]
+    fn a_repeated_object_key_parses_as_terraform_does() {
+        // Found in a public module: Terraform takes it, the last value wins.
+        let tf = r#"
+variable "sizes" {
+  type    = object({ a = string, b = number, a = string })
+  default = { a = "first", "b" = 1, "a" = "second", b = 2, c = { x = 1, x = 3 } }
+}
+locals {
+  m = { k = 1, k = 2 }
+}
+output "o" { value = { p = 1, p = 2 } }
+"#;
+        let mut i = ModuleInterface::default();
+        i.add(tf).unwrap();
+        assert_eq!(
+            i.variables["sizes"].default,
+            Some(json!({ "a": "second", "b": 2, "c": { "x": 3 } }))
+        );
+        assert_eq!(
+            i.variables["sizes"].ty.to_string(),
+            "object({a = string, b = number})"
+        );
+        assert!(i.outputs.contains_key("o"));
+        // Other syntax errors stay errors.
+        assert!(ModuleInterface::default().add("variable \"x\" {").is_err());
+    }
+
+    #[test]
+    fn remote_sources_are_found_through_local_calls_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        w("modules/app/main.tf", "module \"ud\" { source = \"../_user_data\" }\nmodule \"label\" { source = \"cloudposse/label/null\" }\n");
+        w(
+            "modules/_user_data/main.tf",
+            "module \"x\" { source = \"git::https://example.com/x.git?ref=v1\" }\n",
+        );
+        w(
+            "modules/_user_data/more.tf.json",
+            r#"{"module": {"y": {"source": "terraform-aws-modules/s3-bucket/aws", "version": "4.0.0"}}}"#,
+        );
+        // Not reached from modules/app: an example with a registry source.
+        w(
+            "examples/complete/main.tf",
+            "module \"vpc\" { source = \"terraform-aws-modules/vpc/aws\" }\n",
+        );
+        // A call that leaves the repository is not followed; a cycle ends.
+        w("modules/app/loop.tf", "module \"up\" { source = \"../../../outside\" }\nmodule \"self\" { source = \"./\" }\n");
+        let found = remote_sources(dir.path(), "modules/app");
+        let seen: Vec<(String, String, String)> = found
+            .into_iter()
+            .map(|r| (r.file, r.module, r.source))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "modules/_user_data/main.tf".into(),
+                    "x".into(),
+                    "git::https://example.com/x.git?ref=v1".into()
+                ),
+                (
+                    "modules/_user_data/more.tf.json".into(),
+                    "y".into(),
+                    "terraform-aws-modules/s3-bucket/aws".into()
+                ),
+                (
+                    "modules/app/main.tf".into(),
+                    "label".into(),
+                    "cloudposse/label/null".into()
+                ),
+            ]
+        );
+        assert!(remote_sources(dir.path(), "examples/nothing-here").is_empty());
     }
 
     #[test]

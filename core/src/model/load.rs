@@ -696,10 +696,10 @@ pub fn package(src: &SourceFile) -> Result<Package, ConfigError> {
             if !names::is_identifier(input) || input == "tags" {
                 return Err(src.error(&path, shown(input), "an input name other than `tags`"));
             }
-            let Some((module, output)) = target.split_once('.') else {
-                return Err(src.error(&path, shown(target), "\"<module>.<output>\""));
+            let Some((module, _, _)) = names::wiring_target(target) else {
+                return Err(src.error(&path, shown(target), names::WIRING_TARGET_RULE));
             };
-            if !p.modules.contains_key(module) || !names::is_identifier(output) {
+            if !p.modules.contains_key(module) {
                 let known: Vec<&str> = p.modules.keys().map(String::as_str).collect();
                 return Err(src.error(
                     &path,
@@ -719,16 +719,22 @@ pub fn package(src: &SourceFile) -> Result<Package, ConfigError> {
             }
         }
     }
-    for (out, target) in &p.outputs {
+    for (out, output) in &p.outputs {
+        let target = output.target();
         let ok = names::is_identifier(out)
-            && target
-                .split_once('.')
-                .is_some_and(|(m, o)| p.modules.contains_key(m) && names::is_identifier(o));
+            && names::wiring_target(target).is_some_and(|(m, _, _)| p.modules.contains_key(m));
         if !ok {
+            let key = match output {
+                crate::model::PackageOutput::Target(_) => vec!["outputs", out.as_str()],
+                crate::model::PackageOutput::Table(_) => vec!["outputs", out.as_str(), "value"],
+            };
             return Err(src.error(
-                &["outputs", out],
+                &key,
                 shown(target),
-                "\"<module>.<output>\" with a module of this package",
+                format!(
+                    "{} with a module of this package",
+                    names::WIRING_TARGET_RULE
+                ),
             ));
         }
     }
@@ -933,6 +939,28 @@ mod tests {
         let e = deployment(&src("component = \"web\"\npackage = \"1.0.0\"\nprofile = \"p\"\n[monitoring]\nsince = 2024-01-01\n")).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("monitoring.since"));
         assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn package_outputs_take_a_path_and_a_sensitive_table() {
+        let text = "[modules.db]\nrepo = \"db\"\nref = \"v1.0.0\"\n[outputs]\nendpoint = 'db.endpoints[\"primary\"]'\npassword = { value = \"db.password\", sensitive = true }\nport = { value = \"db.port\" }\n";
+        let src = |t: &str| SourceFile::from_text("packages/c/1.0.0.toml", t.to_owned());
+        let p = package(&src(text)).unwrap();
+        assert!(p.outputs["password"].sensitive());
+        assert!(!p.outputs["endpoint"].sensitive() && !p.outputs["port"].sensitive());
+        assert_eq!(p.outputs["endpoint"].target(), "db.endpoints[\"primary\"]");
+        let e = package(&src(&text.replace("db.password", "db.password[x]"))).unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("outputs.password.value"), Some(6))
+        );
+        let e = package(&src(&text.replace("db.endpoints", "other.endpoints"))).unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("outputs.endpoint"), Some(5))
+        );
+        let e = package(&src(&text.replace("sensitive = true", "secret = true"))).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub struct GitopsConfig {
     /// Certification settings (`gitops-certify`).
     #[serde(default)]
     pub certification: CertificationSettings,
+    /// Whether protected environments may deploy modules whose code calls other modules from a
+    /// registry or a URL (fetched by `terraform init`, outside the package's pins). Elsewhere such
+    /// calls are a warning.
+    #[serde(default)]
+    pub allow_remote_module_sources: bool,
 }
 
 impl GitopsConfig {
@@ -373,9 +378,45 @@ pub struct Package {
     pub description: String,
     /// Module name -> pinned module.
     pub modules: BTreeMap<String, PackageModule>,
-    /// Root outputs: name -> `<module>.<output>`.
+    /// Root outputs: name -> `"<module>.<output>"` (a wiring target, path allowed), or a table
+    /// `{ value = "<module>.<output>", sensitive = true }`.
     #[serde(default)]
-    pub outputs: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, PackageOutput>,
+}
+
+/// One root output of a package: `endpoint = "lb.dns_name"` or
+/// `password = { value = "db.password", sensitive = true }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PackageOutput {
+    Target(String),
+    Table(PackageOutputTable),
+}
+
+/// The table form of [`PackageOutput`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageOutputTable {
+    /// `<module>.<output>`, path allowed.
+    pub value: String,
+    /// Marks the root output sensitive: Terraform then never prints it, and the toolkit leaves it
+    /// out of outputs.json, plan reports and records (it must be, to re-export a sensitive output).
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+impl PackageOutput {
+    /// The wiring target the output re-exports.
+    pub fn target(&self) -> &str {
+        match self {
+            PackageOutput::Target(t) => t,
+            PackageOutput::Table(t) => &t.value,
+        }
+    }
+
+    pub fn sensitive(&self) -> bool {
+        matches!(self, PackageOutput::Table(t) if t.sensitive)
+    }
 }
 
 /// One pinned module of a package.
@@ -393,7 +434,8 @@ pub struct PackageModule {
     /// Package defaults for this module's inputs.
     #[serde(default)]
     pub inputs: BTreeMap<String, serde_json::Value>,
-    /// Input -> `<module>.<output>` of another module of this package.
+    /// Input -> `<module>.<output>` of another module of this package, optionally with a path
+    /// into the output (`alb.target_groups["app"].arn`; [`names::wiring_target`]).
     #[serde(default)]
     pub wiring: BTreeMap<String, String>,
 }
@@ -505,6 +547,23 @@ pub struct ResolvedModule {
     pub tree: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
+    /// For a module in a sub-directory (`path`), the git tree id of the whole repository at that
+    /// commit: what vendoring copies, since the module's code may use sibling directories
+    /// (`source = "../_user_data"`, `${path.module}/../../templates`). Empty without `path`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub root_tree: String,
+}
+
+impl ResolvedModule {
+    /// The tree vendoring copies (the module's own, or the whole repository's for a module in a
+    /// sub-directory) and the sub-directory of it the module source points at ("" or `/<path>`).
+    pub fn vendored_tree(&self) -> (&str, String) {
+        if self.path.is_empty() {
+            (&self.tree, String::new())
+        } else {
+            (&self.root_tree, format!("/{}", self.path))
+        }
+    }
 }
 
 #[cfg(test)]

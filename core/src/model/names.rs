@@ -127,6 +127,60 @@ pub fn is_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
 }
 
+/// A wiring target: `<module>.<output>`, optionally followed by an attribute or index path into
+/// the output's value (`.arn`, `[0]`, `["app"]`), as in `alb.target_groups["app"].arn`. Returns
+/// (module, output, path); `None` when `s` is not such a target. The path is strict (identifiers,
+/// decimal indexes, quoted keys of letters, digits and `_-.:/`), so it can go into a Terraform
+/// expression as it is.
+pub fn wiring_target(s: &str) -> Option<(&str, &str, &str)> {
+    let (module, rest) = s.split_once('.')?;
+    let end = rest.find(['.', '[']).unwrap_or(rest.len());
+    let (output, path) = rest.split_at(end);
+    (!module.is_empty() && is_identifier(output) && is_traversal(path))
+        .then_some((module, output, path))
+}
+
+/// What [`wiring_target`] allows after the output: `.attr`, `[0]`, `["key"]`, repeated.
+fn is_traversal(mut p: &str) -> bool {
+    while !p.is_empty() {
+        if let Some(r) = p.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            if !is_identifier(&r[..end]) {
+                return false;
+            }
+            p = &r[end..];
+        } else if let Some(r) = p.strip_prefix("[\"") {
+            let Some(end) = r.find("\"]") else {
+                return false;
+            };
+            let key = &r[..end];
+            if key.is_empty()
+                || !key.bytes().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':' | b'/')
+                })
+            {
+                return false;
+            }
+            p = &r[end + 2..];
+        } else if let Some(r) = p.strip_prefix('[') {
+            let Some(end) = r.find(']') else {
+                return false;
+            };
+            if end == 0 || !r[..end].bytes().all(|c| c.is_ascii_digit()) {
+                return false;
+            }
+            p = &r[end + 1..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// The rule of [`wiring_target`], for messages.
+pub const WIRING_TARGET_RULE: &str =
+    "\"<module>.<output>\", optionally with a path into it: .attribute, [0], [\"key\"]";
+
 /// Names in a message: `a, b, c`, or `none` for no names.
 pub fn list_or_none<S: AsRef<str>>(names: &[S]) -> String {
     if names.is_empty() {
@@ -195,6 +249,41 @@ mod tests {
         }
         for bad in ["", "1a", "-a", "a.b", "a b", "a;rm", "dеv", "a/b"] {
             assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wiring_targets_with_paths() {
+        assert_eq!(wiring_target("db.endpoint"), Some(("db", "endpoint", "")));
+        assert_eq!(
+            wiring_target("alb.target_groups[\"app\"].arn"),
+            Some(("alb", "target_groups", "[\"app\"].arn"))
+        );
+        assert_eq!(
+            wiring_target("vpc.private_subnets[0]"),
+            Some(("vpc", "private_subnets", "[0]"))
+        );
+        assert_eq!(
+            wiring_target("m.o.a.b[\"x.y:z/1\"][12]"),
+            Some(("m", "o", ".a.b[\"x.y:z/1\"][12]"))
+        );
+        for bad in [
+            "db",
+            ".endpoint",
+            "db.",
+            "db.1x",
+            "db.o.",
+            "db.o[]",
+            "db.o[-1]",
+            "db.o[a]",
+            "db.o[\"\"]",
+            "db.o[\"a\"",
+            "db.o[\"a}\"]",
+            "db.o[\"${x}\"]",
+            "db.o}${file(\"/etc/passwd\")",
+            "db.o .a",
+        ] {
+            assert_eq!(wiring_target(bad), None, "{bad}");
         }
     }
 

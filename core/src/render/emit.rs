@@ -42,10 +42,11 @@ impl Renderer<'_> {
         deps: &[Dependency],
     ) -> Result<Value> {
         for (name, m) in modules {
+            let (tree, sub) = m.vendored_tree();
             let source = if self.options.vendor && self.options.module_store {
-                super::output::store_source(&m.tree)
+                format!("{}{sub}", super::output::store_source(tree))
             } else if self.options.vendor {
-                format!("./modules/{name}")
+                format!("./modules/{name}{sub}")
             } else {
                 let sub = if m.path.is_empty() {
                     String::new()
@@ -95,12 +96,12 @@ impl Renderer<'_> {
             let outputs: Map<String, Value> = package
                 .outputs
                 .iter()
-                .map(|(name, target)| {
-                    let (m, o) = target.split_once('.').unwrap_or((target, ""));
-                    (
-                        name.clone(),
-                        json!({ "value": format!("${{module.{m}.{o}}}") }),
-                    )
+                .map(|(name, output)| {
+                    let mut block = json!({ "value": super::wiring::module_expr(output.target()) });
+                    if output.sensitive() {
+                        block["sensitive"] = Value::Bool(true);
+                    }
+                    (name.clone(), block)
                 })
                 .collect();
             root["output"] = Value::Object(outputs);

@@ -162,7 +162,16 @@ impl<'a> Renderer<'a> {
             env.cloud.provider_tags(),
         )?;
         let deps = dependencies::resolve(self.repo, id, dep, dep_src)?;
-        let warnings = crate::guard::check(&crate::guard::GuardContext {
+        let remote = wiring::remote_sources(&package, &modules, &interfaces);
+        if !remote.is_empty() && env.protected && !self.repo.config.allow_remote_module_sources {
+            return Err(Error::Refused(format!(
+                "{id}: environment {} is protected and {}; vendor that code into a module of the \
+                 package, or set allow_remote_module_sources = true in gitops.toml",
+                id.env,
+                remote.join("; ")
+            )));
+        }
+        let mut warnings = crate::guard::check(&crate::guard::GuardContext {
             repo: self.repo,
             stage: self.options.stage,
             environment: &id.env,
@@ -174,6 +183,7 @@ impl<'a> Renderer<'a> {
             allow_revoked: self.options.allow_revoked,
         })?;
 
+        warnings.extend(remote);
         let tags = self.tags(id, dep);
         let ctx = InputContext {
             id,
@@ -213,7 +223,7 @@ impl<'a> Renderer<'a> {
         let vendor = if self.options.vendor {
             modules
                 .iter()
-                .map(|(n, m)| (n.clone(), self.cache.module_dir(m)))
+                .map(|(n, m)| (n.clone(), self.cache.vendored_dir(m)))
                 .collect()
         } else {
             BTreeMap::new()
@@ -221,7 +231,7 @@ impl<'a> Renderer<'a> {
         let store = if self.options.vendor && self.options.module_store {
             modules
                 .values()
-                .map(|m| (m.tree.clone(), self.cache.module_dir(m)))
+                .map(|m| (m.vendored_tree().0.to_owned(), self.cache.vendored_dir(m)))
                 .collect()
         } else {
             BTreeMap::new()
@@ -342,7 +352,17 @@ impl<'a> Renderer<'a> {
                 env.protected,
                 |found, allowed| pkg_src.error(&["modules", name, "ref"], found, allowed),
             )?;
-            interfaces.insert(name.clone(), self.cache.interface(&resolved)?);
+            let interface = self.cache.interface(&resolved).map_err(|e| match e {
+                Error::Parse(message) => pkg_src
+                    .error(
+                        &["modules", name],
+                        format!("module {name}@{}: {message}", m.git_ref),
+                        "a module whose .tf and .tf.json files Terraform can read",
+                    )
+                    .into(),
+                other => other,
+            })?;
+            interfaces.insert(name.clone(), interface);
             modules.insert(name.clone(), resolved);
         }
         Ok((modules, interfaces))

@@ -493,8 +493,7 @@ impl InputContext<'_> {
                     notes: vec![],
                 });
             } else if let Some(target) = pinned.wiring.get(input) {
-                let (m, o) = target.split_once('.').unwrap_or((target, ""));
-                let expr = format!("${{module.{m}.{o}}}");
+                let expr = super::wiring::module_expr(target);
                 block.insert(input.clone(), Value::String(expr.clone()));
                 explain.push(Explained {
                     module: module.to_owned(),
@@ -751,6 +750,7 @@ variable "tags" { type = map(string) }
                         commit: "0123456789abcdef".into(),
                         tree: "fedcba9876543210".into(),
                         path: String::new(),
+                        root_tree: String::new(),
                     },
                 );
                 let mut iface = ModuleInterface::default();

@@ -9,6 +9,32 @@ use crate::model::ResolvedModule;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The Terraform expression of a wiring target (checked by `load::package`):
+/// `${module.<module>.<output><path>}`. The one place a target becomes an expression.
+pub(crate) fn module_expr(target: &str) -> String {
+    format!("${{module.{target}}}")
+}
+
+/// One line per module call of the package's module code that `terraform init` would fetch
+/// (not vendored, not pinned by the package): the module, the file, the call and its source.
+pub(super) fn remote_sources(
+    package: &Package,
+    modules: &BTreeMap<String, ResolvedModule>,
+    interfaces: &BTreeMap<String, Arc<ModuleInterface>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in package.modules.keys() {
+        for r in &interfaces[name].remote_sources {
+            out.push(format!(
+                "module {name}@{} calls module \"{}\" from {} ({}): terraform init fetches it, \
+                 outside the package's pins",
+                modules[name].git_ref, r.module, r.source, r.file
+            ));
+        }
+    }
+    out
+}
+
 pub(super) fn check_wiring(
     package: &Package,
     pkg_src: &SourceFile,
@@ -53,7 +79,8 @@ pub(super) fn check_wiring(
                     )
                     .into());
             }
-            let (src_module, output) = target.split_once('.').unwrap_or((target, ""));
+            let (src_module, output, _) =
+                crate::model::names::wiring_target(target).unwrap_or((target, "", ""));
             let src_iface = &interfaces[src_module];
             if !src_iface.outputs.contains_key(output) {
                 return Err(pkg_src
@@ -95,7 +122,7 @@ pub(super) fn check_wiring(
         }
         stack.push(node);
         for target in package.modules[node].wiring.values() {
-            let dep = target.split_once('.').map(|(m, _)| m).unwrap_or(target);
+            let dep = target.split_once('.').map_or(target.as_str(), |(m, _)| m);
             if let Some(c) = visit(package, dep, stack, done) {
                 return Some(c);
             }
@@ -157,6 +184,7 @@ wiring = { vpc_id = "vpc.vpc_id" }
                     commit: "0123456789abcdef".into(),
                     tree: "fedcba9876543210".into(),
                     path: String::new(),
+                    root_tree: String::new(),
                 },
             );
             let mut iface = ModuleInterface::default();
