@@ -172,13 +172,26 @@ pub fn render_fleet(
 /// mistake in a shared file (gitops.toml, a package) fails every deployment that uses it with the
 /// same message: it is reported once. Any other error is returned as is.
 fn render_all(renderer: &Renderer<'_>, ids: &[DeploymentId]) -> Result<Vec<Rendered>> {
-    // `--explain` is for one deployment: dropping it here keeps a 10,000-deployment run's peak
-    // memory to what is written (bench/ B7).
+    // A fleet holds every render until all have succeeded: keep only what is written (bench B7).
+    // `--explain` and the profile notes are for one deployment; with the module store nothing is
+    // vendored per deployment; the JSON buffers grew by doubling.
     let results: Vec<Result<Rendered>> = ids
         .par_iter()
         .map(|id| {
             renderer.render(id).map(|mut r| {
                 r.explain = Vec::new();
+                r.profile_notes = Vec::new();
+                if !r.store.is_empty() {
+                    r.vendor = BTreeMap::new();
+                }
+                r.main_tf_json.shrink_to_fit();
+                r.manifest_json.shrink_to_fit();
+                // The manifest is written from manifest_json; the fleet report reads only the
+                // deployment's component, package and profile of the structured one.
+                r.manifest.inputs = BTreeMap::new();
+                r.manifest.modules = BTreeMap::new();
+                r.manifest.tags = BTreeMap::new();
+                r.manifest.dependencies = BTreeMap::new();
                 r
             })
         })
