@@ -718,3 +718,44 @@ pub fn tf_config(dir: &Path, config: &Path, args: &[&str]) -> Output {
         .output()
         .expect("run terraform")
 }
+
+/// Runs `terraform init -backend=false` then `terraform test` in each `(module, version, dir)`
+/// job, two at a time, with the CLI configuration `config` (`/dev/null` for none); `after_init`
+/// may assert on the initialised directory. Returns one entry per failed job, with Terraform's
+/// output.
+pub fn module_test_failures(
+    jobs: &[(&str, &str, PathBuf)],
+    config: &Path,
+    after_init: &(dyn Fn(&str, &str, &Path) + Sync),
+) -> Vec<String> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    let fail = |text: String| {
+        failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text)
+    };
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((m, v, dir)) = jobs.get(i) else {
+                    break;
+                };
+                let init = tf_config(dir, config, &["init", "-backend=false", "-no-color"]);
+                if !init.status.success() {
+                    fail(format!("{m}@{v}: init\n{}{}", stdout(&init), stderr(&init)));
+                    continue;
+                }
+                after_init(m, v, dir);
+                let out = tf_config(dir, config, &["test", "-no-color"]);
+                let text = stdout(&out);
+                if !(out.status.success() && text.contains("passed, 0 failed")) {
+                    fail(format!("{m}@{v}:\n{text}{}", stderr(&out)));
+                }
+            });
+        }
+    });
+    failures.into_inner().unwrap_or_else(|e| e.into_inner())
+}

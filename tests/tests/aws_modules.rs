@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::{aws_cli_config, aws_provider_mirror, stderr, stdout, tf_config, toolkit_root};
+use gitops_tests::{
+    aws_cli_config, aws_provider_mirror, module_test_failures, stderr, toolkit_root,
+};
 use std::path::Path;
 use std::process::Command;
 
@@ -73,41 +75,15 @@ fn aws_module_tests_pass_at_v1_0_0_and_v1_1_0() {
         "load-balancer changes its inputs between 1.0.0 and 1.1.0"
     );
 
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failures = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((m, v, dir)) = jobs.get(i) else {
-                    break;
-                };
-                let init = tf_config(dir, &config, &["init", "-backend=false", "-no-color"]);
-                if !init.status.success() {
-                    failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{m}@{v}: init\n{}", stderr(&init)));
-                    continue;
-                }
-                // Linked from the mirror, not copied.
-                let link = dir.join(".terraform/providers/registry.terraform.io/hashicorp/aws");
-                let linked = std::fs::read_dir(&link).unwrap().flatten().all(|version| {
-                    std::fs::symlink_metadata(version.path().join("linux_amd64"))
-                        .is_ok_and(|md| md.file_type().is_symlink())
-                });
-                assert!(linked, "{m}@{v}: the provider was copied, not linked");
-                let out = tf_config(dir, &config, &["test", "-no-color"]);
-                let text = stdout(&out);
-                if !(out.status.success() && text.contains("passed, 0 failed")) {
-                    failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{m}@{v}:\n{text}{}", stderr(&out)));
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap();
+    // Linked from the mirror, not copied.
+    let linked = |m: &str, v: &str, dir: &Path| {
+        let link = dir.join(".terraform/providers/registry.terraform.io/hashicorp/aws");
+        let linked = std::fs::read_dir(&link).unwrap().flatten().all(|version| {
+            std::fs::symlink_metadata(version.path().join("linux_amd64"))
+                .is_ok_and(|md| md.file_type().is_symlink())
+        });
+        assert!(linked, "{m}@{v}: the provider was copied, not linked");
+    };
+    let failures = module_test_failures(&jobs, &config, &linked);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
