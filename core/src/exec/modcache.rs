@@ -259,13 +259,18 @@ impl ModuleCache {
         if m.path.is_empty() {
             self.module_dir(m)
         } else {
-            self.dir.join("trees").join(&m.commit)
+            self.repo_dir(m)
         }
+    }
+
+    /// Directory holding the whole repository tree of a resolved module's commit.
+    fn repo_dir(&self, m: &ResolvedModule) -> PathBuf {
+        self.dir.join("trees").join(&m.commit)
     }
 
     /// Directory holding the module code of a resolved module.
     pub fn module_dir(&self, m: &ResolvedModule) -> PathBuf {
-        let base = self.dir.join("trees").join(&m.commit);
+        let base = self.repo_dir(m);
         if m.path.is_empty() {
             base
         } else {
@@ -281,10 +286,8 @@ impl ModuleCache {
             return Ok(i.clone());
         }
         let mut parsed = ModuleInterface::read(&self.module_dir(m))?;
-        parsed.remote_sources = crate::model::interface::remote_sources(
-            &self.dir.join("trees").join(&m.commit),
-            &m.path,
-        );
+        parsed.remote_sources =
+            crate::model::interface::remote_sources(&self.repo_dir(m), &m.path, &parsed);
         let parsed = Arc::new(parsed);
         self.interfaces
             .lock()

@@ -157,127 +157,94 @@ impl Variable {
 pub struct ModuleInterface {
     pub variables: BTreeMap<String, Variable>,
     pub outputs: BTreeMap<String, String>,
+    /// The `module` blocks of the module's own files, in file order (`file` is the file's name).
+    pub calls: Vec<ModuleCall>,
     /// Module calls reachable from this module whose code `terraform init` would fetch (filled by
     /// the module cache, which knows the repository tree: [`remote_sources`]).
-    pub remote_sources: Vec<RemoteSource>,
+    pub remote_sources: Vec<ModuleCall>,
 }
 
-/// A `module` block whose `source` is not a local path (`./`, `../`): a registry address, a git,
-/// http or S3 URL. Vendoring does not hold that code, so `terraform init` fetches it, unpinned by
-/// the package.
+/// A `module` block: its label, its `source`, and the file that holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RemoteSource {
-    /// The file holding the block, relative to the module repository's root.
+pub struct ModuleCall {
+    /// The file holding the block: its name in [`ModuleInterface::calls`], its path relative to
+    /// the module repository's root in [`ModuleInterface::remote_sources`].
     pub file: String,
     /// The block's label.
     pub module: String,
     pub source: String,
 }
 
-/// The [`RemoteSource`]s reachable from the module at `path` of the repository tree `root`:
-/// its own files, then, through each local module source, the directories it calls (inside
-/// `root`), each once. Files that do not parse are left to Terraform.
-pub fn remote_sources(root: &Path, path: &str) -> Vec<RemoteSource> {
-    fn module_blocks(text: &str, json: bool) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if json {
-            let Ok(serde_json::Value::Object(doc)) =
-                serde_json::from_str::<serde_json::Value>(text)
-            else {
-                return out;
-            };
-            let each = |v: &serde_json::Value| -> Vec<serde_json::Map<String, serde_json::Value>> {
-                match v {
-                    serde_json::Value::Object(m) => vec![m.clone()],
-                    serde_json::Value::Array(a) => {
-                        a.iter().filter_map(|x| x.as_object().cloned()).collect()
-                    }
-                    _ => Vec::new(),
-                }
-            };
-            for blocks in doc.get("module").map(each).unwrap_or_default() {
-                for (name, body) in blocks {
-                    for b in each(&body) {
-                        if let Some(source) = b.get("source").and_then(|s| s.as_str()) {
-                            out.push((name.clone(), source.to_owned()));
-                        }
-                    }
-                }
-            }
-        } else if let Ok(body) = parse_as_terraform(text) {
-            for block in body.blocks().filter(|b| b.identifier() == "module") {
-                let name = block
-                    .labels()
-                    .first()
-                    .map(|l| l.as_str().to_owned())
-                    .unwrap_or_default();
-                let source = string_attr(block.body(), "source");
-                if !source.is_empty() {
-                    out.push((name, source));
-                }
-            }
-        }
-        out
+impl ModuleCall {
+    /// A source `terraform init` does not fetch: a path (`./x`, `../x`) in the same tree.
+    fn is_local(&self) -> bool {
+        self.source.starts_with("./") || self.source.starts_with("../")
     }
+}
+
+/// The module calls reachable from the module at `path` of the repository tree `root` (whose own
+/// interface, already read, is `own`) whose source is not local: a registry address, a git, http
+/// or S3 URL. Vendoring does not hold that code, so `terraform init` fetches it, unpinned by the
+/// package. Local sources are followed inside `root`, each directory once; a file that does not
+/// parse is left to Terraform.
+pub fn remote_sources(root: &Path, path: &str, own: &ModuleInterface) -> Vec<ModuleCall> {
+    let start = std::path::PathBuf::from(path);
+    let mut seen = std::collections::BTreeSet::from([start.clone()]);
+    let mut todo = vec![(start, own.calls.clone())];
     let mut found = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    let mut todo = vec![std::path::PathBuf::from(path)];
-    while let Some(rel) = todo.pop() {
-        if !seen.insert(rel.clone()) {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else {
-            continue;
-        };
-        let mut files: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        for file in files {
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let json = name.ends_with(".tf.json");
-            if !json && !name.ends_with(".tf") {
+    while let Some((rel, calls)) = todo.pop() {
+        for call in calls {
+            if !call.is_local() {
+                let file = rel.join(&call.file).to_string_lossy().into_owned();
+                found.push(ModuleCall { file, ..call });
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            for (module, source) in module_blocks(&text, json) {
-                if source.starts_with("./") || source.starts_with("../") {
-                    // Lexically inside the repository, or not followed.
-                    let mut target = rel.clone();
-                    let mut inside = true;
-                    for part in Path::new(&source).components() {
-                        match part {
-                            std::path::Component::ParentDir => inside &= target.pop(),
-                            std::path::Component::Normal(p) => target.push(p),
-                            _ => {}
-                        }
-                    }
-                    if inside {
-                        todo.push(target);
-                    }
-                } else {
-                    found.push(RemoteSource {
-                        file: rel
-                            .join(&name)
-                            .to_string_lossy()
-                            .trim_start_matches('/')
-                            .to_owned(),
-                        module,
-                        source,
-                    });
+            // Lexically inside the repository, or not followed.
+            let mut target = rel.clone();
+            let mut inside = true;
+            for part in Path::new(&call.source).components() {
+                match part {
+                    std::path::Component::ParentDir => inside &= target.pop(),
+                    std::path::Component::Normal(p) => target.push(p),
+                    _ => {}
                 }
+            }
+            if inside && seen.insert(target.clone()) {
+                let mut called = ModuleInterface::default();
+                for file in terraform_files(&root.join(&target)).unwrap_or_default() {
+                    let _ = called.add_file(&file);
+                }
+                todo.push((target, called.calls));
             }
         }
     }
     found.sort_by(|a, b| (&a.file, &a.module).cmp(&(&b.file, &b.module)));
     found
+}
+
+/// The `*.tf` and `*.tf.json` files directly inside `dir`, sorted (Terraform reads no
+/// sub-directories, and both syntaxes declare the same blocks).
+fn terraform_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(Error::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            (name.ends_with(".tf") || name.ends_with(".tf.json")) && p.is_file()
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The bodies of a block type in Terraform's JSON syntax, which may be an object or a list of
+/// objects: `"variable": {...}` or `"variable": [{...}, ...]`, and the same for each body.
+fn json_blocks(v: &serde_json::Value) -> Vec<&serde_json::Map<String, serde_json::Value>> {
+    match v {
+        serde_json::Value::Object(m) => vec![m],
+        serde_json::Value::Array(items) => items.iter().filter_map(|x| x.as_object()).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The prefix [`parse_as_terraform`] gives a repeated object key: `__gitops_repeated_<n>__<key>`.
@@ -351,64 +318,56 @@ fn string_attr(body: &hcl::Body, name: &str) -> String {
 }
 
 impl ModuleInterface {
-    /// Parses every `*.tf` and `*.tf.json` file directly inside `dir` (Terraform reads no
-    /// sub-directories, and both syntaxes declare the same blocks).
+    /// Parses every `*.tf` and `*.tf.json` file directly inside `dir` ([`terraform_files`]).
     pub fn read(dir: &Path) -> Result<ModuleInterface> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(Error::io(dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                (name.ends_with(".tf") || name.ends_with(".tf.json")) && p.is_file()
-            })
-            .collect();
-        files.sort();
         let mut out = ModuleInterface::default();
-        for file in files {
-            let text = std::fs::read_to_string(&file).map_err(Error::io(&file))?;
-            // Named by the module's own file, not the cache path it was read from.
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            if file.extension().is_some_and(|x| x == "json") {
-                out.add_json(&text).map_err(|e| {
-                    Error::Parse(format!("{name}: cannot read Terraform JSON: {e}"))
-                })?;
-            } else {
-                out.add(&text)
-                    .map_err(|e| Error::Parse(format!("{name}: cannot parse HCL: {e}")))?;
-            }
+        for file in terraform_files(dir)? {
+            out.add_file(&file)?;
         }
         Ok(out)
     }
 
-    /// Adds the variables and outputs of one `*.tf.json` file: Terraform's JSON syntax, where a
-    /// block type maps names to bodies (or holds a list of such maps), a variable's `type` is the
-    /// type expression as a string and its `default` is the JSON value itself.
+    /// Adds one `*.tf` or `*.tf.json` file; an error names the file by its name, not by the
+    /// cache path it was read from, and its module calls carry that name.
+    fn add_file(&mut self, file: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(file).map_err(Error::io(file))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let before = self.calls.len();
+        if name.ends_with(".json") {
+            self.add_json(&text)
+                .map_err(|e| Error::Parse(format!("{name}: cannot read Terraform JSON: {e}")))?;
+        } else {
+            self.add(&text)
+                .map_err(|e| Error::Parse(format!("{name}: cannot parse HCL: {e}")))?;
+        }
+        for call in &mut self.calls[before..] {
+            call.file.clone_from(&name);
+        }
+        Ok(())
+    }
+
+    /// Adds the variables, outputs and module calls of one `*.tf.json` file: Terraform's JSON
+    /// syntax, where a block type maps names to bodies (or holds a list of such maps), a
+    /// variable's `type` is the type expression as a string and its `default` is the JSON value
+    /// itself.
     pub fn add_json(&mut self, text: &str) -> Result<(), String> {
         use serde_json::Value as V;
         let root: V = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let V::Object(root) = root else {
             return Err("the top level is not a JSON object".into());
         };
-        // `"variable": {...}` or `"variable": [{...}, ...]`, and the same for each body.
-        fn each(v: &V) -> Vec<&serde_json::Map<String, V>> {
-            match v {
-                V::Object(m) => vec![m],
-                V::Array(items) => items.iter().filter_map(V::as_object).collect(),
-                _ => Vec::new(),
-            }
-        }
         let text_of = |body: &[&serde_json::Map<String, V>], key: &str| {
             body.iter()
                 .find_map(|b| b.get(key).and_then(V::as_str))
                 .unwrap_or_default()
                 .to_owned()
         };
-        for blocks in root.get("variable").map(each).unwrap_or_default() {
+        for blocks in root.get("variable").map(json_blocks).unwrap_or_default() {
             for (name, body) in blocks {
-                let body = each(body);
+                let body = json_blocks(body);
                 let ty = match body.iter().find_map(|b| b.get("type")) {
                     None => TfType::Any,
                     Some(V::String(t)) => {
@@ -433,16 +392,29 @@ impl ModuleInterface {
                 );
             }
         }
-        for blocks in root.get("output").map(each).unwrap_or_default() {
+        for blocks in root.get("output").map(json_blocks).unwrap_or_default() {
             for (name, body) in blocks {
                 self.outputs
-                    .insert(name.clone(), text_of(&each(body), "description"));
+                    .insert(name.clone(), text_of(&json_blocks(body), "description"));
+            }
+        }
+        for blocks in root.get("module").map(json_blocks).unwrap_or_default() {
+            for (name, body) in blocks {
+                let body = json_blocks(body);
+                let source = text_of(&body, "source");
+                if !source.is_empty() {
+                    self.calls.push(ModuleCall {
+                        file: String::new(),
+                        module: name.clone(),
+                        source,
+                    });
+                }
             }
         }
         Ok(())
     }
 
-    /// Adds the variables and outputs of one file's text.
+    /// Adds the variables, outputs and module calls of one file's text.
     pub fn add(&mut self, text: &str) -> Result<(), hcl::Error> {
         let body: hcl::Body = parse_as_terraform(text)?;
         for block in body.blocks() {
@@ -475,6 +447,16 @@ impl ModuleInterface {
                 "output" => {
                     self.outputs
                         .insert(name, string_attr(block.body(), "description"));
+                }
+                "module" => {
+                    let source = string_attr(block.body(), "source");
+                    if !source.is_empty() {
+                        self.calls.push(ModuleCall {
+                            file: String::new(),
+                            module: name,
+                            source,
+                        });
+                    }
                 }
                 _ => {}
             }
@@ -632,7 +614,8 @@ output "o" { value = { p = 1, p = 2 } }
         );
         // A call that leaves the repository is not followed; a cycle ends.
         w("modules/app/loop.tf", "module \"up\" { source = \"../../../outside\" }\nmodule \"self\" { source = \"./\" }\n");
-        let found = remote_sources(dir.path(), "modules/app");
+        let own = ModuleInterface::read(&dir.path().join("modules/app")).unwrap();
+        let found = remote_sources(dir.path(), "modules/app", &own);
         let seen: Vec<(String, String, String)> = found
             .into_iter()
             .map(|r| (r.file, r.module, r.source))
@@ -657,7 +640,12 @@ output "o" { value = { p = 1, p = 2 } }
                 ),
             ]
         );
-        assert!(remote_sources(dir.path(), "examples/nothing-here").is_empty());
+        assert!(remote_sources(
+            dir.path(),
+            "examples/nothing-here",
+            &ModuleInterface::default()
+        )
+        .is_empty());
     }
 
     #[test]
