@@ -280,11 +280,16 @@ fn check_name(src: &SourceFile, path: &[&str], value: &str) -> Result<(), Config
     }
 }
 
+/// Whether a table is a TOML date or time: serde's private form of one, a table with one key.
+fn is_toml_datetime(map: &serde_json::Map<String, serde_json::Value>) -> bool {
+    map.contains_key("$__toml_private_datetime")
+}
+
 /// TOML datetimes have no Terraform equivalent; reject them instead of passing serde's private form.
 fn check_value(src: &SourceFile, path: &[&str], v: &serde_json::Value) -> Result<(), ConfigError> {
     match v {
         serde_json::Value::Object(map) => {
-            if map.contains_key("$__toml_private_datetime") {
+            if is_toml_datetime(map) {
                 return Err(src.error(
                     path,
                     "a TOML date/time",
@@ -336,16 +341,16 @@ fn check_inputs(src: &SourceFile, base: &[&str], inputs: &Inputs) -> Result<(), 
 /// One backend template of `gitops.toml` (`[backend]` or `[backends.<env or cloud>]`): identifier
 /// keys at every level, one-line strings, and only the placeholders of [`BACKEND_PLACEHOLDERS`].
 fn check_backend(src: &SourceFile, at: &[&str], backend: &Backend) -> Result<(), ConfigError> {
+    fn here(src: &SourceFile, path: &[String], found: String, allowed: &str) -> ConfigError {
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        src.error(&keys, found, allowed)
+    }
     fn check(
         src: &SourceFile,
         path: &mut Vec<String>,
         value: &serde_json::Value,
     ) -> Result<(), ConfigError> {
         use serde_json::Value as V;
-        fn here(src: &SourceFile, path: &[String], found: String, allowed: &str) -> ConfigError {
-            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-            src.error(&keys, found, allowed)
-        }
         match value {
             V::String(text) => {
                 if text.contains(['\n', '\0']) {
@@ -376,8 +381,7 @@ fn check_backend(src: &SourceFile, at: &[&str], backend: &Backend) -> Result<(),
                 }
             }
             V::Object(map) => {
-                // TOML dates and times arrive as a table with one private key.
-                if map.keys().any(|k| k.starts_with("$__toml")) {
+                if is_toml_datetime(map) {
                     return Err(here(
                         src,
                         path,
@@ -385,35 +389,36 @@ fn check_backend(src: &SourceFile, at: &[&str], backend: &Backend) -> Result<(),
                         "a string, number, boolean, list or table",
                     ));
                 }
-                for (key, item) in map {
-                    if !names::is_identifier(key) {
-                        path.push(key.clone());
-                        return Err(here(
-                            src,
-                            path,
-                            shown(key),
-                            "backend settings with identifier keys",
-                        ));
-                    }
-                    path.push(key.clone());
-                    check(src, path, item)?;
-                    path.pop();
-                }
+                check_table(src, path, map)?;
             }
             V::Null | V::Bool(_) | V::Number(_) => {}
         }
         Ok(())
     }
+    /// Identifier keys, then each value under its key.
+    fn check_table<'v>(
+        src: &SourceFile,
+        path: &mut Vec<String>,
+        table: impl IntoIterator<Item = (&'v String, &'v serde_json::Value)>,
+    ) -> Result<(), ConfigError> {
+        for (key, item) in table {
+            path.push(key.clone());
+            if !names::is_identifier(key) {
+                return Err(here(
+                    src,
+                    path,
+                    shown(key),
+                    "backend settings with identifier keys",
+                ));
+            }
+            check(src, path, item)?;
+            path.pop();
+        }
+        Ok(())
+    }
     let mut path: Vec<String> = at.iter().map(|s| (*s).to_owned()).collect();
     path.push("config".into());
-    let table = serde_json::Value::Object(
-        backend
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
-    check(src, &mut path, &table)
+    check_table(src, &mut path, &backend.config)
 }
 
 /// `gitops.toml`.
