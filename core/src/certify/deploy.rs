@@ -264,7 +264,7 @@ fn render(
         let (m, o, _) = crate::model::names::wiring_target(target).unwrap_or((target, "", ""));
         outputs.insert(
             format!("gitops_certify_{m}_{o}"),
-            json!({ "value": format!("${{module.{m}.{o}}}"), "sensitive": true }),
+            json!({ "value": crate::render::module_expr(&format!("{m}.{o}")), "sensitive": true }),
         );
     };
     for m in sh.package.modules.values() {

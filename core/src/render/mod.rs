@@ -25,6 +25,7 @@ pub use single::{
     check_deployment, explain, render_deployment, write_deployment, CheckReport, ExplainReport,
     WriteReport,
 };
+pub(crate) use wiring::module_expr;
 
 use crate::error::{ConfigError, Error, Result};
 use crate::exec::modcache::ModuleCache;
