@@ -116,7 +116,7 @@ impl RenderedDir {
                 };
                 PathBuf::from(format!("{}.gitops.lock", state.display()))
             }
-            None => self.dir.join(".gitops/lock"),
+            None => self.dir.join(crate::render::RENDERED_DIR_LOCK),
         };
         DeploymentLock::acquire(&path, timeout, &holder_text(command, self.deployment()))
     }

@@ -19,7 +19,9 @@ mod wiring;
 
 pub use emit::{backend_settings, escape_template, BackendVars};
 pub use fleet::{render_fleet, FleetEntry, FleetOptions, FleetReport, FleetWritten, Selection};
-pub use output::{check, store_source, to_json_bytes, tree_files, write, STORE_DIR};
+pub use output::{
+    check, store_source, to_json_bytes, tree_files, write, RENDERED_DIR_LOCK, STORE_DIR,
+};
 pub use precedence::{Explained, Layer};
 pub use single::{
     check_deployment, explain, render_deployment, write_deployment, CheckReport, ExplainReport,

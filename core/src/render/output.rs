@@ -180,7 +180,12 @@ pub fn check(r: &Rendered, out: &Path) -> Result<Vec<String>> {
     Ok(diff)
 }
 
-/// Relative path -> sha256 of every file under `dir`, skipping Terraform's working files.
+/// The deployment lock of a rendered directory whose state is remote (the local backend's lock
+/// sits next to its state file): a run's own file, never part of what was rendered.
+pub const RENDERED_DIR_LOCK: &str = ".gitops/lock";
+
+/// Relative path -> sha256 of every file under `dir`, skipping Terraform's working files and the
+/// deployment lock ([`RENDERED_DIR_LOCK`]).
 pub fn tree_files(dir: &Path) -> Result<BTreeMap<String, String>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<()> {
         for entry in std::fs::read_dir(dir).map_err(Error::io(dir))?.flatten() {
@@ -194,6 +199,7 @@ pub fn tree_files(dir: &Path) -> Result<BTreeMap<String, String>> {
                 || rel == ".terraform.lock.hcl"
                 || rel.starts_with("plan.")
                 || rel == "terraform.tfstate"
+                || rel == RENDERED_DIR_LOCK
             {
                 continue;
             }
