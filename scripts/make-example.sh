@@ -10,13 +10,18 @@
 # Deterministic: fixed authors and dates, no user or system git configuration, so the same input
 # gives the same commit SHAs every time.
 #
-# Usage: scripts/make-example.sh DIR      (DIR must not exist or be empty)
+# With --aws, the AWS platform instead: DIR/aws-modules/<name> from modules/aws (same two tags, from
+# modules/aws/v1.1.0.patch) and DIR/repo from examples/platform-aws (three commits).
+#
+# Usage: scripts/make-example.sh [--aws] DIR      (DIR must not exist or be empty)
 set -euo pipefail
 
 prog=make-example
 die() { echo "$prog: $*" >&2; exit 2; }
 
-[ $# -eq 1 ] && [ -n "$1" ] || die "usage: scripts/make-example.sh DIR"
+cloud=sandbox
+if [ "${1:-}" = --aws ]; then cloud=aws; shift; fi
+[ $# -eq 1 ] && [ -n "$1" ] || die "usage: scripts/make-example.sh [--aws] DIR"
 out=$1
 if [ -e "$out" ] || [ -L "$out" ]; then
   [ -d "$out" ] || die "$out exists and is not a directory"
@@ -25,8 +30,11 @@ fi
 command -v git >/dev/null || die "git is not installed"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-sandbox=$root/modules/sandbox
-example=$root/examples/platform-live
+if [ "$cloud" = aws ]; then
+  sandbox=$root/modules/aws example=$root/examples/platform-aws modules_dir=aws-modules
+else
+  sandbox=$root/modules/sandbox example=$root/examples/platform-live modules_dir=modules
+fi
 patch_file=$sandbox/v1.1.0.patch
 modules=(network load-balancer compute database monitoring app-config)
 
@@ -77,11 +85,11 @@ for m in "${modules[@]}"; do copy_tree "$sandbox/$m" "$work/v1.1.0/$m"; done
 cp -R "$work/v1.1.0" "$work/v1.0.0"
 # git apply outside any repository works like patch(1); the ceiling keeps it from finding one above.
 (cd "$work/v1.0.0" && GIT_CEILING_DIRECTORIES="$work" g apply -R "$patch_file") \
-  || die "modules/sandbox/v1.1.0.patch does not reverse-apply to modules/sandbox"
+  || die "modules/$cloud/v1.1.0.patch does not reverse-apply to modules/$cloud"
 
 # --- module repositories -----------------------------------------------------------------------------
 for m in "${modules[@]}"; do
-  repo=$out/modules/$m
+  repo=$out/$modules_dir/$m
   mkdir -p "$repo"
   g init -q "$repo"
   copy_tree "$work/v1.0.0/$m" "$repo"
@@ -115,6 +123,15 @@ put() {
   done
 }
 
+if [ "$cloud" = aws ]; then
+  put gitops.toml environments/aws-certify.toml environments/aws-dev.toml environments/aws-prod.toml \
+    packages/web-service/1.0.0.toml packages/data-store/1.0.0.toml
+  commit "$repo" "2026-03-02T10:00:00+00:00" "Add the AWS platform: settings, environments, packages 1.0.0"
+  put deployments/aws-dev/orders-api.toml deployments/aws-dev/orders-db.toml deployments/aws-prod/orders-api.toml
+  commit "$repo" "2026-03-03T10:00:00+00:00" "Deploy orders-api and orders-db to aws-dev, orders-api to aws-prod"
+  put packages/web-service/1.1.0.toml packages/data-store/1.1.0.toml
+  commit "$repo" "2026-03-09T10:00:00+00:00" "Add packages web-service 1.1.0 and data-store 1.1.0 (modules v1.1.0)"
+else
 put gitops.toml environments/dev.toml environments/staging.toml environments/prod.toml \
   environments/certify.toml profiles/internal-tooling.toml
 commit "$repo" "2026-01-12T10:00:00+00:00" "Add repo settings, environments dev/staging/prod/certify and the team profile"
@@ -161,18 +178,19 @@ commit "$repo" "2026-02-09T10:00:00+00:00" "Add packages web-service 1.1.0 and d
 
 put deployments/dev/web-frontend.toml deployments/dev/tools-db.toml
 commit "$repo" "2026-02-16T10:00:00+00:00" "Move dev/web-frontend and dev/tools-db to 1.1.0"
+fi
 
 # The final state must be examples/platform-live exactly.
 if ! diff -r -q -x .git "$example" "$repo" >/dev/null; then
   diff -r -q -x .git "$example" "$repo" >&2 || true
-  die "the last commit of $repo differs from examples/platform-live"
+  die "the last commit of $repo differs from ${example#"$root"/}"
 fi
 
 # --- summary -----------------------------------------------------------------------------------------
 echo "Created in $out:"
 for m in "${modules[@]}"; do
-  printf '  modules/%-14s tags %s  HEAD %s\n' "$m" "$(g -C "$out/modules/$m" tag | tr '\n' ' ')" \
-    "$(g -C "$out/modules/$m" rev-parse --short HEAD)"
+  printf '  %s/%-14s tags %s  HEAD %s\n' "$modules_dir" "$m" "$(g -C "$out/$modules_dir/$m" tag | tr '\n' ' ')" \
+    "$(g -C "$out/$modules_dir/$m" rev-parse --short HEAD)"
 done
 printf '  %-22s %s commits  HEAD %s\n' "repo" "$(g -C "$repo" rev-list --count HEAD)" \
   "$(g -C "$repo" rev-parse --short HEAD)"
