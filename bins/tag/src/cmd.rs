@@ -1,6 +1,7 @@
 //! `gitops-tag`: after a successful apply, verify the deployment tags on every resource of the
-//! state and record the deployment as an annotated git tag; `history` lists the records. The
-//! operations are `gitops_core::lifecycle::tag`; this is their command line and printing.
+//! state (and, on AWS, in the cloud) and record the deployment as an annotated git tag; `history`
+//! lists the records. The operations are `gitops_core::lifecycle::tag`; this is their command
+//! line and printing.
 
 use clap::{Parser, Subcommand};
 use gitops_cli::{print_json, progress, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
@@ -24,10 +25,21 @@ const PROGRAM: &str = "gitops-tag";
 /// repository has a remote (a concurrent run taking the same number makes this one take the next).
 /// Running it again for the same apply records nothing new.
 ///
-/// Exit codes: 0 recorded (or already recorded), 3 refused (a resource lacks a tag; the render
-/// was made from uncommitted files; outputs.json is not from this render), 2 invalid input, 1
-/// failure. The plan digest recorded is the one of the applied plan (outputs.json), also when the
-/// directory was planned again since (a no-change plan after apply, a drift check).
+/// On AWS the tags are then checked in the cloud too: the Resource Groups Tagging API
+/// (GetResources, signed with the credentials Terraform got from Vault, else AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) lists the resources tagged with the deployment's
+/// gitops:deployment in the render's region. Every resource of the state with an ARN must be
+/// listed with every deployment tag and its value; a listed resource the state does not hold
+/// must carry the render's gitops:commit (else it is a leftover of another apply). Types the API
+/// does not list in a region (IAM, CloudFront, ...) are skipped. Endpoint:
+/// AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API, else AWS_ENDPOINT_URL, else
+/// https://tagging.<region>.amazonaws.com.
+///
+/// Exit codes: 0 recorded (or already recorded), 3 refused (a resource lacks a tag, in the state
+/// or in the cloud; the render was made from uncommitted files; outputs.json is not from this
+/// render), 2 invalid input, 1 failure (also: no AWS credentials, the Tagging API failed). The
+/// plan digest recorded is the one of the applied plan (outputs.json), also when the directory
+/// was planned again since (a no-change plan after apply, a drift check).
 #[derive(Debug, Parser)]
 #[command(
     name = "gitops-tag",

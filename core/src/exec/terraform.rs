@@ -247,6 +247,20 @@ impl Terraform {
         &self.masker
     }
 
+    /// The value `name` has in the child's environment: a credential given with
+    /// [`Terraform::with_secret_env`], else the process's own (the withheld variables aside).
+    /// For a step that asks the cloud itself with the credentials Terraform gets (`gitops-tag`'s
+    /// check in AWS); the value must never be logged, written or put in argv.
+    pub fn child_var(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.secret_env.get(name) {
+            return Some(v.clone());
+        }
+        if WITHHELD.contains(&name) || name == JENKINS_COOKIE {
+            return None;
+        }
+        std::env::var(name).ok()
+    }
+
     fn env(&self) -> Result<BTreeMap<OsString, OsString>> {
         let mut env: BTreeMap<OsString, OsString> = std::env::vars_os()
             .filter(|(k, _)| !WITHHELD.iter().any(|w| k == w) && k != JENKINS_COOKIE)
