@@ -6,7 +6,7 @@ use clap::Parser;
 use gitops_cli::{print_json, ApproverArg, CacheDirArg, JsonArg, LockTimeoutArg, Output, RepoArg};
 use gitops_core::error::{exit, Result};
 use gitops_core::model::names::short_id;
-use gitops_core::plan::apply::{apply, ApplyOptions};
+use gitops_core::plan::apply::{apply, force_unlock, ApplyOptions};
 use std::path::PathBuf;
 
 const PROGRAM: &str = "gitops-apply";
@@ -18,7 +18,11 @@ const PROGRAM: &str = "gitops-apply";
 /// policy denied the plan, or when the environment is protected and no --approved-by is given.
 /// Writes outputs.json with the non-sensitive outputs.
 ///
-/// Exit codes: 0 applied, 3 refused, 2 invalid input, 1 failure.
+/// With a remote backend (S3 with use_lockfile) Terraform holds a state lock while it writes. A
+/// run that was killed leaves it behind; the next plan or apply is refused naming the holder and
+/// the lock ID, and `--force-unlock LOCK_ID` releases it (only when that run is gone).
+///
+/// Exit codes: 0 applied (or unlocked), 3 refused, 2 invalid input, 1 failure.
 #[derive(Debug, Parser)]
 #[command(
     name = "gitops-apply",
@@ -29,7 +33,8 @@ const PROGRAM: &str = "gitops-apply";
     )),
     after_help = "Examples:
   gitops-apply --repo platform-live build/dev/web-frontend
-  gitops-apply --repo platform-live build/prod/orders-api --approved-by alice --json"
+  gitops-apply --repo platform-live build/prod/orders-api --approved-by alice --json
+  gitops-apply --repo platform-aws build/aws-dev/orders-api --force-unlock 5e1c0a0e-3f0e-2b4b-9c3d-8f4e2a1b7c6d"
 )]
 pub struct Cli {
     /// The rendered directory holding plan.bin and plan.digest (gitops-plan).
@@ -45,6 +50,10 @@ pub struct Cli {
     pub cache_dir: CacheDirArg,
     #[command(flatten)]
     pub json: JsonArg,
+    /// Release the remote state lock LOCK_ID that a killed run left behind (the ID a refused plan
+    /// or apply printed), instead of applying.
+    #[arg(long, value_name = "LOCK_ID")]
+    pub force_unlock: Option<String>,
 }
 
 pub fn run(cli: Cli) -> Result<u8> {
@@ -57,6 +66,19 @@ pub fn run(cli: Cli) -> Result<u8> {
         lock_timeout: cli.lock_timeout.duration(),
         cache_dir: cli.cache_dir.dir(),
     };
+    if let Some(lock_id) = &cli.force_unlock {
+        let report = force_unlock(&opts, lock_id, &Output::new(PROGRAM, json))?;
+        if json {
+            print_json(&report)?;
+        } else {
+            gitops_cli::outln!(
+                "released the state lock {} of {}",
+                report.lock_id,
+                report.deployment
+            );
+        }
+        return Ok(exit::OK);
+    }
     let report = apply(&opts, &Output::new(PROGRAM, json))?;
     if json {
         print_json(&report)?;

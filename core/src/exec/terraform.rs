@@ -357,13 +357,7 @@ impl Terraform {
     pub fn run_ok(&self, dir: &Path, args: &[&str]) -> Result<RunOutput> {
         let out = self.run(dir, args)?;
         if out.code != 0 {
-            return Err(TerraformError::Exit {
-                command: args.first().copied().unwrap_or("").to_owned(),
-                dir: dir.display().to_string(),
-                code: out.code,
-                stderr: tail(&out.stderr, 40),
-            }
-            .into());
+            return Err(failed(args.first().copied().unwrap_or(""), dir, &out));
         }
         Ok(out)
     }
@@ -378,6 +372,47 @@ impl Terraform {
             .unwrap_or("unknown")
             .to_owned())
     }
+}
+
+/// The error of a Terraform command that exited non-zero: a refusal (exit 3) naming the holder
+/// when another run holds the state lock of a remote backend (S3's `<key>.tflock`, ...), else
+/// [`TerraformError::Exit`] with the tail of its stderr.
+pub fn failed(command: &str, dir: &Path, out: &RunOutput) -> Error {
+    state_lock_refusal(command, dir, &out.stderr).unwrap_or_else(|| {
+        TerraformError::Exit {
+            command: command.to_owned(),
+            dir: dir.display().to_string(),
+            code: out.code,
+            stderr: tail(&out.stderr, 40),
+        }
+        .into()
+    })
+}
+
+/// "Error acquiring the state lock" with Terraform's "Lock Info" (ID, Operation, Who, Created): a
+/// refusal that names the holder and, for a holder that was killed, the way to release its lock.
+fn state_lock_refusal(command: &str, dir: &Path, stderr: &str) -> Option<Error> {
+    if !stderr.contains("Error acquiring the state lock") {
+        return None;
+    }
+    let field = |name: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_owned()))
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned())
+    };
+    let id = field("ID:");
+    Some(Error::Refused(format!(
+        "terraform {command} in {}: the state is locked by {} ({}, since {}, lock ID {id}): \
+         another run of this deployment holds it; wait for it, or, if that run was killed, \
+         release its lock: gitops-apply --force-unlock {id} {}",
+        dir.display(),
+        field("Who:"),
+        field("Operation:"),
+        field("Created:"),
+        dir.display()
+    )))
 }
 
 /// The last `n` lines of a text (Terraform errors come last).

@@ -76,6 +76,50 @@ pub fn apply(opts: &ApplyOptions, reporter: &dyn Reporter) -> Result<ApplyReport
     applied
 }
 
+/// `gitops-apply --force-unlock LOCK_ID`: releases the state lock `lock_id` of a remote backend
+/// that a killed run left behind (Terraform cannot release a lock when it is SIGKILLed; S3's
+/// `<key>.tflock` stays). Takes the deployment lock first and needs the approval a protected
+/// environment needs for an apply: releasing a live run's lock would let two runs write the state.
+pub fn force_unlock(
+    opts: &ApplyOptions,
+    lock_id: &str,
+    reporter: &dyn Reporter,
+) -> Result<UnlockReport> {
+    let rendered = RenderedDir::open(&opts.dir)?;
+    let repo = SourceRepo::open(&opts.repo)?;
+    let id = rendered.deployment();
+    if lock_id.trim().is_empty() || lock_id.starts_with('-') {
+        return Err(Error::Usage(format!(
+            "--force-unlock {}: expected the lock ID Terraform printed (\"Lock Info: ID: ...\")",
+            crate::model::names::shown(lock_id)
+        )));
+    }
+    if rendered.protected() && opts.approved_by.is_none() {
+        return Err(refuse(format!(
+            "{id} is in protected environment {}: releasing its state lock needs an approval (--approved-by <who>)",
+            rendered.environment()
+        )));
+    }
+    let _lock = rendered.lock(COMMAND, opts.lock_timeout)?;
+    let (tf, vault) = rendered.terraform(&repo, &opts.cache_dir)?;
+    let released = crate::plan::run::init(&tf, &rendered.dir).and_then(|()| {
+        reporter.progress(&format!("{id}: terraform force-unlock {lock_id}"));
+        tf.run_ok(&rendered.dir, &["force-unlock", "-force", "--", lock_id])
+    });
+    crate::exec::vault::finish(vault, reporter);
+    released.map(|_| UnlockReport {
+        deployment: id.to_owned(),
+        lock_id: lock_id.to_owned(),
+    })
+}
+
+/// What `--force-unlock` released (its `--json` output).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnlockReport {
+    pub deployment: String,
+    pub lock_id: String,
+}
+
 /// The steps that run Terraform: the plan and state checks, the apply, outputs.json.
 fn run(
     rendered: &RenderedDir,

@@ -67,13 +67,7 @@ pub fn plan(
     }
     let out = tf.run(dir, &args)?;
     if out.code != 0 && out.code != 2 {
-        return Err(crate::exec::terraform::TerraformError::Exit {
-            command: "plan".into(),
-            dir: dir.display().to_string(),
-            code: out.code,
-            stderr: crate::exec::terraform::tail(&out.stderr, 40),
-        }
-        .into());
+        return Err(crate::exec::terraform::failed("plan", dir, &out));
     }
     let plan_json = tf
         .run_ok(dir, &["show", "-json", "plan.bin"])?
@@ -129,7 +123,7 @@ const INIT_MARK: &str = ".terraform/gitops-init.sha256";
 /// same lock file, the same Terraform and plugin settings, and Terraform's own records of the
 /// backend and the modules still there. A render carries `.terraform` over (render::write), so
 /// the second plan of an unchanged render, or a plan after a drift check, skips init.
-fn init(tf: &Terraform, dir: &std::path::Path) -> Result<()> {
+pub(crate) fn init(tf: &Terraform, dir: &std::path::Path) -> Result<()> {
     let mark = dir.join(INIT_MARK);
     let initialised = dir.join(".terraform/terraform.tfstate").is_file()
         || !std::fs::read(dir.join("main.tf.json"))
