@@ -25,6 +25,8 @@ const OUTPUTS_FILE: &str = "zz-gitops-certify-outputs.tf.json";
 pub struct Job {
     pub profile: String,
     pub env: String,
+    /// The environment's cloud (it bounds the deployment name: [`Cloud::name_limit`]).
+    pub cloud: crate::model::Cloud,
 }
 
 /// What every job of a run shares.
@@ -39,18 +41,19 @@ pub struct Shared<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
-/// `<component>-<version with dashes>-<profile>`, a DNS label (hash-shortened when too long).
-pub fn deployment_name(component: &str, version: &str, profile: &str) -> String {
+/// `<component>-<version with dashes>-<profile>`, a DNS label of at most `limit` characters
+/// (hash-shortened when longer: [`crate::model::Cloud::name_limit`]).
+pub fn deployment_name(component: &str, version: &str, profile: &str, limit: usize) -> String {
     let raw: String = format!("{component}-{version}-{profile}")
         .to_lowercase()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    if crate::model::names::is_dns_label(&raw) {
+    if crate::model::names::is_dns_label(&raw) && raw.len() <= limit {
         return raw;
     }
     let hash = &crate::model::load::sha256_hex(raw.as_bytes())[..8];
-    let head: String = raw.chars().take(54).collect();
+    let head: String = raw.chars().take(limit.min(63) - 9).collect();
     format!("{}-{hash}", head.trim_end_matches('-'))
 }
 
@@ -113,7 +116,12 @@ pub fn run_job(sh: &Shared<'_>, job: &Job) -> Vec<StepResult> {
         failed: false,
         reporter: sh.reporter,
     };
-    let name = deployment_name(sh.component, sh.version, &job.profile);
+    let name = deployment_name(
+        sh.component,
+        sh.version,
+        &job.profile,
+        job.cloud.name_limit(),
+    );
     let id = DeploymentId {
         env: job.env.clone(),
         name,
@@ -362,15 +370,26 @@ pub fn package_tests(repo_root: &Path, component: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Cloud;
 
     #[test]
     fn certify_deployment_names_are_dns_labels() {
         assert_eq!(
-            deployment_name("web-service", "1.0.0", "high-traffic-api"),
+            deployment_name("web-service", "1.0.0", "high-traffic-api", 63),
             "web-service-1-0-0-high-traffic-api"
         );
-        let long = deployment_name(&"a".repeat(40), "1.0.0-rc.1+build.7", &"p".repeat(40));
+        let long = deployment_name(&"a".repeat(40), "1.0.0-rc.1+build.7", &"p".repeat(40), 63);
         assert!(crate::model::names::is_dns_label(&long), "{long}");
         assert_eq!(long.len(), 63);
+        // On AWS: short enough for a load balancer's name with a suffix, still unique per profile.
+        let aws = Cloud::Aws.name_limit();
+        let a = deployment_name("web-service", "1.0.0", "high-traffic-api", aws);
+        let b = deployment_name("web-service", "1.0.0", "high-traffic-apx", aws);
+        assert!(
+            a.len() <= 28 && crate::model::names::is_dns_label(&a),
+            "{a}"
+        );
+        assert!(a.starts_with("web-service-1-0-0-"), "{a}");
+        assert_ne!(a, b);
     }
 }

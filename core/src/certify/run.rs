@@ -324,6 +324,7 @@ fn jobs(repo: &SourceRepo, component: &str, envs: &[(String, Environment)]) -> R
                 jobs.push(Job {
                     profile: name.clone(),
                     env: env_name.clone(),
+                    cloud: env.cloud,
                 });
             }
         }

@@ -38,6 +38,17 @@ impl Cloud {
         matches!(self, Cloud::Aws)
     }
 
+    /// The longest name of a deployment the toolkit names itself (a certification's
+    /// `<component>-<version>-<profile>`): modules build resource names from it, and on AWS the
+    /// shortest limits are a load balancer's and a target group's (32 characters, the reference
+    /// modules add up to 3). Elsewhere a DNS label.
+    pub fn name_limit(self) -> usize {
+        match self {
+            Cloud::Aws => 28,
+            Cloud::Sandbox | Cloud::Azure => 63,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Cloud::Sandbox => "sandbox",
