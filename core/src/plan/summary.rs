@@ -141,8 +141,13 @@ pub fn attribute_changes(rc: &Value) -> (Vec<AttributeChange>, bool) {
         after_sensitive: &change["after_sensitive"],
     };
     diff(&mut Vec::new(), at, skip, &mut out);
+    let blocks = tags::blocks_differ_only_per_deploy(
+        &change["before"][tags::BLOCKS],
+        &change["after"][tags::BLOCKS],
+    );
     for (path, c) in &mut out {
-        c.per_deploy_tag = is_per_deploy_tag(path, c);
+        c.per_deploy_tag = is_per_deploy_tag(path, c)
+            || (blocks && matches!(path.first(), Some(Seg::Key(k)) if k == tags::BLOCKS));
     }
     let tag_only = !out.is_empty() && out.iter().all(|(_, c)| c.per_deploy_tag);
     (out.into_iter().map(|(_, c)| c).collect(), tag_only)
@@ -686,6 +691,36 @@ mod tests {
         let real = md.find("## Real changes").unwrap();
         let tag_only = md.find("## Tag-only updates").unwrap();
         assert!(real < tag_only, "real changes come first:\n{md}");
+    }
+
+    #[test]
+    fn an_autoscaling_group_whose_tag_blocks_move_only_per_deploy_values_is_tag_only() {
+        let blocks = |commit: &str, team: &str| {
+            json!({"name": "orders", "tag": [
+                {"key": "gitops:commit", "value": commit, "propagate_at_launch": true},
+                {"key": "team", "value": team, "propagate_at_launch": true}
+            ]})
+        };
+        let asg = |address: &str, before: Value, after: Value| {
+            let mut rc = update(address, before, after, json!({}));
+            rc["type"] = json!("aws_autoscaling_group");
+            rc
+        };
+        // Terraform lists a set's blocks in its own order: the changed one may move.
+        let mut moved = blocks("c2", "a");
+        moved["tag"].as_array_mut().unwrap().reverse();
+        let plan = json!({ "resource_changes": [
+            asg("module.c.aws_autoscaling_group.a", blocks("c1", "a"), moved),
+            asg("module.c.aws_autoscaling_group.b", blocks("c1", "a"), blocks("c2", "b")),
+        ]});
+        let s = summarize(&plan);
+        let by: std::collections::BTreeMap<&str, bool> = s
+            .changes
+            .iter()
+            .map(|c| (c.address.as_str(), c.tag_only))
+            .collect();
+        assert!(by["module.c.aws_autoscaling_group.a"], "{s:?}");
+        assert!(!by["module.c.aws_autoscaling_group.b"], "a team tag moved too");
     }
 
     #[test]

@@ -107,7 +107,8 @@ fn masked(v: &Value, sensitive: &Value) -> Value {
     }
 }
 
-/// `v` without the per-deploy tags in any tag map (`tags`, `tags_all`) at any depth.
+/// `v` without the per-deploy tags in any tag map (`tags`, `tags_all`) or tag-block list (`tag`)
+/// at any depth.
 fn without_per_deploy_tags(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
@@ -119,6 +120,9 @@ fn without_per_deploy_tags(v: Value) -> Value {
                                 tags.remove(t);
                             }
                             Value::Object(tags)
+                        }
+                        blocks @ Value::Array(_) if k == tags::BLOCKS => {
+                            tags::blocks_without_per_deploy(blocks)
                         }
                         other => without_per_deploy_tags(other),
                     };
