@@ -293,44 +293,19 @@ fn render(
     Ok((r.manifest.tags.clone(), manifest))
 }
 
-fn collect(module: &Value, out: &mut Vec<Value>) {
-    if let Some(rs) = module["resources"].as_array() {
-        out.extend(rs.iter().filter(|r| r["mode"] == "managed").cloned());
-    }
-    for c in module["child_modules"].as_array().into_iter().flatten() {
-        collect(c, out);
-    }
-}
-
-/// Every resource carries every required tag with the deployment's value; every output the wiring
-/// or the package declares is set.
+/// Every resource carries every required tag with the deployment's value (gitops-tag's check:
+/// types that cannot carry tags are exempt); every output the wiring or the package declares is
+/// set.
 fn verify(tf: &Terraform, dir: &Path, tags: &BTreeMap<String, String>) -> Result<()> {
     let state: Value =
         serde_json::from_str(&tf.run_ok(dir, &["show", "-json", "-no-color"])?.stdout)
             .map_err(|e| Error::Process(format!("terraform show -json: {e}")))?;
-    let mut resources = Vec::new();
-    collect(&state["values"]["root_module"], &mut resources);
-    let mut problems = Vec::new();
-    for r in &resources {
-        let v = &r["values"];
-        let have = [&v["input"]["tags"], &v["tags_all"], &v["tags"]]
-            .into_iter()
-            .find(|t| t.is_object())
-            .cloned()
-            .unwrap_or(Value::Null);
-        let missing: Vec<&str> = crate::model::tags::REQUIRED
-            .iter()
-            .filter(|k| have[**k].as_str() != tags.get(**k).map(String::as_str))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            problems.push(format!(
-                "{} lacks tag(s) {}",
-                r["address"].as_str().unwrap_or("?"),
-                missing.join(", ")
-            ));
-        }
-    }
+    let check = crate::lifecycle::tag::check(&state, tags);
+    let mut problems: Vec<String> = check
+        .offenders
+        .iter()
+        .map(|o| format!("{}: {}", o.address, o.problems.join("; ")))
+        .collect();
     let outputs: Value = serde_json::from_str(&tf.run_ok(dir, &["output", "-json"])?.stdout)
         .map_err(|e| Error::Process(format!("terraform output -json: {e}")))?;
     for (name, o) in outputs.as_object().into_iter().flatten() {
@@ -346,8 +321,9 @@ fn verify(tf: &Terraform, dir: &Path, tags: &BTreeMap<String, String>) -> Result
         Ok(())
     } else {
         Err(Error::Process(format!(
-            "verification failed ({} resources checked):\n{}",
-            resources.len(),
+            "verification failed ({} resources checked, {} exempt):\n{}",
+            check.checked,
+            check.exempt.len(),
             problems.join("\n")
         )))
     }
