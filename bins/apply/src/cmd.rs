@@ -34,7 +34,7 @@ const PROGRAM: &str = "gitops-apply";
     after_help = "Examples:
   gitops-apply --repo platform-live build/dev/web-frontend
   gitops-apply --repo platform-live build/prod/orders-api --approved-by alice --json
-  gitops-apply --repo platform-aws build/aws-dev/orders-api --force-unlock 5e1c0a0e-3f0e-2b4b-9c3d-8f4e2a1b7c6d"
+  gitops-apply --repo platform-aws build/aws-dev/orders-api --force-unlock 5e1c0a0e-3f0e"
 )]
 pub struct Cli {
     /// The rendered directory holding plan.bin and plan.digest (gitops-plan).

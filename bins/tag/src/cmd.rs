@@ -31,7 +31,8 @@ const PROGRAM: &str = "gitops-tag";
 /// gitops:deployment in the render's region. Every resource of the state with an ARN must be
 /// listed with every deployment tag and its value; a listed resource the state does not hold
 /// must carry the render's gitops:commit (else it is a leftover of another apply). Types the API
-/// does not list in a region (IAM, CloudFront, ...) are skipped. Endpoint:
+/// does not list in a region (IAM, CloudFront, ...), and types it listed nothing of for the
+/// deployment (an emulator covering fewer services), are skipped and named. Endpoint:
 /// AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API, else AWS_ENDPOINT_URL, else
 /// https://tagging.<region>.amazonaws.com.
 ///
