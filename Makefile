@@ -81,17 +81,19 @@ vault: deps
 	ln -sf "$$real" "$(TOOLS_DIR)/bin/bao"; \
 	"$(TOOLS_DIR)/bin/bao" version
 
-## moto: the pinned PyPI package moto[server] into .venv; .tools/bin/moto_server links its server
-## (a Python program; the tests run it under die-with-parent, on loopback, on a port they choose).
+## moto: the pinned PyPI package moto[server] into .venv; .tools/bin/moto_server runs its server
+## through scripts/moto-server.py (one fix, see there) with exec, so the tests' parent-death signal
+## reaches the server itself. The tests and the AWS demo run it on loopback, on a port they choose.
 moto: deps
-	@if [ -x "$(TOOLS_DIR)/bin/moto_server" ] && "$(VENV)/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != "$(MOTO_VERSION)")' 2>/dev/null; then \
-	  exit 0; \
+	@if ! "$(VENV)/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("moto") != "$(MOTO_VERSION)")' 2>/dev/null; then \
+	  echo "installing moto[server] $(MOTO_VERSION) into $(VENV)"; \
+	  [ -x "$(VENV)/bin/pip" ] || python3 -m venv "$(VENV)"; \
+	  "$(VENV)/bin/pip" install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
 	fi; \
-	echo "installing moto[server] $(MOTO_VERSION) into $(VENV)"; \
-	[ -x "$(VENV)/bin/pip" ] || python3 -m venv "$(VENV)"; \
-	"$(VENV)/bin/pip" install -q --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"; \
 	mkdir -p "$(TOOLS_DIR)/bin"; \
-	ln -sf "$(VENV)/bin/moto_server" "$(TOOLS_DIR)/bin/moto_server"; \
+	rm -f "$(TOOLS_DIR)/bin/moto_server"; \
+	printf '%s\n' '#!/bin/sh' 'exec "$(VENV)/bin/python" "$(CURDIR)/scripts/moto-server.py" "$$@"' > "$(TOOLS_DIR)/bin/moto_server"; \
+	chmod +x "$(TOOLS_DIR)/bin/moto_server"; \
 	"$(TOOLS_DIR)/bin/moto_server" --help >/dev/null
 
 tools: deps terraform vault moto
