@@ -102,12 +102,23 @@ pub struct Example {
 impl Example {
     /// Runs `scripts/make-example.sh` into a fresh temporary directory.
     pub fn new() -> Example {
+        Example::make(&[])
+    }
+
+    /// The AWS example (`scripts/make-example.sh --aws`): `modules()` is then empty and the
+    /// module repositories are under `ex/aws-modules`.
+    pub fn new_aws() -> Example {
+        Example::make(&["--aws"])
+    }
+
+    fn make(flags: &[&str]) -> Example {
         let dir = tempfile::Builder::new()
             .prefix("gitops-example-")
             .tempdir()
             .expect("tempdir");
         let out = Command::new("bash")
             .arg(toolkit_root().join("scripts/make-example.sh"))
+            .args(flags)
             .arg(dir.path().join("ex"))
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .output()
@@ -286,6 +297,7 @@ pub fn stderr(o: &Output) -> String {
 }
 pub mod browser;
 pub mod jwt;
+pub mod moto;
 pub mod openbao;
 pub mod postgres;
 pub mod server;
