@@ -1,6 +1,7 @@
 # gitops-toolkit: the targets Jenkins and people both call. `make test` is what CI runs.
 #
 #   make demo                the full lifecycle on the embedded example (sandbox + OpenBao)
+#   make demo CLOUD=aws      the same story on AWS: real provider, moto on loopback, state in S3
 #   make test                lint + build once + every test (unit, end-to-end, real Terraform)
 #   make fuzz FUZZ_SECONDS=600  fuzz every parser and render (cargo fuzz)
 #   make bench               benchmarks: fleet scale and toolkit vs raw Terraform (bench/results.md)
@@ -28,7 +29,7 @@ export JAVA_HOME ?= /usr/lib/jvm/java-17-openjdk-amd64
 all: build
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 ## System packages the build needs (Debian). Installed only when missing.
 deps:
@@ -116,8 +117,13 @@ fmt:
 test: tools lint build
 	$(CARGO) test --workspace --locked
 
+CLOUD ?= sandbox
 demo: tools build
-	bash scripts/demo.sh
+	@case "$(CLOUD)" in \
+	  sandbox) bash scripts/demo.sh ;; \
+	  aws) bash scripts/demo-aws.sh ;; \
+	  *) echo "make demo: CLOUD=$(CLOUD): expected sandbox or aws (Azure has no provider here)" >&2; exit 2 ;; \
+	esac
 
 ## Benchmarks (issue 7): release build, hyperfine and GNU time from Debian, then bench/run.sh.
 bench: tools
