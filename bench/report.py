@@ -93,6 +93,13 @@ if b4:
     gb = int(open(os.path.join(raw, "b4-git.bytes")).read())
     row("B4", "50 deployments: init time, git:: sources / vendored", f"{g:.2f} s / {v:.2f} s = {g / v:.1f}x faster", ">= 3x faster", g / v >= 3)
     row("B4", "50 deployments: bytes fetched, git:: clones / shared mirror", f"{gb} / {vb} = {gb / max(vb, 1):.1f}x fewer", ">= 5x fewer", gb / max(vb, 1) >= 5)
+b10 = load("b10")
+if b10:
+    t, h = b10["toolkit"]["median"], b10["by-hand"]["median"]
+    row("B10", "AWS on moto: render + plan + apply vs terraform init/plan/apply by hand (aws-dev/orders-api, 31 resources)", f"{t:.1f} s{span('b10', 'toolkit', 's')} vs {h:.1f} s{span('b10', 'by-hand', 's')} = {t / h:.3f}x", "ratio <= 1.05", t / h <= 1.05)
+elif os.path.exists(os.path.join(raw, "b10.skip")):
+    row("B10", "AWS on moto: toolkit vs by hand", open(os.path.join(raw, "b10.skip")).read().strip(), "ratio <= 1.05", False)
+
 b5 = load("b5")
 if b5:
     noop, full = b5["no-op"]["median"], b5["full"]["median"]
