@@ -297,6 +297,13 @@ impl Terraform {
             dir.display()
         );
         crate::exec::signal::check(&what)?;
+        // Terraform's plugin cache is not safe for installs at once (two inits filling it: "still
+        // not detected in .terraform/providers"): inits sharing a cache take turns, across
+        // processes (certification's parallel profiles, pipeline lanes on one agent).
+        let _cache_turn = match (args.first().copied(), &self.plugin_cache) {
+            (Some("init"), Some(cache)) => Some(plugin_cache_turn(cache)?),
+            _ => None,
+        };
         let log = match (&self.log, args.first().copied()) {
             (Some(log), Some("apply" | "destroy")) => {
                 (log.prepare)()?;
@@ -415,6 +422,21 @@ fn state_lock_refusal(command: &str, dir: &Path, stderr: &str) -> Option<Error> 
     )))
 }
 
+/// An exclusive lock on `<cache>/.gitops-init.lock`, held while one `terraform init` may write
+/// into the plugin cache (released when the returned file is dropped).
+fn plugin_cache_turn(cache: &Path) -> Result<File> {
+    std::fs::create_dir_all(cache).map_err(Error::io(cache))?;
+    let path = cache.join(".gitops-init.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io(&path))?;
+    file.lock().map_err(Error::io(&path))?;
+    Ok(file)
+}
+
 /// The last `n` lines of a text (Terraform errors come last).
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -424,6 +446,24 @@ pub fn tail(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inits_sharing_a_plugin_cache_take_turns() {
+        let cache = tempfile::tempdir().unwrap();
+        let first = plugin_cache_turn(cache.path()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = cache.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let turn = plugin_cache_turn(&dir).unwrap();
+            tx.send(()).unwrap();
+            drop(turn);
+        });
+        // The second waits while the first holds its turn, and goes once it is released.
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+        drop(first);
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        second.join().unwrap();
+    }
 
     #[test]
     fn masker_masks_longest_first_and_ignores_tiny_values() {

@@ -720,7 +720,10 @@ mod tests {
             .map(|c| (c.address.as_str(), c.tag_only))
             .collect();
         assert!(by["module.c.aws_autoscaling_group.a"], "{s:?}");
-        assert!(!by["module.c.aws_autoscaling_group.b"], "a team tag moved too");
+        assert!(
+            !by["module.c.aws_autoscaling_group.b"],
+            "a team tag moved too"
+        );
     }
 
     #[test]
