@@ -26,12 +26,14 @@ set +e; aws_local_start "$work"; code=$?; set -e
 if [ "$code" -eq 3 ]; then echo "demo-aws: skipped (see above)"; exit 0; fi
 [ "$code" -eq 0 ] || exit "$code"
 aws() { aws_py "$1"; }
-tagged() { # the resources the Tagging API lists with gitops:deployment = $1: "n resources (type counts)"
+tagged() { # KEY VALUE: what the Tagging API lists with that tag, as "n resources (type counts)";
+  # terminated instances and deleted NAT gateways aside (AWS lists them for a while after deletion)
   aws "t = client('resourcegroupstaggingapi'); import collections
-ec2 = client('ec2'); gone = {i['InstanceId'] for r in ec2.describe_instances()['Reservations'] for i in r['Instances'] if i['State']['Name'] != 'running'}
-arns = [m['ResourceARN'] for p in t.get_paginator('get_resources').paginate(TagFilters=[{'Key': 'gitops:deployment', 'Values': ['$1']}]) for m in p['ResourceTagMappingList'] if m['ResourceARN'].rsplit('/', 1)[-1] not in gone]
+ec2 = client('ec2'); gone = {i['InstanceId'] for r in ec2.describe_instances()['Reservations'] for i in r['Instances'] if i['State']['Name'] in ('terminated', 'shutting-down')}
+gone |= {n['NatGatewayId'] for n in ec2.describe_nat_gateways()['NatGateways'] if n['State'] in ('deleting', 'deleted')}
+arns = [m['ResourceARN'] for p in t.get_paginator('get_resources').paginate(TagFilters=[{'Key': '$1', 'Values': ['$2']}]) for m in p['ResourceTagMappingList'] if m['ResourceARN'].rsplit('/', 1)[-1] not in gone]
 c = collections.Counter(a.split(':')[5].split('/')[0] for a in arns)
-print('%d resources (%s)' % (len(arns), ', '.join('%s %d' % kv for kv in sorted(c.items()))))"
+print('%d resources%s' % (len(arns), ' (' + ', '.join('%s %d' % kv for kv in sorted(c.items())) + ')' if c else ''))"
 }
 
 step "1. AWS on loopback (moto $("$py" -c 'import importlib.metadata as m; print(m.version("moto"))')), Vault (OpenBao), the state bucket"
@@ -44,7 +46,7 @@ sed -n '/^\[backend/,/^$/p' "$repo/gitops.toml" | sed 's/^/   gitops.toml: /'
 
 step "3. Certify web-service 1.0.0 for AWS: each profile applied in aws-certify, tags verified, destroyed"
 "$bin/gitops-certify" --repo "$repo" run web-service 1.0.0 --summary "$work/certify.md" 2>&1 | grep -E 'certified|failed|step' | tail -3 | sed 's/^/   /'
-echo "   left in aws-certify: $(aws "t = client('resourcegroupstaggingapi'); print(len(t.get_resources(TagFilters=[{'Key': 'gitops:environment', 'Values': ['aws-certify']}])['ResourceTagMappingList']))") tagged resources (terminated instances aside)"
+echo "   left in aws-certify, by the Tagging API: $(tagged gitops:environment aws-certify)"
 
 deploy() { # env/name [approver]
   local d="$out/$1"
@@ -64,7 +66,7 @@ commit_request() {
 
 step "4. Deploy $dep (web-service 1.0.0): plan with the keys from Vault, apply, tags checked in AWS"
 deploy "$dep"
-echo "   the Tagging API lists $(tagged "$dep")"
+echo "   the Tagging API lists $(tagged gitops:deployment "$dep")"
 
 step "5. Update $dep to web-service 1.1.0"
 sed -i 's/^package = "1.0.0"/package = "1.1.0"/' "$repo/deployments/$dep.toml"
@@ -100,5 +102,5 @@ set -e
 
 step "9. Destroy $dep: state empty, nothing left in AWS with its tag"
 "$bin/gitops-destroy" --repo "$repo" "$dep" --confirm orders-api --out "$dir" 2>/dev/null | grep -E '^\*\*|destroyed' | sed 's/^/   /'
-echo "   the Tagging API lists $(tagged "$dep")"
+echo "   the Tagging API lists $(tagged gitops:deployment "$dep")"
 echo "   work directory: $work"

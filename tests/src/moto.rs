@@ -163,11 +163,13 @@ impl MotoServer {
     }
 
     /// ARN -> tags of every resource the Tagging API lists with `key` = `value`, except instances
-    /// that are terminated (moto keeps them listed for a while, as AWS does).
+    /// that are terminated and NAT gateways that are deleted (AWS keeps both visible for a while
+    /// after their deletion, and so does moto).
     pub fn tagged(&self, key: &str, value: &str) -> std::collections::BTreeMap<String, Value> {
         let v = self.boto3(&format!(
             "t = client('resourcegroupstaggingapi')\nec2 = client('ec2')\n\
              gone = {{i['InstanceId'] for r in ec2.describe_instances()['Reservations'] for i in r['Instances'] if i['State']['Name'] in ('terminated', 'shutting-down')}}\n\
+             gone |= {{n['NatGatewayId'] for n in ec2.describe_nat_gateways()['NatGateways'] if n['State'] in ('deleting', 'deleted')}}\n\
              out = {{}}\n\
              for page in t.get_paginator('get_resources').paginate(TagFilters=[{{'Key': {key:?}, 'Values': [{value:?}]}}]):\n\
              \x20   for m in page['ResourceTagMappingList']:\n\

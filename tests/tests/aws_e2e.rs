@@ -5,6 +5,7 @@
 //! waiting on moto (an ALB "active" after 60 s, an RDS instance after 80 s), not CPU.
 //!
 //! Skipped, with one line, where the AWS provider is absent (`aws_provider_mirror`).
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use gitops_tests::moto::{state_list, AwsWorld};
 use gitops_tests::{show, stderr, stdout};
@@ -40,7 +41,7 @@ fn certify(w: &AwsWorld, component: &str, version: &str) -> Value {
     )
     .expect("the certification record");
     let record: toml_value::Table = toml_value::parse(&record);
-    serde_json::to_value(record).unwrap()
+    serde_json::to_value(record).expect("the record as JSON")
 }
 
 /// A tiny TOML reader for the record (the tests crate has no toml dependency): `key = value`
