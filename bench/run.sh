@@ -138,28 +138,7 @@ if [ -x "$bin/gitops-certify" ]; then
 fi
 
 echo "== [${SECONDS}s] B10: AWS on moto: render + gitops-plan + gitops-apply vs terraform init/plan/apply by hand (aws-dev/orders-api)"
-# The real AWS provider against moto on loopback, state in S3 (use_lockfile), keys from OpenBao for
-# the toolkit and in the environment by hand. Each run creates 31 resources (the provider waits a
-# minute for the ALB) and is destroyed before the next; 3 runs each.
-(
-  . "$root/scripts/aws-local.sh"
-  b10="$work/b10"
-  trap aws_local_stop EXIT
-  set +e; aws_local_start "$b10" > "$raw/b10.skip"; code=$?; set -e
-  if [ "$code" -eq 3 ]; then echo "   $(cat "$raw/b10.skip")"; exit 0; fi
-  [ "$code" -eq 0 ] || exit "$code"
-  rm -f "$raw/b10.skip"
-  bash "$root/scripts/make-example.sh" --aws "$b10/example" >/dev/null
-  arepo="$b10/example/repo" d="$b10/toolkit" hand="$b10/by-hand"
-  keys="AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
-  toolkit="$bin/gitops-render --repo $arepo aws-dev/orders-api --out $d && $bin/gitops-plan --repo $arepo $d >/dev/null; [ \$? -eq 4 ] && $bin/gitops-apply --repo $arepo $d"
-  "$bin/gitops-render" --repo "$arepo" aws-dev/orders-api --out "$hand" >/dev/null 2>&1
-  byhand="env $keys $tf -chdir=$hand init -input=false -no-color -reconfigure -backend-config=key=by-hand/orders-api.tfstate && env $keys $tf -chdir=$hand plan -input=false -no-color -out=plan.bin && env $keys $tf -chdir=$hand apply -input=false -no-color plan.bin"
-  clean="for x in $d $hand; do [ -d \$x/.terraform ] && env $keys $tf -chdir=\$x destroy -auto-approve -no-color >/dev/null 2>&1; done; rm -rf $d $hand/.terraform"
-  hf b10 --runs 3 --prepare "bash -c '$clean'" \
-    -n toolkit "bash -c '$toolkit' >/dev/null" -n by-hand "bash -c '$byhand' >/dev/null"
-  bash -c "$clean"
-)
+bash "$root/bench/b10-aws.sh" "$work" "$tf"
 
 echo "== [${SECONDS}s] B8: 100 deployments in 3 dependency waves through gitopsPipeline (step harness, real binaries and Terraform), 1/2/4/8 lanes"
 # One build per lane count (each plans, applies and tags all 100 in a fresh example): a single

@@ -56,7 +56,7 @@ deploy() { # env/name [approver]
   if [ "$code" -ne 4 ] && [ "$code" -ne 0 ]; then sed 's/^/   /' "$work/plan.err"; return "$code"; fi
   local t0=$SECONDS
   "$bin/gitops-apply" --repo "$repo" "$d" ${2:+--approved-by "$2"} 2>/dev/null | head -1 | sed 's/^/   /'
-  echo "   (apply: $((SECONDS - t0)) s; moto answers at once, the provider polls the ALB for a minute)"
+  echo "   (apply: $((SECONDS - t0)) s; a new ALB alone takes a minute: moto answers at once, the provider polls)"
   "$bin/gitops-tag" --repo "$repo" "$d" 2>/dev/null | sed 's/^/   /'
 }
 commit_request() {
@@ -90,7 +90,8 @@ PY
 
 step "7. Roll back $dep to its previous recorded deployment (1.0.0), apply and tag"
 "$bin/gitops-rollback" --repo "$repo" "$dep" --to previous --out "$dir" 2>/dev/null | grep -E '^\*\*|rolled back' | sed 's/^/   /'
-"$bin/gitops-tag" --repo "$repo" "$dir" 2>/dev/null | sed 's/^/   /' || true
+"$bin/gitops-apply" --repo "$repo" "$dir" 2>/dev/null | head -1 | sed 's/^/   /'
+"$bin/gitops-tag" --repo "$repo" "$dir" 2>/dev/null | sed 's/^/   /'
 "$bin/gitops-tag" --repo "$repo" history "$dep" | sed 's/^/   /'
 
 step "8. The protected aws-prod: certified package, but no apply without an approval"
