@@ -424,7 +424,14 @@ fn s3_lock_refuses_a_second_apply_naming_the_holder_and_a_killed_apply_converges
         .and_then(|s| s.split_whitespace().next())
         .unwrap_or_else(|| panic!("no --force-unlock in: {err}"))
         .to_owned();
-    // A wrong ID is refused by Terraform and leaves the lock.
+    // An empty ID is invalid input (exit 2, nothing run); a wrong one is refused by Terraform
+    // (exit 1); both leave the lock.
+    let o = w.run(
+        "gitops-apply",
+        &[&a.to_string_lossy(), "--force-unlock", ""],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(stderr(&o).contains("--force-unlock"), "{}", show(&o));
     let o = w.run(
         "gitops-apply",
         &[&a.to_string_lossy(), "--force-unlock", "0000-not-the-lock"],
