@@ -210,8 +210,14 @@ class PipelineHarness {
     }
 
     String mask(String text) {
+        // A synchronized list is iterated under its own lock: lanes on other threads add masks
+        // (withCredentials) while this one logs.
+        List<String> current
+        synchronized (masks) {
+            current = masks.findAll { it }
+        }
         String out = text
-        masks.findAll { it }.each { String m -> out = out.replace(m, '****') }
+        current.each { String m -> out = out.replace(m, '****') }
         return out
     }
 
