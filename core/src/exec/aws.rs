@@ -9,9 +9,11 @@
 
 use crate::error::{Error, Result};
 use crate::exec::terraform::Masker;
+use crate::exec::vault::error_chain;
+use crate::model::load::sha256_hex;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -137,10 +139,6 @@ fn uri_encode(text: &str, keep_slash: bool) -> String {
         }
     }
     out
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 fn hmac_sha256(key: &[u8], data: &str) -> Vec<u8> {
@@ -540,20 +538,6 @@ impl TaggingApi {
             self.endpoint, self.region
         ))
     }
-}
-
-/// An error with its sources, each once, joined with `: ` (reqwest's own text says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -155,7 +155,9 @@ fn reason(e: &VaultError) -> String {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources, each once, joined with `: ` (reqwest's own text says little). Also
+/// the AWS client's ([`crate::exec::aws`]).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
