@@ -506,6 +506,34 @@ impl ProcPoller {
     }
 }
 
+/// A hermetic toolkit command on `ex`'s repo ([`Example::cmd`]) that logs in to `vault` with its
+/// first AppRole and runs the Terraform `tf` (the commands of [`VaultWorld`] and
+/// [`moto::AwsWorld`]).
+pub fn vault_cmd(ex: &Example, vault: &vault::TestVault, tf: &Path, bin: &str) -> Command {
+    let mut c = ex.cmd(bin);
+    let role = &vault.config().approle[0];
+    c.env("VAULT_ADDR", vault.addr())
+        .env("VAULT_ROLE_ID", &role.role_id)
+        .env("VAULT_SECRET_ID", &role.secret_id)
+        .env("GITOPS_TERRAFORM", tf)
+        .arg("--repo")
+        .arg(ex.repo());
+    if let Some(ns) = vault.namespace() {
+        c.env("VAULT_NAMESPACE", ns);
+    }
+    c
+}
+
+/// The six modules of the packages, in the sandbox and the AWS module sets alike.
+pub const MODULES: [&str; 6] = [
+    "network",
+    "load-balancer",
+    "compute",
+    "database",
+    "monitoring",
+    "app-config",
+];
+
 /// An example with a Vault (an OpenBao dev server of its own, see [`vault::TestVault`]) and a chosen
 /// Terraform: for tests that run the binaries with credentials (AppRole login).
 pub struct VaultWorld {
@@ -536,18 +564,7 @@ impl VaultWorld {
 
     /// A toolkit command with Vault, AppRole ids and the chosen Terraform, on the example repo.
     pub fn cmd(&self, bin: &str) -> Command {
-        let mut c = self.ex.cmd(bin);
-        let role = &self.vault.config().approle[0];
-        c.env("VAULT_ADDR", self.vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .env("GITOPS_TERRAFORM", &self.tf)
-            .arg("--repo")
-            .arg(self.ex.repo());
-        if let Some(ns) = self.vault.namespace() {
-            c.env("VAULT_NAMESPACE", ns);
-        }
-        c
+        vault_cmd(&self.ex, &self.vault, &self.tf, bin)
     }
 
     pub fn run(&self, bin: &str, args: &[&str]) -> Output {

@@ -224,19 +224,9 @@ impl AwsWorld {
 
     /// A toolkit command on the AWS example: Vault (AppRole), moto's endpoint, the provider mirror.
     pub fn cmd(&self, bin: &str) -> Command {
-        let mut c = self.ex.cmd(bin);
-        let role = &self.vault.config().approle[0];
-        c.env("VAULT_ADDR", self.vault.addr())
-            .env("VAULT_ROLE_ID", &role.role_id)
-            .env("VAULT_SECRET_ID", &role.secret_id)
-            .env("GITOPS_TERRAFORM", terraform())
-            .env("TF_CLI_CONFIG_FILE", &self.tfrc)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .arg("--repo")
-            .arg(self.ex.repo());
-        if let Some(ns) = self.vault.namespace() {
-            c.env("VAULT_NAMESPACE", ns);
-        }
+        let mut c = crate::vault_cmd(&self.ex, &self.vault, &terraform(), bin);
+        c.env("TF_CLI_CONFIG_FILE", &self.tfrc)
+            .env("AWS_ENDPOINT_URL", &self.moto.endpoint);
         c
     }
 

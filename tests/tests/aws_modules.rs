@@ -6,19 +6,10 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use gitops_tests::{
-    aws_cli_config, aws_provider_mirror, module_test_failures, stderr, toolkit_root,
+    aws_cli_config, aws_provider_mirror, module_test_failures, stderr, toolkit_root, MODULES,
 };
 use std::path::Path;
 use std::process::Command;
-
-const MODULES: [&str; 6] = [
-    "network",
-    "load-balancer",
-    "compute",
-    "database",
-    "monitoring",
-    "app-config",
-];
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -3,17 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use gitops_tests::{git_in, module_test_failures, Example};
+use gitops_tests::{git_in, module_test_failures, Example, MODULES};
 use std::path::Path;
-
-const MODULES: [&str; 6] = [
-    "network",
-    "load-balancer",
-    "compute",
-    "database",
-    "monitoring",
-    "app-config",
-];
 
 #[test]
 fn module_tests_pass_at_v1_0_0_and_v1_1_0() {
